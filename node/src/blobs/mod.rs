@@ -1,0 +1,8 @@
+//! Content-addressed bundles over iroh: publish, fetch from any provider with verified
+//! streaming, keep on disk.
+
+mod bundle;
+mod store;
+
+pub use bundle::{Bundle, BundleError};
+pub use store::{BlobError, BlobStore};

@@ -1,0 +1,297 @@
+//! `peerhost-node bench`: a load generator against a gateway, with the same component run
+//! in-process through the sandbox as the baseline of the same run.
+
+#![allow(clippy::disallowed_methods)] // measuring wall-clock time is the point here
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use peerhost_protocol::{BlobHash, Limits, RequestId, keccak256};
+use serde_json::json;
+
+use crate::{
+    devnet::{Devnet, DevnetOptions},
+    gateway::GatewayConfig,
+    sandbox::{Invocation, Sandbox, SandboxConfig},
+    worker::WorkerConfig,
+};
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct BenchArgs {
+    /// Function URL to load. Default: start an in-process devnet and load its `echo`.
+    #[arg(long)]
+    url: Option<String>,
+    /// Requests per scenario.
+    #[arg(short = 'n', long, default_value_t = 5000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(short = 'c', long, default_value_t = 16)]
+    concurrency: usize,
+    /// HTTP method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Request body size in bytes.
+    #[arg(long, default_value_t = 0)]
+    body_bytes: usize,
+    /// Component run in-process as the baseline.
+    #[arg(long, default_value = "target/wasm/wasm32-wasip2/release/echo.wasm")]
+    baseline: PathBuf,
+    /// Workers of the in-process devnet.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Racers per call on the in-process devnet.
+    #[arg(long, default_value_t = 1)]
+    racers: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Latency percentiles and throughput of one scenario.
+#[derive(Debug, Clone)]
+struct Report {
+    name: String,
+    concurrency: usize,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    failures: usize,
+}
+
+impl Report {
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        json!({
+            "scenario": self.name,
+            "requests": self.latencies.len(),
+            "concurrency": self.concurrency,
+            "p50_us": us(self.percentile(0.50)),
+            "p90_us": us(self.percentile(0.90)),
+            "p99_us": us(self.percentile(0.99)),
+            "requests_per_s": self.rate(),
+            "failures": self.failures,
+        })
+    }
+}
+
+/// Runs `total` calls of `call` with `concurrency` in flight; records each latency.
+async fn drive<F, Fut>(name: &str, total: usize, concurrency: usize, call: F) -> Report
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let call = Arc::new(call);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency.max(1) {
+        let (call, next) = (call.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return (latencies, failures);
+                }
+                let t = Instant::now();
+                if call(i).await {
+                    latencies.push(t.elapsed());
+                } else {
+                    failures += 1;
+                }
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut failures = 0;
+    for task in tasks {
+        if let Ok((l, f)) = task.await {
+            latencies.extend(l);
+            failures += f;
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    Report { name: name.to_owned(), concurrency, latencies, elapsed, failures }
+}
+
+async fn in_process(
+    component: &Path,
+    method: String,
+    body: Bytes,
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<Report>> {
+    let bytes = Bytes::from(std::fs::read(component).with_context(|| {
+        format!("reading {} (run scripts/build-guests first)", component.display())
+    })?);
+    let sandbox = Arc::new(Sandbox::new(SandboxConfig::default())?);
+    let compiled = sandbox.prepare(BlobHash::of(&bytes), || bytes.clone()).await?;
+    let invocation = move |i: usize| Invocation {
+        request_id: RequestId(keccak256(&i.to_le_bytes()).0),
+        method: method.clone(),
+        path_and_query: "/bench?name=peerhost".into(),
+        headers: Vec::new(),
+        body: body.clone(),
+        received_at_ms: 1_700_000_000_000,
+        limits: Limits::default(),
+    };
+    let invocation = Arc::new(invocation);
+    let mut reports = Vec::new();
+    for c in [1, concurrency] {
+        let (sandbox, compiled, invocation) =
+            (sandbox.clone(), compiled.clone(), invocation.clone());
+        // Warm up the pool slots and code pages.
+        for i in 0..total.min(200) {
+            let _ = sandbox.invoke(&compiled, invocation(i)).await;
+        }
+        let name = format!(
+            "in-process sandbox ({})",
+            component.file_stem().unwrap_or_default().to_string_lossy()
+        );
+        reports.push(
+            drive(&name, total, c, move |i| {
+                let (sandbox, compiled, invocation) =
+                    (sandbox.clone(), compiled.clone(), invocation.clone());
+                async move {
+                    sandbox
+                        .invoke(&compiled, invocation(i))
+                        .await
+                        .result
+                        .is_ok_and(|r| r.status == 200)
+                }
+            })
+            .await,
+        );
+    }
+    Ok(reports)
+}
+
+async fn over_http(
+    url: &str,
+    method: &str,
+    body: Bytes,
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Report> {
+    let client: Client<_, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(concurrency).build_http();
+    let client = Arc::new(client);
+    let uri: hyper::Uri = format!("{url}/bench?name=peerhost").parse().context("bad --url")?;
+    let method: hyper::Method = method.parse().context("bad --method")?;
+    let send = {
+        let (client, uri, method, body) =
+            (client.clone(), uri.clone(), method.clone(), body.clone());
+        move |_: usize| {
+            let request = hyper::Request::builder()
+                .method(method.clone())
+                .uri(uri.clone())
+                .body(Full::new(body.clone()))
+                .expect("valid request");
+            let client = client.clone();
+            async move {
+                match client.request(request).await {
+                    Ok(response) => {
+                        let ok = response.status().is_success();
+                        ok && response.into_body().collect().await.is_ok()
+                    }
+                    Err(_) => false,
+                }
+            }
+        }
+    };
+    let warmup = drive("warm-up", total.min(500), concurrency, send.clone()).await;
+    anyhow::ensure!(!warmup.latencies.is_empty(), "no successful request to {url}");
+    Ok(drive("gateway → mesh → worker (HTTP)", total, concurrency, send).await)
+}
+
+pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> {
+    let body = Bytes::from(vec![b'x'; args.body_bytes]);
+    let mut reports = in_process(
+        &args.baseline,
+        args.method.clone(),
+        body.clone(),
+        args.requests,
+        args.concurrency,
+    )
+    .await?;
+
+    let mut devnet = None;
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => {
+            let dir = data_dir.join("bench");
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut options = DevnetOptions::new(&dir);
+            options.workers = args.workers.max(1);
+            options.gateway = GatewayConfig {
+                listen: "127.0.0.1:0".parse().expect("socket address"),
+                fast_racers: args.racers.max(1),
+                ..GatewayConfig::default()
+            };
+            options.worker =
+                WorkerConfig { slots: args.concurrency.max(2), ..WorkerConfig::default() };
+            let net = Devnet::start(options).await.context("starting the bench devnet")?;
+            let url = net.function_url("hello", "echo");
+            devnet = Some(net);
+            url
+        }
+    };
+    reports.push(over_http(&url, &args.method, body, args.requests, args.concurrency).await?);
+    if let Some(net) = devnet {
+        net.shutdown().await;
+    }
+
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports.iter().map(Report::json).collect::<Vec<_>>())?
+        );
+        return Ok(());
+    }
+    println!(
+        "{} requests per scenario, {} {}-byte body",
+        args.requests, args.method, args.body_bytes
+    );
+    println!(
+        "{:<34} {:>5} {:>10} {:>10} {:>10} {:>10} {:>6}",
+        "scenario", "conc", "p50 µs", "p90 µs", "p99 µs", "req/s", "fail"
+    );
+    for r in &reports {
+        let us = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6);
+        println!(
+            "{:<34} {:>5} {:>10} {:>10} {:>10} {:>10.0} {:>6}",
+            r.name,
+            r.concurrency,
+            us(r.percentile(0.50)),
+            us(r.percentile(0.90)),
+            us(r.percentile(0.99)),
+            r.rate(),
+            r.failures
+        );
+    }
+    Ok(())
+}

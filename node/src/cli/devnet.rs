@@ -1,0 +1,80 @@
+//! `peerhost-node devnet`: a whole network on this machine, ready for `curl`.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::stop_signal;
+use crate::{
+    devnet::{Devnet, DevnetOptions},
+    gateway::GatewayConfig,
+};
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct DevnetArgs {
+    /// Number of workers.
+    #[arg(long, default_value_t = 3)]
+    workers: usize,
+    /// Gateway HTTP address.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    http: SocketAddr,
+    /// Project to deploy.
+    #[arg(long, default_value = "examples/hello")]
+    project: PathBuf,
+    /// Start from empty node folders (new keys, no cached bundles).
+    #[arg(long)]
+    fresh: bool,
+}
+
+pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()> {
+    let dir = data_dir.join("devnet");
+    if args.fresh && dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    anyhow::ensure!(
+        args.project.join("functions").is_dir(),
+        "{} is not a project folder (run from the repository root, or pass --project)",
+        args.project.display()
+    );
+    let mut options = DevnetOptions::new(&dir);
+    options.workers = args.workers.max(1);
+    options.gateway = GatewayConfig { listen: args.http, ..GatewayConfig::default() };
+    options.project = Some(args.project.clone());
+    options.verbose_build = true;
+    eprintln!("starting a bootstrap node, {} workers and a gateway…", options.workers);
+    let devnet = Devnet::start(options).await.context("starting the devnet")?;
+
+    let deployed = devnet.deployed.as_ref().context("project deployed")?;
+    println!("bootstrap {}", devnet.bootstrap_addr());
+    println!("gateway {}", devnet.gateway_url());
+    println!("owner {}", devnet.owner());
+    for function in &deployed.record.manifest.functions {
+        println!(
+            "function {} {}",
+            function.name,
+            devnet.function_url(&deployed.record.project, &function.name)
+        );
+    }
+    let functions = &deployed.record.manifest.functions;
+    let example = functions
+        .iter()
+        .find(|f| f.name == "echo")
+        .or(functions.first())
+        .context("project has functions")?;
+    println!(
+        "curl -s '{}/greet?name=peerhost' -H 'content-type: application/json' -d '{{\"hello\":\"world\"}}'",
+        devnet.function_url(&deployed.record.project, &example.name)
+    );
+    eprintln!(
+        "ready: a volunteer joins with `peerhost-node --bootstrap {}` (Ctrl-C to stop)",
+        devnet.bootstrap_addr()
+    );
+    stop_signal().await;
+    eprintln!("stopping…");
+    devnet.shutdown().await;
+    Ok(())
+}

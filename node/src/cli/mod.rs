@@ -1,0 +1,172 @@
+//! The `peerhost-node` command line. clap lives only here; every command converts its flags
+//! into the library's config types and runs them.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
+
+mod bench;
+mod devnet;
+mod roles;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use libp2p::Multiaddr;
+
+use crate::keys;
+
+/// PeerHost node: serve functions as a worker, run a gateway, deploy projects, or run a whole
+/// local network.
+#[derive(Debug, Parser)]
+#[command(name = "peerhost-node", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Where keys, bundles and compiled components are kept.
+    #[arg(long, global = true, env = "PEERHOST_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `peerhost=debug`.
+    #[arg(long, global = true, env = "PEERHOST_LOG", default_value = "warn,peerhost=info")]
+    log: String,
+    /// Without a command: join as a worker.
+    #[command(flatten)]
+    worker: WorkerArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Join the mesh as a worker (the default command).
+    Worker(WorkerArgs),
+    /// Run an HTTP gateway.
+    Gateway(GatewayArgs),
+    /// Build a project folder and publish it.
+    Deploy(DeployArgs),
+    /// Run a whole local network (bootstrap, workers, gateway) and deploy a project to it.
+    Devnet(devnet::DevnetArgs),
+    /// Load-test a gateway, with in-process execution of the same function as the baseline.
+    Bench(bench::BenchArgs),
+    /// Print this node's peer id and owner wallet address.
+    Id,
+}
+
+/// Flags shared by every node that joins a mesh.
+#[derive(Debug, Clone, Args)]
+struct MeshArgs {
+    /// A peer to join through, e.g. `/ip4/127.0.0.1/tcp/4001/p2p/12D3Koo…` (repeatable).
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    bootstrap: Vec<Multiaddr>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct WorkerArgs {
+    #[command(flatten)]
+    mesh: MeshArgs,
+    /// libp2p listen address (repeatable). Default: TCP and QUIC, ephemeral ports, on loopback
+    /// when the bootstrap peer is on loopback, else on all interfaces.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    listen: Vec<Multiaddr>,
+    /// Requests executed at once (default: twice the CPU count).
+    #[arg(long)]
+    slots: Option<usize>,
+    /// Address the bundle store listens on (iroh, UDP).
+    #[arg(long, value_name = "SOCKET")]
+    blob_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct GatewayArgs {
+    #[command(flatten)]
+    mesh: MeshArgs,
+    /// HTTP listen address.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// libp2p listen address (repeatable).
+    #[arg(long = "p2p-listen", value_name = "MULTIADDR")]
+    p2p_listen: Vec<Multiaddr>,
+    /// Domain of the `<owner>.<domain>` host form.
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// Racers per call of `fast` functions.
+    #[arg(long, default_value_t = 2)]
+    racers: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+struct DeployArgs {
+    /// The project folder (with `functions/` and optionally `peerhost.toml`).
+    project: PathBuf,
+    #[command(flatten)]
+    mesh: MeshArgs,
+    /// Owner wallet key (hex). Default: `wallet.key` in the data dir, created on first use.
+    #[arg(long, env = "PEERHOST_WALLET_KEY", hide_env_values = true)]
+    wallet_key: Option<String>,
+    /// Gateway base URL to print function URLs with.
+    #[arg(long, default_value = "http://127.0.0.1:8787")]
+    gateway_url: String,
+    /// Wait until this many workers hold the bundle.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+/// Runs the command line. Returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,peerhost=info"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = cli.data_dir.unwrap_or_else(keys::default_data_dir);
+    match cli.command {
+        None => roles::worker(&data_dir, cli.worker).await,
+        Some(Command::Worker(args)) => roles::worker(&data_dir, args).await,
+        Some(Command::Gateway(args)) => roles::gateway(&data_dir, args).await,
+        Some(Command::Deploy(args)) => roles::deploy(&data_dir, args).await,
+        Some(Command::Devnet(args)) => devnet::run(&data_dir, args).await,
+        Some(Command::Bench(args)) => bench::run(&data_dir, args).await,
+        Some(Command::Id) => {
+            let node = keys::node_secret(&data_dir)?;
+            let peer = crate::mesh::keypair(&node).public().to_peer_id();
+            println!("peer {peer}");
+            println!("owner {}", keys::wallet(&data_dir)?.owner());
+            Ok(())
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

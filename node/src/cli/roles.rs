@@ -1,0 +1,110 @@
+//! `peerhost-node [worker]`, `gateway` and `deploy`.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use anyhow::Context;
+use libp2p::Multiaddr;
+
+use super::{DeployArgs, GatewayArgs, MeshArgs, WorkerArgs, stop_signal};
+use crate::{Node, NodeConfig, deploy, gateway::GatewayConfig, keys, mesh, worker::WorkerConfig};
+
+/// The mesh part of a node config from flags: listen next to the bootstrap peer unless told.
+fn mesh_config(data_dir: &Path, mesh: &MeshArgs, listen: &[Multiaddr]) -> NodeConfig {
+    let mut config = NodeConfig::new(data_dir).bootstrap(mesh.bootstrap.clone());
+    config.mesh.listen = if listen.is_empty() {
+        let ip = mesh
+            .bootstrap
+            .first()
+            .and_then(mesh::ip_of)
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        mesh::listen_addrs_on(ip)
+    } else {
+        listen.to_vec()
+    };
+    config
+}
+
+fn print_addrs(node: &Node) {
+    println!("peer {}", node.peer_id());
+    for addr in node.dial_addrs() {
+        println!("listening {addr}");
+    }
+}
+
+pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<()> {
+    if args.mesh.bootstrap.is_empty() {
+        anyhow::bail!("a worker needs a peer to join: peerhost-node --bootstrap <multiaddr>");
+    }
+    let mut worker = WorkerConfig::default();
+    if let Some(slots) = args.slots {
+        anyhow::ensure!(slots > 0, "--slots must be positive");
+        worker.slots = slots;
+    }
+    let mut config = mesh_config(data_dir, &args.mesh, &args.listen).with_worker(worker);
+    let ip = config
+        .mesh
+        .listen
+        .first()
+        .and_then(mesh::ip_of)
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    config.blobs = Some(args.blob_addr.unwrap_or(SocketAddr::new(ip, 0)));
+    let node = Node::start(config).await.context("starting the worker")?;
+    print_addrs(&node);
+    println!("worker ready (Ctrl-C to stop)");
+    stop_signal().await;
+    node.shutdown().await;
+    Ok(())
+}
+
+pub(super) async fn gateway(data_dir: &Path, args: GatewayArgs) -> anyhow::Result<()> {
+    let gateway = GatewayConfig {
+        listen: args.listen,
+        domain: args.domain,
+        fast_racers: args.racers.max(1),
+        ..GatewayConfig::default()
+    };
+    let config = mesh_config(data_dir, &args.mesh, &args.p2p_listen).with_gateway(gateway);
+    let node = Node::start(config).await.context("starting the gateway")?;
+    print_addrs(&node);
+    let http = node.http_addr().context("gateway has no HTTP address")?;
+    println!("gateway http://{http}");
+    stop_signal().await;
+    node.shutdown().await;
+    Ok(())
+}
+
+pub(super) async fn deploy(data_dir: &Path, args: DeployArgs) -> anyhow::Result<()> {
+    if args.mesh.bootstrap.is_empty() {
+        anyhow::bail!("deploy needs a peer to join: --bootstrap <multiaddr>");
+    }
+    let wallet = match &args.wallet_key {
+        Some(hex) => keys::wallet_from_hex(hex)?,
+        None => keys::wallet(data_dir)?,
+    };
+    let options = deploy::PublishOptions {
+        replicas: args.replicas,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let deployed = deploy::deploy_project(
+        &args.project,
+        args.mesh.bootstrap.clone(),
+        &wallet,
+        &data_dir.join("deployer"),
+        &options,
+        false,
+    )
+    .await?;
+    let record = &deployed.record;
+    println!(
+        "deployed {} version {} bundle {} on {} worker(s)",
+        record.project,
+        record.version,
+        record.bundle.to_cid(),
+        deployed.replicas.len()
+    );
+    let base = args.gateway_url.trim_end_matches('/');
+    for function in &record.manifest.functions {
+        println!("{}\t{base}/{}/{}/{}", function.name, record.owner, record.project, function.name);
+    }
+    Ok(())
+}

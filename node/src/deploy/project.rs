@@ -1,0 +1,268 @@
+//! Project folders: `functions/<name>.wasm` (a ready component) or `functions/<name>/` (a Rust
+//! crate built for `wasm32-wasip2`), plus an optional `peerhost.toml` with per-function
+//! settings. `functions/<stem>` becomes the function `<stem>`.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use peerhost_protocol::{Limits, Tier, check_name};
+use serde::Deserialize;
+
+use super::DeployError;
+
+/// Where a function's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A prebuilt component.
+    Wasm(PathBuf),
+    /// A Rust crate to build.
+    Crate(PathBuf),
+}
+
+/// One function of a project, before building.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSource {
+    /// Function name (the file stem).
+    pub name: String,
+    /// Its source.
+    pub source: Source,
+    /// Limits from `peerhost.toml` (or defaults).
+    pub limits: Limits,
+    /// Tier.
+    pub tier: Tier,
+    /// Price per call (token base units).
+    pub price: u64,
+}
+
+/// A project folder, read and checked.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Project name.
+    pub name: String,
+    /// The folder.
+    pub dir: PathBuf,
+    /// Functions, sorted by name.
+    pub functions: Vec<FunctionSource>,
+}
+
+/// `peerhost.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectFile {
+    #[serde(default)]
+    project: ProjectSection,
+    #[serde(default)]
+    defaults: Settings,
+    #[serde(default)]
+    functions: BTreeMap<String, Settings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectSection {
+    name: Option<String>,
+}
+
+/// Per-function settings; unset fields fall back to `[defaults]`, then to built-in defaults.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    tier: Option<String>,
+    fuel: Option<u64>,
+    memory_mb: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_request_kb: Option<u64>,
+    max_response_kb: Option<u64>,
+    price: Option<u64>,
+}
+
+impl Settings {
+    fn or(&self, fallback: &Settings) -> Settings {
+        Settings {
+            tier: self.tier.clone().or_else(|| fallback.tier.clone()),
+            fuel: self.fuel.or(fallback.fuel),
+            memory_mb: self.memory_mb.or(fallback.memory_mb),
+            timeout_ms: self.timeout_ms.or(fallback.timeout_ms),
+            max_request_kb: self.max_request_kb.or(fallback.max_request_kb),
+            max_response_kb: self.max_response_kb.or(fallback.max_response_kb),
+            price: self.price.or(fallback.price),
+        }
+    }
+
+    fn resolve(&self, function: &str) -> Result<(Limits, Tier, u64), DeployError> {
+        let d = Limits::default();
+        let limits = Limits {
+            fuel: self.fuel.unwrap_or(d.fuel),
+            memory_bytes: self.memory_mb.map_or(d.memory_bytes, |mb| mb << 20),
+            timeout_ms: self.timeout_ms.unwrap_or(d.timeout_ms),
+            max_request_bytes: self.max_request_kb.map_or(d.max_request_bytes, |kb| kb << 10),
+            max_response_bytes: self.max_response_kb.map_or(d.max_response_bytes, |kb| kb << 10),
+        };
+        let tier = match &self.tier {
+            Some(t) => t.parse().map_err(|reason| DeployError::Settings {
+                reason: format!("function '{function}': {reason}"),
+            })?,
+            None => Tier::Fast,
+        };
+        Ok((limits, tier, self.price.unwrap_or(0)))
+    }
+}
+
+/// Reads `dir` as a project.
+///
+/// # Errors
+///
+/// A [`DeployError`] that names the offending file or setting.
+pub fn load(dir: &Path) -> Result<Project, DeployError> {
+    let io = |path: &Path, e: std::io::Error| DeployError::Io { path: path.to_owned(), source: e };
+    let settings_path = dir.join("peerhost.toml");
+    let file: ProjectFile = match std::fs::read_to_string(&settings_path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| DeployError::Settings {
+            reason: format!("{}: {e}", settings_path.display()),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProjectFile::default(),
+        Err(e) => return Err(io(&settings_path, e)),
+    };
+    let name = match file.project.name {
+        Some(name) => name,
+        None => dir
+            .canonicalize()
+            .map_err(|e| io(dir, e))?
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    check_name("project", &name)
+        .map_err(|e| DeployError::InvalidName { path: dir.to_owned(), reason: e.to_string() })?;
+
+    let functions_dir = dir.join("functions");
+    let entries = std::fs::read_dir(&functions_dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => DeployError::NoFunctions(dir.to_owned()),
+        _ => io(&functions_dir, e),
+    })?;
+    let mut found: BTreeMap<String, (PathBuf, Source)> = BTreeMap::new();
+    for entry in entries {
+        let path = entry.map_err(|e| io(&functions_dir, e))?.path();
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if file_name.starts_with('.') {
+            continue;
+        }
+        let (stem, source) = if path.is_dir() {
+            if !path.join("Cargo.toml").is_file() {
+                return Err(DeployError::Unsupported {
+                    path,
+                    reason: "a function folder must be a Rust crate (with Cargo.toml)".into(),
+                });
+            }
+            (file_name.clone(), Source::Crate(path.clone()))
+        } else {
+            match file_name.rsplit_once('.') {
+                Some((stem, "wasm")) => (stem.to_owned(), Source::Wasm(path.clone())),
+                Some((_, "js" | "mjs" | "ts")) => {
+                    return Err(DeployError::Unsupported {
+                        path,
+                        reason:
+                            "JavaScript functions need the componentize-js toolchain, which this \
+                                 version of PeerHost does not install yet; build a .wasm component \
+                                 and place it in functions/"
+                                .into(),
+                    });
+                }
+                _ => {
+                    return Err(DeployError::Unsupported {
+                        path,
+                        reason: "expected <name>.wasm or a Rust crate folder".into(),
+                    });
+                }
+            }
+        };
+        check_name("function", &stem)
+            .map_err(|e| DeployError::InvalidName { path: path.clone(), reason: e.to_string() })?;
+        if let Some((other, _)) = found.get(&stem) {
+            return Err(DeployError::Collision { name: stem, first: other.clone(), second: path });
+        }
+        found.insert(stem, (path, source));
+    }
+    if found.is_empty() {
+        return Err(DeployError::NoFunctions(dir.to_owned()));
+    }
+    if let Some(unknown) = file.functions.keys().find(|k| !found.contains_key(*k)) {
+        return Err(DeployError::Settings {
+            reason: format!(
+                "peerhost.toml configures [functions.{unknown}], but functions/ has no such function"
+            ),
+        });
+    }
+    let functions = found
+        .into_iter()
+        .map(|(name, (_, source))| {
+            let settings =
+                file.functions.get(&name).cloned().unwrap_or_default().or(&file.defaults);
+            let (limits, tier, price) = settings.resolve(&name)?;
+            Ok(FunctionSource { name, source, limits, tier, price })
+        })
+        .collect::<Result<Vec<_>, DeployError>>()?;
+    Ok(Project { name, dir: dir.to_owned(), functions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::Builder::new().prefix("proj").tempdir().unwrap();
+        // Temp dir names are not valid project names; name the project unless a test does.
+        if !files.iter().any(|(path, _)| *path == "peerhost.toml") {
+            std::fs::write(dir.path().join("peerhost.toml"), "[project]\nname = \"p\"\n").unwrap();
+        }
+        for (path, content) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn reads_functions_and_settings() {
+        let dir = project(&[
+            ("functions/a.wasm", ""),
+            ("functions/b/Cargo.toml", ""),
+            (
+                "peerhost.toml",
+                "[project]\nname = \"demo\"\n[defaults]\ntimeout_ms = 50\n[functions.b]\ntier = \"verified\"\nprice = 7\n",
+            ),
+        ]);
+        let p = load(dir.path()).unwrap();
+        assert_eq!(p.name, "demo");
+        assert_eq!(p.functions.len(), 2);
+        assert_eq!(p.functions[0].limits.timeout_ms, 50);
+        assert_eq!((p.functions[1].tier, p.functions[1].price), (Tier::Verified, 7));
+        assert_eq!(p.functions[1].limits.timeout_ms, 50);
+    }
+
+    #[test]
+    fn refuses_collisions_bad_names_and_unknown_settings() {
+        let dir = project(&[("functions/a.wasm", ""), ("functions/a/Cargo.toml", "")]);
+        assert!(matches!(load(dir.path()), Err(DeployError::Collision { .. })));
+        let dir = project(&[("functions/Bad_Name.wasm", "")]);
+        assert!(matches!(load(dir.path()), Err(DeployError::InvalidName { .. })));
+        let dir = project(&[
+            ("functions/a.wasm", ""),
+            ("peerhost.toml", "[project]\nname = \"p\"\n[functions.zz]\nfuel = 1\n"),
+        ]);
+        assert!(matches!(load(dir.path()), Err(DeployError::Settings { .. })));
+        let dir = project(&[
+            ("functions/a.wasm", ""),
+            ("peerhost.toml", "[project]\nname = \"p\"\n[defaults]\nfuell = 1\n"),
+        ]);
+        assert!(matches!(load(dir.path()), Err(DeployError::Settings { .. })));
+        let dir = project(&[("functions/a.js", "")]);
+        assert!(matches!(load(dir.path()), Err(DeployError::Unsupported { .. })));
+        let dir = project(&[("readme.md", "")]);
+        assert!(matches!(load(dir.path()), Err(DeployError::NoFunctions(_))));
+    }
+}

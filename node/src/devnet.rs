@@ -1,0 +1,264 @@
+//! A whole local network in one process: a bootstrap node, workers, a gateway, and
+//! (optionally) a project deployed to it. `peerhost-node devnet`, the benchmark and the
+//! end-to-end tests all start networks this way.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use libp2p::Multiaddr;
+use peerhost_protocol::{Owner, Wallet};
+
+use crate::{
+    Node, NodeConfig, NodeError, clock,
+    deploy::{self, DeployError, Deployed, PublishOptions},
+    gateway::GatewayConfig,
+    mesh,
+    worker::WorkerConfig,
+};
+
+/// The devnet owner: Anvil's first development account. Its key is public knowledge; never
+/// use it outside local networks.
+pub const DEVNET_OWNER_KEY: &str =
+    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// The devnet owner wallet.
+pub fn devnet_wallet() -> Wallet {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(DEVNET_OWNER_KEY, &mut bytes).expect("constant is hex");
+    Wallet::from_bytes(&bytes).expect("constant is a valid key")
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    /// Every node gets a folder here (`bootstrap`, `worker-0`, …, `gateway`, `deployer`).
+    pub data_dir: PathBuf,
+    /// Number of workers.
+    pub workers: usize,
+    /// IP every node listens on.
+    pub ip: IpAddr,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+    /// Gateway settings (its `listen` is the HTTP address).
+    pub gateway: GatewayConfig,
+    /// Project folder to deploy once the network is up.
+    pub project: Option<PathBuf>,
+    /// Show cargo's build output while deploying.
+    pub verbose_build: bool,
+    /// Heartbeat interval of workers.
+    pub heartbeat: Duration,
+    /// How long to wait for the network to form and the project to replicate.
+    pub timeout: Duration,
+}
+
+impl DevnetOptions {
+    /// Defaults: 3 workers on loopback, gateway on `127.0.0.1:8787`, `examples/hello`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            workers: 3,
+            ip: IpAddr::from([127, 0, 0, 1]),
+            worker: WorkerConfig::default(),
+            gateway: GatewayConfig::default(),
+            project: Some(PathBuf::from("examples/hello")),
+            verbose_build: false,
+            heartbeat: Duration::from_secs(1),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Why a devnet did not come up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DevnetError {
+    /// A node failed to start.
+    #[error("starting {role}: {source}")]
+    Node {
+        /// Which node.
+        role: String,
+        /// Why.
+        source: NodeError,
+    },
+    /// The gateway did not see every worker in time.
+    #[error("only {seen} of {wanted} workers joined within the timeout")]
+    Workers {
+        /// Workers expected.
+        wanted: usize,
+        /// Workers the gateway saw.
+        seen: usize,
+    },
+    /// Deploying the project failed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+/// A running devnet.
+#[derive(Debug)]
+pub struct Devnet {
+    /// The bootstrap node.
+    pub bootstrap: Node,
+    /// The workers.
+    pub workers: Vec<Node>,
+    /// The gateway.
+    pub gateway: Node,
+    /// The deployed project, if any.
+    pub deployed: Option<Deployed>,
+    options: DevnetOptions,
+}
+
+impl Devnet {
+    /// Starts the nodes, waits for the gateway to see every worker, deploys the project.
+    ///
+    /// # Errors
+    ///
+    /// See [`DevnetError`].
+    pub async fn start(options: DevnetOptions) -> Result<Self, DevnetError> {
+        let node = |role: &str, config: NodeConfig| {
+            let role = role.to_owned();
+            async move {
+                Box::pin(Node::start(config))
+                    .await
+                    .map_err(|source| DevnetError::Node { role, source })
+            }
+        };
+        let dir = |name: &str| options.data_dir.join(name);
+        let listen = mesh::listen_addrs_on(options.ip);
+        let blobs = SocketAddr::new(options.ip, 0);
+
+        let mut config = NodeConfig::new(dir("bootstrap"));
+        config.mesh.listen = listen.clone();
+        let bootstrap = node("bootstrap", config).await?;
+        let entry = bootstrap_addr(&bootstrap);
+
+        let mut workers = Vec::with_capacity(options.workers);
+        for i in 0..options.workers {
+            let mut config = NodeConfig::new(dir(&format!("worker-{i}")))
+                .bootstrap(vec![entry.clone()])
+                .with_worker(options.worker.clone());
+            config.mesh.listen = listen.clone();
+            config.blobs = Some(blobs);
+            config.heartbeat_interval = options.heartbeat;
+            workers.push(node(&format!("worker {i}"), config).await?);
+        }
+
+        let mut config = NodeConfig::new(dir("gateway"))
+            .bootstrap(vec![entry.clone()])
+            .with_gateway(options.gateway.clone());
+        config.mesh.listen = listen;
+        let gateway = node("gateway", config).await?;
+
+        let mut devnet = Self { bootstrap, workers, gateway, deployed: None, options };
+        devnet.wait_for_workers().await?;
+        if let Some(project) = devnet.options.project.clone() {
+            let deployed = devnet.deploy(&project).await?;
+            devnet.deployed = Some(deployed);
+        }
+        Ok(devnet)
+    }
+
+    async fn wait_for_workers(&self) -> Result<(), DevnetError> {
+        let wanted = self.workers.len();
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
+        loop {
+            let seen = self.live_workers();
+            if seen >= wanted {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DevnetError::Workers { wanted, seen });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Workers the gateway currently considers live.
+    pub fn live_workers(&self) -> usize {
+        let now = clock::unix_ms();
+        self.gateway.view().directory.read().expect("directory lock").live(now).count()
+    }
+
+    /// Deploys a project folder as the devnet owner and waits until every worker holds it
+    /// and the gateway knows it.
+    ///
+    /// # Errors
+    ///
+    /// See [`DeployError`].
+    pub async fn deploy(&self, project: &std::path::Path) -> Result<Deployed, DeployError> {
+        let options =
+            PublishOptions { replicas: self.workers.len(), timeout: self.options.timeout };
+        let deployed = deploy::deploy_project(
+            project,
+            vec![self.bootstrap_addr()],
+            &devnet_wallet(),
+            &self.options.data_dir.join("deployer"),
+            &options,
+            !self.options.verbose_build,
+        )
+        .await?;
+        self.wait_for_gateway(&deployed).await?;
+        Ok(deployed)
+    }
+
+    /// Waits until the gateway knows `deployed` (gossip or catalog sync).
+    async fn wait_for_gateway(&self, deployed: &Deployed) -> Result<(), DeployError> {
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
+        while tokio::time::Instant::now() < deadline {
+            let known = self
+                .gateway
+                .view()
+                .registry
+                .read()
+                .expect("registry lock")
+                .get(&deployed.record.owner, &deployed.record.project)
+                .is_some_and(|d| d.record.version >= deployed.record.version);
+            if known {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(DeployError::NoPeers)
+    }
+
+    /// The bootstrap node's first TCP address (`…/p2p/<peer id>`).
+    pub fn bootstrap_addr(&self) -> Multiaddr {
+        bootstrap_addr(&self.bootstrap)
+    }
+
+    /// The gateway's base URL (`http://ip:port`).
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.gateway.http_addr().expect("devnet gateway serves HTTP"))
+    }
+
+    /// The devnet owner.
+    pub fn owner(&self) -> Owner {
+        devnet_wallet().owner()
+    }
+
+    /// The URL of a function of the deployed project.
+    pub fn function_url(&self, project: &str, function: &str) -> String {
+        format!("{}/{}/{project}/{function}", self.gateway_url(), self.owner())
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(self) {
+        self.gateway.shutdown().await;
+        for worker in self.workers {
+            worker.shutdown().await;
+        }
+        self.bootstrap.shutdown().await;
+    }
+}
+
+fn bootstrap_addr(node: &Node) -> Multiaddr {
+    let addrs = node.dial_addrs();
+    addrs
+        .iter()
+        .find(|a| a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::Tcp(_))))
+        .or(addrs.first())
+        .cloned()
+        .expect("a started node listens")
+}

@@ -1,0 +1,162 @@
+//! Worker admission: what a worker does with a gossiped execution request whose signature
+//! and encoding already checked out — forward it or not, and race it or not.
+
+use peerhost_protocol::{DeclineReason, ExecutionRequest, NodeKey};
+
+/// Furthest in the future a deadline may lie (the longest function timeout plus slack).
+pub const MAX_DEADLINE_AHEAD_MS: u64 = 15 * 60 * 1000 + 60_000;
+
+/// The gossipsub verdict for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// Valid: forward it to the mesh.
+    Accept,
+    /// Not worth forwarding (expired), but not the sender's fault.
+    Ignore,
+    /// Invalid: drop and penalize the sender.
+    Reject,
+}
+
+/// Why a worker does not race a request it forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Other workers were chosen.
+    NotChosen,
+    /// The deadline passed.
+    Expired,
+    /// This worker does not know the deployment (open race only).
+    UnknownDeployment,
+    /// No free slot (open race only).
+    Full,
+}
+
+/// What this worker does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Execute and deliver the result.
+    Race,
+    /// Do nothing.
+    Skip(Skip),
+    /// Tell the gateway we will not deliver, so it re-dispatches at once.
+    Decline(DeclineReason),
+}
+
+/// The decision for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Gossip verdict.
+    pub forward: Forward,
+    /// This worker's part.
+    pub role: Role,
+}
+
+/// What the worker knows when a request arrives.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// This worker.
+    pub me: NodeKey,
+    /// Now, Unix ms.
+    pub now_ms: u64,
+    /// Whether the registry knows the deployment with the request's bundle.
+    pub deployment_known: bool,
+    /// Free execution slots.
+    pub free_slots: usize,
+}
+
+/// Decides forwarding and racing for a request whose envelope verified.
+pub fn admit(request: &ExecutionRequest, ctx: &Context) -> Admission {
+    let reject = Admission { forward: Forward::Reject, role: Role::Skip(Skip::NotChosen) };
+    if !request.inline_body_matches() || request.deadline_ms > ctx.now_ms + MAX_DEADLINE_AHEAD_MS {
+        return reject;
+    }
+    if request.deadline_ms <= ctx.now_ms {
+        return Admission { forward: Forward::Ignore, role: Role::Skip(Skip::Expired) };
+    }
+    let named = !request.racers.is_empty();
+    let role = if !request.may_race(&ctx.me) {
+        Role::Skip(Skip::NotChosen)
+    } else if !ctx.deployment_known {
+        if named {
+            Role::Decline(DeclineReason::BundleUnavailable)
+        } else {
+            Role::Skip(Skip::UnknownDeployment)
+        }
+    } else if ctx.free_slots == 0 {
+        if named { Role::Decline(DeclineReason::Overloaded) } else { Role::Skip(Skip::Full) }
+    } else {
+        Role::Race
+    };
+    Admission { forward: Forward::Accept, role }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerhost_protocol::{BlobHash, CanonicalRequest, RawRequest};
+
+    fn request(racers: Vec<NodeKey>, deadline_ms: u64, body: &[u8]) -> ExecutionRequest {
+        let raw = RawRequest {
+            owner: "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266".parse().unwrap(),
+            project: "p",
+            function: "f",
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: vec![],
+            body,
+        };
+        ExecutionRequest {
+            request: CanonicalRequest::build(&raw, NodeKey([9; 32]), 1, 0).unwrap(),
+            bundle: BlobHash::of(b"b"),
+            version: 1,
+            deadline_ms,
+            attempt: 0,
+            racers,
+            reply_to: vec![],
+            body: Some(body.to_vec()),
+        }
+    }
+
+    fn ctx(free_slots: usize, known: bool) -> Context {
+        Context { me: NodeKey([1; 32]), now_ms: 1_000, deployment_known: known, free_slots }
+    }
+
+    #[test]
+    fn named_racer_races_or_declines() {
+        let r = request(vec![NodeKey([1; 32])], 5_000, b"x");
+        assert_eq!(admit(&r, &ctx(1, true)).role, Role::Race);
+        assert_eq!(admit(&r, &ctx(0, true)).role, Role::Decline(DeclineReason::Overloaded));
+        assert_eq!(admit(&r, &ctx(1, false)).role, Role::Decline(DeclineReason::BundleUnavailable));
+    }
+
+    #[test]
+    fn others_forward_without_racing() {
+        let r = request(vec![NodeKey([2; 32])], 5_000, b"x");
+        assert_eq!(
+            admit(&r, &ctx(1, true)),
+            Admission { forward: Forward::Accept, role: Role::Skip(Skip::NotChosen) }
+        );
+    }
+
+    #[test]
+    fn open_race_never_declines() {
+        let r = request(vec![], 5_000, b"x");
+        assert_eq!(admit(&r, &ctx(1, true)).role, Role::Race);
+        assert_eq!(admit(&r, &ctx(0, true)).role, Role::Skip(Skip::Full));
+        assert_eq!(admit(&r, &ctx(1, false)).role, Role::Skip(Skip::UnknownDeployment));
+    }
+
+    #[test]
+    fn expired_is_ignored_and_far_future_rejected() {
+        assert_eq!(admit(&request(vec![], 1_000, b"x"), &ctx(1, true)).forward, Forward::Ignore);
+        let far = 1_000 + MAX_DEADLINE_AHEAD_MS + 1;
+        assert_eq!(admit(&request(vec![], far, b"x"), &ctx(1, true)).forward, Forward::Reject);
+    }
+
+    #[test]
+    fn body_swapped_after_signing_is_rejected() {
+        let mut r = request(vec![], 5_000, b"x");
+        r.body = Some(b"y".to_vec());
+        assert_eq!(admit(&r, &ctx(1, true)).forward, Forward::Reject);
+    }
+}

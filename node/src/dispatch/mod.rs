@@ -1,0 +1,22 @@
+//! I/O-free protocol decisions, shared by the real node and the simulator (STYLE §2).
+//!
+//! Nothing here reads a clock, draws randomness or touches the network: callers pass `now`
+//! (Unix milliseconds) and facts, and get decisions back.
+//!
+//! - [`admission`]: which gossiped requests a worker forwards and races;
+//! - [`racers`]: which workers race a request (rendezvous hashing);
+//! - [`race`]: which result a gateway accepts, and when it re-dispatches or gives up;
+//! - [`registry`]: which deployments are current;
+//! - [`directory`]: which workers are alive and what they hold.
+
+pub mod admission;
+pub mod directory;
+pub mod race;
+pub mod racers;
+pub mod registry;
+
+pub use admission::{Admission, Forward, Role, Skip, admit};
+pub use directory::{Directory, Observed, WorkerInfo};
+pub use race::{Ignored, Race, RaceConfig, Step};
+pub use racers::Candidate;
+pub use registry::{Deployment, Inserted, Registry};

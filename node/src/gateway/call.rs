@@ -1,0 +1,223 @@
+//! One call through the gateway: canonicalize, sign, publish, collect results through a
+//! [`Race`], re-dispatch or give up.
+
+use std::{collections::HashMap, sync::Arc, sync::atomic::Ordering, time::Duration};
+
+use bytes::Bytes;
+use peerhost_protocol::{
+    CanonicalRequest, ExecutionRequest, HttpResponse, MAX_INLINE_BODY, NodeKey, RawRequest,
+    RequestId, SignedRequest, Tier, codec, topics,
+};
+use tracing::{debug, trace};
+
+use super::{CallError, Gateway, pending::RaceInput, routes::Target};
+use crate::{
+    clock,
+    dispatch::{Deployment, Race, RaceConfig, Step},
+};
+
+/// What a resolved call runs.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The target.
+    pub target: Target,
+    /// The deployment it resolved to.
+    pub deployment: Arc<Deployment>,
+}
+
+/// A successful call.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The request id.
+    pub request_id: RequestId,
+    /// The worker whose result was accepted.
+    pub worker: NodeKey,
+    /// The function's response.
+    pub response: HttpResponse,
+}
+
+/// The parts of the incoming HTTP request that the function sees.
+#[derive(Debug, Clone)]
+pub struct Incoming<'a> {
+    /// Method.
+    pub method: &'a str,
+    /// Raw query string.
+    pub query: Option<&'a str>,
+    /// Headers (filtered during canonicalization).
+    pub headers: Vec<(&'a str, &'a [u8])>,
+}
+
+impl Gateway {
+    /// Resolves a target to its current deployment.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownProject`] or [`CallError::UnknownFunction`].
+    pub fn resolve(&self, target: Target) -> Result<Resolved, CallError> {
+        let deployment = self
+            .view
+            .registry
+            .read()
+            .expect("registry lock")
+            .get(&target.owner, &target.project)
+            .ok_or_else(|| CallError::UnknownProject {
+                owner: target.owner,
+                project: target.project.clone(),
+            })?;
+        if deployment.function(&target.function).is_none() {
+            return Err(CallError::UnknownFunction {
+                owner: target.owner,
+                project: target.project,
+                function: target.function,
+            });
+        }
+        Ok(Resolved { target, deployment })
+    }
+
+    /// The largest body the function accepts.
+    pub fn body_limit(&self, resolved: &Resolved) -> u64 {
+        let spec =
+            resolved.deployment.function(&resolved.target.function).expect("resolved function");
+        spec.limits.max_request_bytes.min(self.config.max_body_bytes)
+    }
+
+    /// Runs a call to completion.
+    ///
+    /// # Errors
+    ///
+    /// See [`CallError`].
+    pub async fn call(
+        &self,
+        resolved: &Resolved,
+        incoming: Incoming<'_>,
+        body: Bytes,
+    ) -> Result<Answer, CallError> {
+        let limit = self.body_limit(resolved);
+        if body.len() as u64 > limit {
+            return Err(CallError::TooLarge { limit });
+        }
+        let record = &resolved.deployment.record;
+        let spec =
+            resolved.deployment.function(&resolved.target.function).expect("resolved function");
+        let raw = RawRequest {
+            owner: resolved.target.owner,
+            project: &resolved.target.project,
+            function: &resolved.target.function,
+            method: incoming.method,
+            path: &resolved.target.path,
+            query: incoming.query,
+            headers: incoming.headers,
+            body: &body,
+        };
+        let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
+        let started = clock::unix_ms();
+        let canonical = CanonicalRequest::build(&raw, self.secret.public(), nonce, started)
+            .map_err(|e| CallError::BadRequest(e.to_string()))?;
+        let id = canonical.id();
+        let inline = body.len() <= MAX_INLINE_BODY;
+        let (_guard, mut inputs) = self.pending.register(id, (!inline).then(|| body.clone()));
+
+        let config = self.race_config(spec.tier, spec.limits.timeout_ms);
+        let mut race = Race::new(id, config);
+        let topic = topics::exec_topic(topics::exec_shard(&record.owner, &record.project));
+        let mut results: HashMap<NodeKey, HttpResponse> = HashMap::new();
+        let mut published = false;
+        let mut step = race.start(started, &self.view.candidates(&record.bundle, started));
+        loop {
+            let wake_at = match step {
+                Step::Dispatch { attempt, racers, wake_at_ms } => {
+                    self.pending.add_racers(&id, &racers);
+                    let order = ExecutionRequest {
+                        request: canonical.clone(),
+                        bundle: record.bundle,
+                        version: record.version,
+                        deadline_ms: wake_at_ms,
+                        attempt,
+                        racers,
+                        reply_to: self.reply_to(),
+                        body: inline.then(|| body.to_vec()),
+                    };
+                    let bytes = codec::encode(&SignedRequest::seal(&self.secret, &order));
+                    let now = clock::unix_ms();
+                    match self.mesh.publish(topic.clone(), bytes).await {
+                        Ok(()) => {
+                            published = true;
+                            trace!(target: "peerhost::gateway", request_id = %id, attempt, "dispatched");
+                            step = Step::Wait { wake_at_ms };
+                        }
+                        Err(e) => {
+                            debug!(target: "peerhost::gateway", request_id = %id, error = %e, "dispatch failed");
+                            step = race.on_dispatch_failed(
+                                now,
+                                &self.view.candidates(&record.bundle, now),
+                            );
+                        }
+                    }
+                    continue;
+                }
+                Step::Wait { wake_at_ms } => wake_at_ms,
+                Step::Accept { workers, .. } => {
+                    let worker = workers[0];
+                    let response = results.remove(&worker).expect("accepted results are stored");
+                    return Ok(Answer { request_id: id, worker, response });
+                }
+                Step::Exhausted if !published => return Err(CallError::NoWorkers),
+                Step::Exhausted => {
+                    return Err(CallError::Timeout {
+                        request_id: id,
+                        waited_ms: clock::unix_ms().saturating_sub(started),
+                        attempts: race.attempt() + 1,
+                    });
+                }
+            };
+            let sleep = Duration::from_millis(wake_at.saturating_sub(clock::unix_ms()));
+            let input = tokio::select! {
+                input = inputs.recv() => input,
+                () = tokio::time::sleep(sleep) => None,
+            };
+            let now = clock::unix_ms();
+            let candidates = self.view.candidates(&record.bundle, now);
+            step = match input {
+                None => race.on_timer(now, &candidates),
+                Some(RaceInput::Result { from, result }) => match result.verify(&id) {
+                    Ok(receipt) if receipt.worker == from => {
+                        let result_hash = receipt.result_hash;
+                        results.insert(from, result.response);
+                        race.on_result(from, result_hash, now, &candidates)
+                            .unwrap_or(Step::Wait { wake_at_ms: wake_at })
+                    }
+                    Ok(_) | Err(_) => {
+                        debug!(target: "peerhost::gateway", request_id = %id, worker = %from.short(), "invalid result ignored");
+                        Step::Wait { wake_at_ms: wake_at }
+                    }
+                },
+                Some(RaceInput::Declined { from }) => race.on_decline(from, now, &candidates),
+                Some(RaceInput::PeerLost { peer }) => race.on_peer_lost(peer, now, &candidates),
+            };
+        }
+    }
+
+    fn race_config(&self, tier: Tier, timeout_ms: u64) -> RaceConfig {
+        let (racers, quorum) = match tier {
+            Tier::Fast => (self.config.fast_racers, 1),
+            Tier::Verified => (self.config.verified_racers, self.config.verified_quorum),
+        };
+        RaceConfig {
+            racers,
+            quorum,
+            max_attempts: self.config.max_attempts,
+            attempt_timeout_ms: timeout_ms + self.config.slack_ms,
+        }
+    }
+
+    /// Where workers deliver results: our listen addresses (unspecified ones dropped).
+    fn reply_to(&self) -> Vec<String> {
+        self.mesh
+            .listen_addrs()
+            .iter()
+            .map(ToString::to_string)
+            .filter(|a| !a.contains("/0.0.0.0/") && !a.contains("/::/"))
+            .take(peerhost_protocol::MAX_REPLY_ADDRS)
+            .collect()
+    }
+}

@@ -1,0 +1,114 @@
+//! Errors the gateway answers with: a status and a small JSON body that says what was
+//! missing or wrong, never internal details.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use peerhost_protocol::{Owner, RequestId};
+use serde_json::json;
+
+use super::routes::RouteError;
+
+/// A call the gateway could not serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The URL does not address a function.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// No deployment of the project by that owner is known.
+    #[error("owner {owner} has no project '{project}'")]
+    UnknownProject {
+        /// Owner.
+        owner: Owner,
+        /// Project.
+        project: String,
+    },
+    /// The project has no such function.
+    #[error("project '{project}' of {owner} has no function '{function}'")]
+    UnknownFunction {
+        /// Owner.
+        owner: Owner,
+        /// Project.
+        project: String,
+        /// Function.
+        function: String,
+    },
+    /// The request cannot be canonicalized (bad method, path, header, …).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The body exceeds the limit.
+    #[error("request body exceeds {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// No worker could be asked.
+    #[error("no worker is serving this function right now")]
+    NoWorkers,
+    /// No worker answered in time.
+    #[error("no worker answered within {waited_ms} ms ({attempts} attempts)")]
+    Timeout {
+        /// The request.
+        request_id: RequestId,
+        /// Time spent.
+        waited_ms: u64,
+        /// Attempts made.
+        attempts: u8,
+    },
+    /// The gateway is shutting down.
+    #[error("gateway is shutting down")]
+    Unavailable,
+}
+
+impl CallError {
+    /// A stable machine-readable name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Route(_) | Self::BadRequest(_) => "bad_request",
+            Self::UnknownProject { .. } | Self::UnknownFunction { .. } => "not_found",
+            Self::TooLarge { .. } => "payload_too_large",
+            Self::NoWorkers | Self::Unavailable => "unavailable",
+            Self::Timeout { .. } => "timeout",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Route(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnknownProject { .. } | Self::UnknownFunction { .. } => StatusCode::NOT_FOUND,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoWorkers | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+}
+
+impl IntoResponse for CallError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.kind(), "message": self.to_string() });
+        match &self {
+            Self::UnknownProject { owner, project } => {
+                body["owner"] = json!(owner.to_string());
+                body["project"] = json!(project);
+            }
+            Self::UnknownFunction { owner, project, function } => {
+                body["owner"] = json!(owner.to_string());
+                body["project"] = json!(project);
+                body["function"] = json!(function);
+            }
+            Self::Timeout { request_id, .. } => body["request_id"] = json!(request_id.to_hex()),
+            _ => {}
+        }
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::Timeout { request_id, .. } = &self
+            && let Ok(v) = request_id.to_hex().parse()
+        {
+            response.headers_mut().insert("x-peerhost-request-id", v);
+        }
+        response
+    }
+}

@@ -1,0 +1,124 @@
+//! The axum front: reads the HTTP request (bounded), runs the call, writes the response.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::{Answer, CallError, Gateway, Incoming, routes};
+use crate::{clock, mesh};
+
+/// Response headers never passed through from functions (hop-by-hop, or set by the server).
+const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Serves the gateway on `listener` until `shutdown`.
+pub(crate) async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) {
+    let app = Router::new().route("/healthz", get(health)).fallback(handle).with_state(gateway);
+    if let Err(e) =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    {
+        warn!(target: "peerhost::gateway", error = %e, "HTTP server stopped");
+    }
+}
+
+async fn health(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> {
+    let now = clock::unix_ms();
+    let workers = gateway.view.directory.read().expect("directory lock").live(now).count();
+    let deployments = gateway.view.registry.read().expect("registry lock").len();
+    Json(json!({
+        "status": "ok",
+        "peer_id": gateway.mesh.peer_id().to_string(),
+        "workers": workers,
+        "deployments": deployments,
+        "in_flight": gateway.pending.len(),
+    }))
+}
+
+async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    match call(&gateway, request).await {
+        Ok(answer) => respond(answer),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn call(gateway: &Gateway, request: Request) -> Result<Answer, CallError> {
+    let (parts, body) = request.into_parts();
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let target = routes::resolve(host, &gateway.config.domain, parts.uri.path())?;
+    let resolved = gateway.resolve(target)?;
+    let limit = gateway.body_limit(&resolved);
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(CallError::TooLarge { limit });
+    }
+    let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                CallError::TooLarge { limit }
+            } else {
+                CallError::BadRequest(e.to_string())
+            }
+        })?;
+    let headers = parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+    let incoming = Incoming { method: parts.method.as_str(), query: parts.uri.query(), headers };
+    gateway.call(&resolved, incoming, bytes).await
+}
+
+fn respond(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = Response::new(Body::from(answer.response.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for h in &answer.response.headers {
+        if DROPPED_RESPONSE_HEADERS.contains(&h.name.as_str())
+            || h.name.starts_with("x-peerhost-request")
+        {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(&h.value))
+        {
+            headers.append(name, value);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&answer.request_id.to_hex()) {
+        headers.insert("x-peerhost-request-id", v);
+    }
+    if let Some(peer) = mesh::peer_id(&answer.worker)
+        && let Ok(v) = HeaderValue::from_str(&peer.to_string())
+    {
+        headers.insert("x-peerhost-worker", v);
+    }
+    response
+}

@@ -1,0 +1,99 @@
+//! The HTTP gateway: turns HTTP calls into signed execution requests on the mesh and returns
+//! the first acceptable signed result.
+//!
+//! `http://<listen>/<owner>/<project>/<function>[/path]` and, with `Host: <owner>.<domain>`,
+//! `/<project>/<function>[/path]`. Every method, query and body (up to the function's limit,
+//! else 413) passes through. Responses carry `x-peerhost-request-id` and `x-peerhost-worker`.
+//! Unknown functions get a 404 JSON body naming what is missing; no result by the deadline
+//! means one re-dispatch, then a 504 JSON body.
+
+mod call;
+mod error;
+mod http;
+mod pending;
+mod routes;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicU64},
+};
+
+use peerhost_protocol::NodeSecret;
+
+pub use call::{Answer, Incoming, Resolved};
+pub use error::CallError;
+pub(crate) use http::serve;
+pub(crate) use pending::{Pending, RaceInput};
+pub use routes::{RouteError, Target, resolve};
+
+use crate::{mesh::MeshClient, runtime::View};
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Domain for the `<owner>.<domain>` host form.
+    pub domain: String,
+    /// Largest request body accepted for any function.
+    pub max_body_bytes: u64,
+    /// Racers per attempt for `fast` functions.
+    pub fast_racers: usize,
+    /// Racers per attempt for `verified` functions.
+    pub verified_racers: usize,
+    /// Matching results needed for `verified` functions.
+    pub verified_quorum: usize,
+    /// Dispatch attempts before answering 504 (the first counts).
+    pub max_attempts: u8,
+    /// Added to a function's timeout to make one attempt's deadline (network, fetch, compile).
+    pub slack_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            domain: "localhost".into(),
+            max_body_bytes: 32 << 20,
+            fast_racers: 2,
+            verified_racers: 3,
+            verified_quorum: 2,
+            max_attempts: 2,
+            slack_ms: 3_000,
+        }
+    }
+}
+
+/// The gateway core, shared by all HTTP handlers.
+pub struct Gateway {
+    secret: NodeSecret,
+    mesh: MeshClient,
+    view: Arc<View>,
+    pub(crate) pending: Arc<Pending>,
+    nonce: AtomicU64,
+    config: GatewayConfig,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    pub(crate) fn new(
+        secret: NodeSecret,
+        mesh: MeshClient,
+        view: Arc<View>,
+        config: GatewayConfig,
+    ) -> Self {
+        // Nonces start from the clock so they never repeat across restarts of this key.
+        let nonce = AtomicU64::new(crate::clock::unix_ms() << 20);
+        Self { secret, mesh, view, pending: Arc::default(), nonce, config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+}

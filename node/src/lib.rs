@@ -1,0 +1,64 @@
+//! # peerhost-node
+//!
+//! A PeerHost node: a libp2p mesh member that can be a **worker** (runs functions in a
+//! wasmtime sandbox), a **gateway** (turns HTTP calls into signed execution requests and
+//! returns signed results), a **deployer** (publishes bundles over iroh), or a bootstrap
+//! peer — any combination, in one process.
+//!
+//! A call travels: HTTP → gateway canonicalizes and signs an execution request → gossipsub
+//! (sharded by project) → the chosen workers admit it, fetch the bundle if needed (iroh,
+//! BLAKE3-verified), run it with fuel, memory and time limits, sign a receipt → the result
+//! goes straight back to the gateway over a direct stream → the first valid result (or the
+//! first `q` agreeing ones, for `verified` functions) is the HTTP response. The chain is never
+//! on this path.
+//!
+//! The protocol decisions (admission, racer choice, result acceptance, re-dispatch) are
+//! I/O-free state machines in [`dispatch`], so `peerhost-simnet` runs the very same code.
+//!
+//! ## Features
+//!
+//! - `gateway` (default): the axum HTTP gateway.
+//! - `worker` (default): the wasmtime sandbox and worker. A Rust service that only embeds
+//!   the mesh client to act as a gateway can turn it off and never build wasmtime.
+//! - `blobs` (implied by `worker`): the iroh bundle store, needed to deploy.
+//!
+//! ## Embedding the mesh
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use peerhost_node::{Node, NodeConfig};
+//!
+//! let bootstrap = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".parse()?;
+//! let node = Node::start(NodeConfig::new("/tmp/peerhost-demo").bootstrap(vec![bootstrap])).await?;
+//! println!("joined as {}", node.peer_id());
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Tracing targets
+//!
+//! `peerhost::mesh`, `peerhost::node`, `peerhost::worker`, `peerhost::sandbox`,
+//! `peerhost::gateway`, `peerhost::blobs`, `peerhost::deploy` (see `docs/tracing.md`).
+
+pub mod clock;
+pub mod dispatch;
+pub mod keys;
+pub mod mesh;
+pub mod runtime;
+
+#[cfg(feature = "blobs")]
+pub mod blobs;
+#[cfg(all(feature = "worker", feature = "gateway"))]
+pub mod cli;
+#[cfg(feature = "blobs")]
+pub mod deploy;
+#[cfg(all(feature = "worker", feature = "gateway"))]
+pub mod devnet;
+#[cfg(feature = "gateway")]
+pub mod gateway;
+#[cfg(feature = "worker")]
+pub mod sandbox;
+#[cfg(feature = "worker")]
+pub mod worker;
+
+pub use runtime::{Node, NodeConfig, NodeError, View};

@@ -1,0 +1,346 @@
+//! The mesh actor: owns the swarm, executes [`Command`]s, turns swarm events into
+//! [`MeshEvent`]s. Nothing here blocks on the application: events are offered with
+//! `try_send`, so a slow application sheds gossip instead of stalling the network.
+
+use std::{collections::HashMap, time::Duration};
+
+use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
+use libp2p::{
+    Multiaddr, PeerId, Swarm,
+    gossipsub::{self, IdentTopic},
+    identify, kad,
+    multiaddr::Protocol,
+    request_response::{self, OutboundRequestId, ResponseChannel},
+    swarm::SwarmEvent,
+};
+use peerhost_protocol::{BodyResponse, CatalogResponse, DeliveryAck};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, trace, warn};
+
+use super::{
+    MeshConfig, MeshError, MeshEvent,
+    behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL},
+    client::Command,
+    event::GossipMessage,
+    peer_of,
+};
+
+type Pending<T> = HashMap<OutboundRequestId, oneshot::Sender<Result<T, MeshError>>>;
+
+/// An inbound request whose answer the application has not given yet.
+pub(crate) enum Reply {
+    Deliver(ResponseChannel<DeliveryAck>, Option<DeliveryAck>),
+    Body(ResponseChannel<BodyResponse>, Option<BodyResponse>),
+    Catalog(ResponseChannel<CatalogResponse>, Option<CatalogResponse>),
+}
+
+pub(crate) struct MeshActor {
+    pub(crate) swarm: Swarm<Behaviour>,
+    pub(crate) config: MeshConfig,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: mpsc::Sender<MeshEvent>,
+    pub(crate) listen: watch::Sender<Vec<Multiaddr>>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) deliveries: Pending<DeliveryAck>,
+    pub(crate) bodies: Pending<BodyResponse>,
+    pub(crate) catalogs: Pending<CatalogResponse>,
+    pub(crate) replies: FuturesUnordered<BoxFuture<'static, Reply>>,
+}
+
+impl MeshActor {
+    pub(crate) async fn run(mut self) {
+        self.dial_bootstrap();
+        let mut refresh = tokio::time::interval(self.config.kad_refresh);
+        // Check for isolation (and re-dial bootstrap peers) more often than the full refresh.
+        let mut heal = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break,
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                Some(reply) = self.replies.next() => self.send_reply(reply),
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = heal.tick() => self.heal(),
+                _ = refresh.tick() => {
+                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                }
+            }
+        }
+        debug!(target: "peerhost::mesh", "mesh actor stopped");
+    }
+
+    fn dial_bootstrap(&mut self) {
+        for addr in self.config.bootstrap.clone() {
+            if let Some(peer) = peer_of(&addr) {
+                if peer == *self.swarm.local_peer_id() {
+                    continue;
+                }
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                warn!(target: "peerhost::mesh", %addr, error = %e, "bootstrap dial failed");
+            }
+        }
+    }
+
+    /// Auto-healing: an isolated node re-dials its bootstrap peers.
+    fn heal(&mut self) {
+        if self.swarm.connected_peers().next().is_none() && !self.config.bootstrap.is_empty() {
+            debug!(target: "peerhost::mesh", "no peers; re-dialing bootstrap");
+            self.dial_bootstrap();
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let behaviour = self.swarm.behaviour_mut();
+        match command {
+            Command::Publish { topic, data, reply } => {
+                let result = behaviour
+                    .gossipsub
+                    .publish(IdentTopic::new(topic.clone()), data)
+                    .map(|_| ())
+                    .map_err(|e| match e {
+                        gossipsub::PublishError::NoPeersSubscribedToTopic => {
+                            MeshError::NoPeers(topic)
+                        }
+                        other => MeshError::Publish(other.to_string()),
+                    });
+                let _ = reply.send(result);
+            }
+            Command::Report { id, source, acceptance } => {
+                behaviour.gossipsub.report_message_validation_result(&id, &source, acceptance);
+            }
+            Command::Subscribe { topic } => {
+                if let Err(e) = behaviour.gossipsub.subscribe(&IdentTopic::new(topic)) {
+                    warn!(target: "peerhost::mesh", error = %e, "subscribe failed");
+                }
+            }
+            Command::Deliver { peer, addrs, delivery, reply } => {
+                let id = behaviour.deliver.send_request_with_addresses(&peer, *delivery, addrs);
+                self.deliveries.insert(id, reply);
+            }
+            Command::FetchBody { peer, addrs, request, reply } => {
+                let id = behaviour.body.send_request_with_addresses(&peer, request, addrs);
+                self.bodies.insert(id, reply);
+            }
+            Command::FetchCatalog { peer, request, reply } => {
+                let id = behaviour.catalog.send_request(&peer, request);
+                self.catalogs.insert(id, reply);
+            }
+            Command::Dial { addr, reply } => {
+                let result = self.swarm.dial(addr).map_err(|e| MeshError::Dial(e.to_string()));
+                let _ = reply.send(result);
+            }
+            Command::ConnectedPeers { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::TopicPeers { topic, reply } => {
+                let hash = IdentTopic::new(topic).hash();
+                let peers = behaviour
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .map(|(peer, _)| *peer)
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::StartProviding { key } => {
+                if let Err(e) = behaviour.kad.start_providing(kad::RecordKey::new(&key)) {
+                    warn!(target: "peerhost::mesh", error = %e, "start_providing failed");
+                }
+            }
+        }
+    }
+
+    fn send_reply(&mut self, reply: Reply) {
+        let behaviour = self.swarm.behaviour_mut();
+        // A failed send means the requester went away; nothing to do.
+        let _ = match reply {
+            Reply::Deliver(channel, Some(ack)) => {
+                behaviour.deliver.send_response(channel, ack).is_ok()
+            }
+            Reply::Body(channel, Some(body)) => behaviour.body.send_response(channel, body).is_ok(),
+            Reply::Catalog(channel, Some(page)) => {
+                behaviour.catalog.send_response(channel, page).is_ok()
+            }
+            // The application dropped the request: the stream closes unanswered.
+            Reply::Deliver(_, None) | Reply::Body(_, None) | Reply::Catalog(_, None) => false,
+        };
+    }
+
+    fn offer(&self, event: MeshEvent) {
+        if let Err(e) = self.events.try_send(event) {
+            // Dropped events are requests/gossip the application will never see; gossipsub
+            // treats unvalidated messages as ignored and requesters time out.
+            warn!(target: "peerhost::mesh", error = %e, "application is not keeping up; event dropped");
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                debug!(target: "peerhost::mesh", %address, "listening");
+                self.listen.send_modify(|addrs| addrs.push(address));
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen.send_modify(|addrs| addrs.retain(|a| a != &address));
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. } => {
+                trace!(target: "peerhost::mesh", peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                if num_established.get() == 1 {
+                    self.offer(MeshEvent::PeerConnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                trace!(target: "peerhost::mesh", peer = %peer_id, "disconnected");
+                self.offer(MeshEvent::PeerDisconnected { peer: peer_id });
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(target: "peerhost::mesh", peer = ?peer_id, %error, "dial failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let Some(source) = message.source else {
+                    // Strict validation guarantees a source; be defensive anyway.
+                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        gossipsub::MessageAcceptance::Reject,
+                    );
+                    return;
+                };
+                self.offer(MeshEvent::Gossip(GossipMessage {
+                    id: message_id,
+                    propagation_source,
+                    source,
+                    topic: message.topic,
+                    data: message.data,
+                }));
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
+                if info.protocols.contains(&KAD_PROTOCOL) =>
+            {
+                for addr in info.listen_addrs.into_iter().filter(is_dialable) {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer,
+                addresses,
+                is_new_peer,
+                ..
+            }) => {
+                let connected = self.swarm.connected_peers().count();
+                if is_new_peer
+                    && connected < self.config.target_peers
+                    && !self.swarm.is_connected(&peer)
+                {
+                    let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                        .addresses(addresses.into_vec())
+                        .build();
+                    let _ = self.swarm.dial(opts);
+                }
+            }
+            BehaviourEvent::Deliver(event) => {
+                let (deliveries, events) = (&mut self.deliveries, &self.events);
+                if let Some(reply) =
+                    on_request_response(event, deliveries, |peer, request, channel| {
+                        let (tx, rx) = oneshot::channel();
+                        let event =
+                            MeshEvent::Delivery { peer, delivery: Box::new(request), reply: tx };
+                        offer_to(events, event);
+                        async move { Reply::Deliver(channel, rx.await.ok()) }.boxed()
+                    })
+                {
+                    self.replies.push(reply);
+                }
+            }
+            BehaviourEvent::Body(event) => {
+                let (bodies, events) = (&mut self.bodies, &self.events);
+                if let Some(reply) = on_request_response(event, bodies, |peer, request, channel| {
+                    let (tx, rx) = oneshot::channel();
+                    offer_to(events, MeshEvent::BodyRequest { peer, request, reply: tx });
+                    async move { Reply::Body(channel, rx.await.ok()) }.boxed()
+                }) {
+                    self.replies.push(reply);
+                }
+            }
+            BehaviourEvent::Catalog(event) => {
+                let (catalogs, events) = (&mut self.catalogs, &self.events);
+                if let Some(reply) =
+                    on_request_response(event, catalogs, |peer, request, channel| {
+                        let (tx, rx) = oneshot::channel();
+                        offer_to(events, MeshEvent::CatalogRequest { peer, request, reply: tx });
+                        async move { Reply::Catalog(channel, rx.await.ok()) }.boxed()
+                    })
+                {
+                    self.replies.push(reply);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn offer_to(events: &mpsc::Sender<MeshEvent>, event: MeshEvent) {
+    if let Err(e) = events.try_send(event) {
+        warn!(target: "peerhost::mesh", error = %e, "application is not keeping up; request dropped");
+    }
+}
+
+/// Shared handling of the three request-response protocols: answers go to the waiting
+/// `oneshot`, failures become [`MeshError::Request`], inbound requests go through `inbound`,
+/// which returns the future that yields the application's answer.
+fn on_request_response<Req, Resp>(
+    event: request_response::Event<Req, Resp>,
+    pending: &mut Pending<Resp>,
+    inbound: impl FnOnce(PeerId, Req, ResponseChannel<Resp>) -> BoxFuture<'static, Reply>,
+) -> Option<BoxFuture<'static, Reply>> {
+    match event {
+        request_response::Event::Message { peer, message, .. } => match message {
+            request_response::Message::Request { request, channel, .. } => {
+                Some(inbound(peer, request, channel))
+            }
+            request_response::Message::Response { request_id, response } => {
+                if let Some(tx) = pending.remove(&request_id) {
+                    let _ = tx.send(Ok(response));
+                }
+                None
+            }
+        },
+        request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+            if let Some(tx) = pending.remove(&request_id) {
+                let _ = tx.send(Err(MeshError::Request { peer, reason: error.to_string() }));
+            }
+            None
+        }
+        request_response::Event::InboundFailure { peer, error, .. } => {
+            debug!(target: "peerhost::mesh", %peer, %error, "inbound request failed");
+            None
+        }
+        request_response::Event::ResponseSent { .. } => None,
+    }
+}
+
+/// Addresses worth putting in the routing table: not unspecified, and carrying a transport.
+fn is_dialable(addr: &Multiaddr) -> bool {
+    !addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}

@@ -1,0 +1,134 @@
+//! The node's one libp2p behaviour: every protocol a PeerHost node speaks.
+
+use std::time::Duration;
+
+use libp2p::{
+    StreamProtocol, connection_limits, gossipsub, identify,
+    identity::Keypair,
+    kad, ping,
+    request_response::{self, ProtocolSupport},
+    swarm::NetworkBehaviour,
+};
+use peerhost_protocol::{
+    BodyRequest, BodyResponse, CatalogRequest, CatalogResponse, Delivery, DeliveryAck, Wire, topics,
+};
+
+use super::{MeshConfig, codec::WireCodec, scoring};
+
+/// Kademlia protocol name: a private DHT, separate from the public IPFS one.
+pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/peerhost/kad/1.0.0");
+/// Identify protocol version.
+const IDENTIFY_PROTOCOL: &str = "/peerhost/id/1.0.0";
+/// Largest gossip message: an announcement (manifest of up to 256 functions) or an execution
+/// request with an inline body, plus framing.
+pub(crate) const MAX_GOSSIP_BYTES: usize = 192 * 1024;
+
+pub(crate) type DeliverBehaviour = request_response::Behaviour<WireCodec<Delivery, DeliveryAck>>;
+pub(crate) type BodyBehaviour = request_response::Behaviour<WireCodec<BodyRequest, BodyResponse>>;
+pub(crate) type CatalogBehaviour =
+    request_response::Behaviour<WireCodec<CatalogRequest, CatalogResponse>>;
+
+/// Every protocol of a node, in the order the swarm polls them.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    /// Caps connections first, before any other protocol spends work on them.
+    pub(crate) limits: connection_limits::Behaviour,
+    /// Exchanges listen addresses and protocols; feeds Kademlia.
+    pub(crate) identify: identify::Behaviour,
+    /// Keeps connections measured and alive.
+    pub(crate) ping: ping::Behaviour,
+    /// Peer discovery and bundle provider records.
+    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Deployment announcements, worker heartbeats, execution requests.
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    /// Results straight from workers to the gateway that asked.
+    pub(crate) deliver: DeliverBehaviour,
+    /// Large request bodies, fetched by racing workers from the gateway.
+    pub(crate) body: BodyBehaviour,
+    /// Deployment catalog sync for nodes that join late.
+    pub(crate) catalog: CatalogBehaviour,
+}
+
+/// Why the behaviour could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("building the {0} behaviour failed: {1}")]
+pub struct BehaviourError(&'static str, String);
+
+impl Behaviour {
+    pub(crate) fn new(key: &Keypair, config: &MeshConfig) -> Result<Self, BehaviourError> {
+        let peer_id = key.public().to_peer_id();
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(config.max_connections))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(config.max_connections / 4 + 1));
+
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .max_transmit_size(MAX_GOSSIP_BYTES)
+            .heartbeat_interval(Duration::from_millis(700))
+            .duplicate_cache_time(Duration::from_secs(120))
+            .build()
+            .map_err(|e| BehaviourError("gossipsub", e.to_string()))?;
+        let mut gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )
+        .map_err(|e| BehaviourError("gossipsub", e.to_string()))?;
+        let mut score_params = scoring::params();
+        score_params.decay_interval = scoring::DECAY_INTERVAL;
+        gossipsub
+            .with_peer_score(score_params, scoring::thresholds())
+            .map_err(|e| BehaviourError("gossipsub scoring", e.to_string()))?;
+
+        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+        kad_config.set_query_timeout(Duration::from_secs(30));
+        let mut kad =
+            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        kad.set_mode(Some(kad::Mode::Server));
+
+        let rr = |protocol: &'static str| {
+            (
+                [(StreamProtocol::new(protocol), ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(256),
+            )
+        };
+        let (deliver_protocols, deliver_config) = rr(topics::DELIVER_PROTOCOL);
+        let (body_protocols, body_config) = rr(topics::BODY_PROTOCOL);
+        let (catalog_protocols, catalog_config) = rr(topics::CATALOG_PROTOCOL);
+
+        // The largest gossiped messages fit in the transmit limit.
+        const {
+            assert!(peerhost_protocol::Announcement::MAX_BYTES < MAX_GOSSIP_BYTES);
+            assert!(peerhost_protocol::SignedRequest::MAX_BYTES < MAX_GOSSIP_BYTES);
+        }
+
+        Ok(Self {
+            limits: connection_limits::Behaviour::new(limits),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                    .with_agent_version(config.agent.clone()),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
+            kad,
+            gossipsub,
+            deliver: request_response::Behaviour::with_codec(
+                WireCodec::default(),
+                deliver_protocols,
+                deliver_config,
+            ),
+            body: request_response::Behaviour::with_codec(
+                WireCodec::default(),
+                body_protocols,
+                body_config,
+            ),
+            catalog: request_response::Behaviour::with_codec(
+                WireCodec::default(),
+                catalog_protocols,
+                catalog_config,
+            ),
+        })
+    }
+}

@@ -1,0 +1,245 @@
+//! [`MeshClient`]: the cloneable handle an application (worker, gateway, or any Rust service
+//! embedding the mesh) uses to talk to the swarm actor.
+
+use libp2p::{
+    Multiaddr, PeerId,
+    gossipsub::{MessageAcceptance, MessageId},
+};
+use peerhost_protocol::{
+    BodyRequest, BodyResponse, CatalogRequest, CatalogResponse, Delivery, DeliveryAck, NodeKey,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Why a mesh operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshError {
+    /// The mesh actor has stopped (node shutting down).
+    #[error("mesh is shut down")]
+    Closed,
+    /// No connected peer is subscribed to the topic.
+    #[error("no peers subscribed to {0}")]
+    NoPeers(String),
+    /// Gossipsub refused to publish (too large, duplicate, …).
+    #[error("publish failed: {0}")]
+    Publish(String),
+    /// A direct request failed: dial failure, timeout, connection closed, protocol not
+    /// supported, or a malformed answer.
+    #[error("request to {peer} failed: {reason}")]
+    Request {
+        /// The remote peer.
+        peer: PeerId,
+        /// What happened.
+        reason: String,
+    },
+    /// A dial could not be started.
+    #[error("dial failed: {0}")]
+    Dial(String),
+}
+
+/// Commands to the mesh actor. Every variant that answers carries a `oneshot` for the reply.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Publish {
+        topic: String,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), MeshError>>,
+    },
+    Report {
+        id: MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+    Subscribe {
+        topic: String,
+    },
+    Deliver {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        delivery: Box<Delivery>,
+        reply: oneshot::Sender<Result<DeliveryAck, MeshError>>,
+    },
+    FetchBody {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: BodyRequest,
+        reply: oneshot::Sender<Result<BodyResponse, MeshError>>,
+    },
+    FetchCatalog {
+        peer: PeerId,
+        request: CatalogRequest,
+        reply: oneshot::Sender<Result<CatalogResponse, MeshError>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), MeshError>>,
+    },
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    TopicPeers {
+        topic: String,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    StartProviding {
+        key: Vec<u8>,
+    },
+}
+
+/// A handle to a running mesh. Cheap to clone; all methods are safe to call concurrently.
+#[derive(Debug, Clone)]
+pub struct MeshClient {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) peer_id: PeerId,
+    pub(crate) key: NodeKey,
+    pub(crate) listen: watch::Receiver<Vec<Multiaddr>>,
+}
+
+impl MeshClient {
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// This node's key (the same key as the peer id).
+    pub fn node_key(&self) -> NodeKey {
+        self.key
+    }
+
+    /// The addresses the swarm currently listens on (without `/p2p/`).
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.listen.borrow().clone()
+    }
+
+    /// Waits until the swarm listens on at least `n` addresses and returns them.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Closed`] if the mesh stops first.
+    pub async fn wait_listening(&self, n: usize) -> Result<Vec<Multiaddr>, MeshError> {
+        let mut rx = self.listen.clone();
+        let addrs = rx.wait_for(|a| a.len() >= n).await.map_err(|_| MeshError::Closed)?;
+        Ok(addrs.clone())
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, MeshError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| MeshError::Closed)?;
+        rx.await.map_err(|_| MeshError::Closed)
+    }
+
+    /// Publishes `data` on `topic`.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::NoPeers`] when nobody listens on the topic yet, [`MeshError::Publish`]
+    /// for other gossipsub refusals, [`MeshError::Closed`] after shutdown.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancelling may or may not leave the message published.
+    pub async fn publish(&self, topic: impl Into<String>, data: Vec<u8>) -> Result<(), MeshError> {
+        let topic = topic.into();
+        self.call(|reply| Command::Publish { topic, data, reply }).await?
+    }
+
+    /// Reports the application's verdict on a gossip message: `Accept` forwards it, `Ignore`
+    /// drops it, `Reject` drops it and penalizes the peer that sent it. Never blocks; if the
+    /// actor is saturated the verdict is lost and gossipsub treats the message as ignored.
+    pub fn report(&self, id: MessageId, source: PeerId, acceptance: MessageAcceptance) {
+        let _ = self.commands.try_send(Command::Report { id, source, acceptance });
+    }
+
+    /// Subscribes to `topic` (idempotent).
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Closed`] after shutdown.
+    pub async fn subscribe(&self, topic: impl Into<String>) -> Result<(), MeshError> {
+        let topic = topic.into();
+        self.commands.send(Command::Subscribe { topic }).await.map_err(|_| MeshError::Closed)
+    }
+
+    /// Sends a result (or decline) to a gateway over a direct stream, dialing `addrs` if not
+    /// connected.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Request`] if the gateway cannot be reached or does not answer in time.
+    pub async fn deliver(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        delivery: Delivery,
+    ) -> Result<DeliveryAck, MeshError> {
+        let delivery = Box::new(delivery);
+        self.call(|reply| Command::Deliver { peer, addrs, delivery, reply }).await?
+    }
+
+    /// Fetches a request body from the gateway that holds it.
+    ///
+    /// # Errors
+    ///
+    /// As [`deliver`](Self::deliver).
+    pub async fn fetch_body(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: BodyRequest,
+    ) -> Result<BodyResponse, MeshError> {
+        self.call(|reply| Command::FetchBody { peer, addrs, request, reply }).await?
+    }
+
+    /// Fetches a page of a peer's deployment catalog.
+    ///
+    /// # Errors
+    ///
+    /// As [`deliver`](Self::deliver).
+    pub async fn fetch_catalog(
+        &self,
+        peer: PeerId,
+        request: CatalogRequest,
+    ) -> Result<CatalogResponse, MeshError> {
+        self.call(|reply| Command::FetchCatalog { peer, request, reply }).await?
+    }
+
+    /// Dials an address.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Dial`] if the dial cannot start (the connection itself completes later).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), MeshError> {
+        self.call(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Peers with an established connection.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Closed`] after shutdown.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, MeshError> {
+        self.call(|reply| Command::ConnectedPeers { reply }).await
+    }
+
+    /// Connected peers known to be subscribed to `topic`.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Closed`] after shutdown.
+    pub async fn topic_peers(&self, topic: impl Into<String>) -> Result<Vec<PeerId>, MeshError> {
+        let topic = topic.into();
+        self.call(|reply| Command::TopicPeers { topic, reply }).await
+    }
+
+    /// Announces this node as a provider of `key` in the Kademlia DHT.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Closed`] after shutdown.
+    pub async fn start_providing(&self, key: Vec<u8>) -> Result<(), MeshError> {
+        self.commands.send(Command::StartProviding { key }).await.map_err(|_| MeshError::Closed)
+    }
+}

@@ -1,0 +1,82 @@
+//! Mesh configuration.
+
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+
+/// How a node joins and behaves in the libp2p mesh.
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    /// Addresses to listen on. Default: TCP and QUIC on an ephemeral loopback port.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join through (with `/p2p/<peer id>`). Redialed when the node has no peers.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Dial peers discovered through Kademlia until this many are connected.
+    pub target_peers: usize,
+    /// Most established connections in total.
+    pub max_connections: u32,
+    /// A connection with no open streams closes after this long.
+    pub idle_timeout: Duration,
+    /// Timeout of one direct request (result delivery, body fetch, catalog page).
+    pub request_timeout: Duration,
+    /// How often to run a Kademlia bootstrap (random walk) to refresh the routing table.
+    pub kad_refresh: Duration,
+    /// Identify agent version string.
+    pub agent: String,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
+                "/ip4/127.0.0.1/udp/0/quic-v1".parse().expect("valid multiaddr"),
+            ],
+            bootstrap: Vec::new(),
+            target_peers: 32,
+            max_connections: 512,
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            kad_refresh: Duration::from_secs(60),
+            agent: format!("peerhost/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// A [`MeshConfig`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshConfigError {
+    /// Nothing to listen on.
+    #[error("at least one listen address is required")]
+    NoListenAddress,
+    /// A bootstrap address lacks its `/p2p/<peer id>` suffix, so it cannot be authenticated.
+    #[error("bootstrap address {0} must end with /p2p/<peer id>")]
+    BootstrapWithoutPeerId(Multiaddr),
+    /// A limit is zero.
+    #[error("{0} must be positive")]
+    Zero(&'static str),
+}
+
+impl MeshConfig {
+    /// Checks the invariants.
+    ///
+    /// # Errors
+    ///
+    /// See [`MeshConfigError`].
+    pub fn validate(&self) -> Result<(), MeshConfigError> {
+        if self.listen.is_empty() {
+            return Err(MeshConfigError::NoListenAddress);
+        }
+        if let Some(addr) = self.bootstrap.iter().find(|a| super::peer_of(a).is_none()) {
+            return Err(MeshConfigError::BootstrapWithoutPeerId(addr.clone()));
+        }
+        if self.max_connections == 0 {
+            return Err(MeshConfigError::Zero("max_connections"));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(MeshConfigError::Zero("request_timeout"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! The libp2p mesh: one swarm per node (TCP+noise+yamux and QUIC; identify, ping, Kademlia,
+//! gossipsub with strict validation, and request-response for direct streams), driven by an
+//! actor and used through the cloneable [`MeshClient`].
+//!
+//! This module does not know what a worker or a gateway is: it moves bytes, asks the
+//! application to validate every gossip message before forwarding it, and hands inbound
+//! direct requests to the application. A Rust service embeds a gateway by spawning a mesh
+//! (no wasmtime involved: the `worker` feature is separate).
+
+mod actor;
+mod behaviour;
+mod client;
+mod codec;
+mod config;
+mod event;
+mod identity;
+mod scoring;
+
+use libp2p::{Multiaddr, PeerId, SwarmBuilder, multiaddr::Protocol, noise, tcp, yamux};
+use peerhost_protocol::NodeSecret;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use behaviour::BehaviourError;
+pub use client::{MeshClient, MeshError};
+pub use config::{MeshConfig, MeshConfigError};
+pub use event::{GossipMessage, MeshEvent};
+pub use identity::{keypair, node_key, peer_id};
+pub use libp2p::gossipsub::MessageAcceptance;
+
+/// Commands queued to the actor before callers wait: absorbs bursts of publishes and
+/// deliveries from many concurrent requests.
+const COMMAND_CAPACITY: usize = 4096;
+/// Events queued to the application before the actor starts shedding them.
+const EVENT_CAPACITY: usize = 4096;
+
+/// Why the mesh could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshStartError {
+    /// The configuration is inconsistent.
+    #[error(transparent)]
+    Config(#[from] MeshConfigError),
+    /// The transport could not be built.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The behaviour could not be built.
+    #[error(transparent)]
+    Behaviour(#[from] BehaviourError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The peer id at the end of a `/p2p/<peer id>` multiaddr.
+pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}
+
+/// Starts the mesh actor on the current tokio runtime. It runs until `shutdown` is
+/// cancelled; the returned receiver yields its events.
+///
+/// # Errors
+///
+/// See [`MeshStartError`].
+pub fn spawn(
+    secret: &NodeSecret,
+    config: MeshConfig,
+    shutdown: CancellationToken,
+) -> Result<(MeshClient, mpsc::Receiver<MeshEvent>), MeshStartError> {
+    config.validate()?;
+    let key = keypair(secret);
+    let transport_err = |e: &dyn std::fmt::Display| MeshStartError::Transport(e.to_string());
+    let mut behaviour_error = None;
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::new().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport_err(&e))?
+        .with_quic_config(|mut quic| {
+            // Notice dead peers in seconds, not the default minute.
+            quic.max_idle_timeout = 10_000;
+            quic.keep_alive_interval = std::time::Duration::from_secs(2);
+            quic
+        })
+        .with_behaviour(|key| match behaviour::Behaviour::new(key, &config) {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                let message = e.to_string();
+                behaviour_error = Some(e);
+                Err(message.into())
+            }
+        })
+        .map_err(|e| match behaviour_error.take() {
+            Some(b) => MeshStartError::Behaviour(b),
+            None => transport_err(&e),
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| MeshStartError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+    }
+    for topic in [peerhost_protocol::topics::DEPLOYMENTS, peerhost_protocol::topics::WORKERS] {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&libp2p::gossipsub::IdentTopic::new(topic))
+            .map_err(|e| MeshStartError::Transport(e.to_string()))?;
+    }
+
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
+    let (listen_tx, listen_rx) = watch::channel(Vec::new());
+    let client = MeshClient {
+        commands: commands_tx,
+        peer_id: *swarm.local_peer_id(),
+        key: secret.public(),
+        listen: listen_rx,
+    };
+    let actor = actor::MeshActor {
+        swarm,
+        config,
+        commands: commands_rx,
+        events: events_tx,
+        listen: listen_tx,
+        shutdown,
+        deliveries: Default::default(),
+        bodies: Default::default(),
+        catalogs: Default::default(),
+        replies: Default::default(),
+    };
+    tokio::spawn(actor.run());
+    Ok((client, events_rx))
+}
+
+/// The IP address of a multiaddr, if it has one.
+pub fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    addr.iter().find_map(|p| match p {
+        Protocol::Ip4(ip) => Some(ip.into()),
+        Protocol::Ip6(ip) => Some(ip.into()),
+        _ => None,
+    })
+}
+
+/// Where to listen to reach peers at `ip`: loopback stays on loopback (tests and local
+/// networks never leave the machine); anything else listens on all interfaces.
+pub fn listen_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    if ip.is_loopback() { ip } else { std::net::IpAddr::from([0, 0, 0, 0]) }
+}
+
+/// TCP and QUIC listen addresses with ephemeral ports on [`listen_ip`]`(ip)`.
+pub fn listen_addrs_on(ip: std::net::IpAddr) -> Vec<Multiaddr> {
+    let ip = listen_ip(ip);
+    vec![
+        Multiaddr::from(ip).with(Protocol::Tcp(0)),
+        Multiaddr::from(ip).with(Protocol::Udp(0)).with(Protocol::QuicV1),
+    ]
+}

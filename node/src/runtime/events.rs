@@ -1,0 +1,290 @@
+//! The node's event loop: validates every gossip message (the verdict decides whether
+//! gossipsub forwards it), keeps the view current, and hands work to the roles.
+
+use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
+
+use libp2p::PeerId;
+use peerhost_protocol::{
+    Announcement, CATALOG_PAGE, CatalogRequest, CatalogResponse, DeliveryAck, Heartbeat,
+    SignedDeployment, SignedRequest, codec, topics,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, info, trace};
+
+use super::Shared;
+use crate::{
+    clock,
+    dispatch::{self, Inserted, Observed},
+    mesh::{self, GossipMessage, MeshEvent, MessageAcceptance},
+};
+
+/// Peers asked for their deployment catalog when they connect (enough to converge, few
+/// enough not to multiply traffic).
+const CATALOG_SYNC_PEERS: usize = 3;
+/// Most catalog pages fetched from one peer.
+const CATALOG_MAX_PAGES: u32 = 1024;
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut events: mpsc::Receiver<MeshEvent>,
+    heartbeat: Duration,
+) {
+    let mut heartbeat = tokio::time::interval(heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut expire = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            biased;
+            () = shared.shutdown.cancelled() => break,
+            event = events.recv() => match event {
+                Some(event) => shared.on_event(event),
+                None => break,
+            },
+            _ = heartbeat.tick() => shared.heartbeat(),
+            _ = expire.tick() => {
+                shared.view.directory.write().expect("directory lock").expire(clock::unix_ms());
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn heartbeat(&self) {
+        #[cfg(feature = "worker")]
+        if let Some(worker) = &self.worker {
+            let worker = worker.clone();
+            tokio::spawn(async move { worker.publish_heartbeat().await });
+        }
+    }
+
+    fn on_event(self: &Arc<Self>, event: MeshEvent) {
+        match event {
+            MeshEvent::Gossip(message) => {
+                let verdict = self.on_gossip(&message);
+                self.mesh.report(message.id, message.propagation_source, verdict);
+            }
+            MeshEvent::Delivery { peer, delivery, reply } => {
+                #[cfg(feature = "gateway")]
+                if let (Some(gateway), Some(from)) = (&self.gateway, mesh::node_key(&peer)) {
+                    let id = delivery.request_id;
+                    let input = match delivery.result {
+                        Some(result) => {
+                            crate::gateway::RaceInput::Result { from, result: Box::new(result) }
+                        }
+                        None => crate::gateway::RaceInput::Declined { from },
+                    };
+                    let pending = gateway.pending.deliver(&id, input);
+                    let _ = reply.send(DeliveryAck { pending });
+                    return;
+                }
+                let _ = (peer, delivery);
+                let _ = reply.send(DeliveryAck { pending: false });
+            }
+            MeshEvent::BodyRequest { request, reply, .. } => {
+                #[cfg(feature = "gateway")]
+                let body = self.gateway.as_ref().and_then(|g| g.pending.body(&request.request_id));
+                #[cfg(not(feature = "gateway"))]
+                let body: Option<bytes::Bytes> = {
+                    let _ = request;
+                    None
+                };
+                let _ =
+                    reply.send(peerhost_protocol::BodyResponse { body: body.map(|b| b.to_vec()) });
+            }
+            MeshEvent::CatalogRequest { request, reply, .. } => {
+                let registry = self.view.registry.read().expect("registry lock");
+                let (deployments, more) = registry.page(request.offset as usize, CATALOG_PAGE);
+                let _ = reply.send(CatalogResponse { deployments, more });
+            }
+            MeshEvent::PeerConnected { peer } => self.sync_catalog(peer),
+            MeshEvent::PeerDisconnected { peer } => {
+                #[cfg(feature = "gateway")]
+                if let (Some(gateway), Some(key)) = (&self.gateway, mesh::node_key(&peer)) {
+                    gateway.pending.peer_lost(&key);
+                }
+                let _ = peer;
+            }
+        }
+    }
+
+    fn on_gossip(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
+        let topic = message.topic.as_str();
+        if topic == topics::DEPLOYMENTS {
+            self.on_announcement(message)
+        } else if topic == topics::WORKERS {
+            self.on_heartbeat(message)
+        } else if topic.starts_with("/peerhost/1/exec/") {
+            self.on_execution_request(message)
+        } else {
+            MessageAcceptance::Ignore
+        }
+    }
+
+    fn on_announcement(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
+        let Ok(announcement) = codec::decode::<Announcement>(&message.data) else {
+            return MessageAcceptance::Reject;
+        };
+        let Some(provider) = mesh::node_key(&message.source) else {
+            return MessageAcceptance::Reject;
+        };
+        match self
+            .on_deployment(announcement.deployment, Some((provider, &announcement.blob_addrs)))
+        {
+            Ok(Inserted::New | Inserted::Upgraded { .. } | Inserted::Known) => {
+                MessageAcceptance::Accept
+            }
+            Ok(Inserted::Stale | Inserted::Full) => MessageAcceptance::Ignore,
+            Err(()) => MessageAcceptance::Reject,
+        }
+    }
+
+    /// Verifies and records a deployment (from gossip or catalog sync); a worker subscribes to
+    /// its shard and starts fetching its bundle.
+    fn on_deployment(
+        self: &Arc<Self>,
+        signed: SignedDeployment,
+        provider: Option<(peerhost_protocol::NodeKey, &[String])>,
+    ) -> Result<Inserted, ()> {
+        let (inserted, deployment) =
+            match self.view.registry.write().expect("registry lock").insert(signed) {
+                Ok(result) => result,
+                Err(e) => {
+                    debug!(target: "peerhost::node", error = %e, "deployment refused");
+                    return Err(());
+                }
+            };
+        let record = &deployment.record;
+        if inserted.changed() {
+            info!(
+                target: "peerhost::node",
+                owner = %record.owner, project = %record.project, version = record.version,
+                bundle = %record.bundle, "deployment"
+            );
+        }
+        if let Some((node, addrs)) = provider {
+            self.view.add_announcer(record.bundle, node);
+            #[cfg(feature = "blobs")]
+            if let Some(blobs) = &self.blobs {
+                blobs.learn(&node, addrs);
+            }
+            let _ = addrs;
+        }
+        #[cfg(feature = "worker")]
+        if let Some(worker) = &self.worker {
+            if inserted.changed() {
+                self.subscribe_shard(topics::exec_shard(&record.owner, &record.project));
+                worker.prefetch(record.bundle);
+            } else if provider.is_some() {
+                worker.provider_appeared(&record.bundle);
+            }
+        }
+        Ok(inserted)
+    }
+
+    #[cfg(feature = "worker")]
+    fn subscribe_shard(&self, shard: u8) {
+        if self.shards.lock().expect("shards lock").insert(shard) {
+            let mesh = self.mesh.clone();
+            tokio::spawn(async move { mesh.subscribe(topics::exec_topic(shard)).await });
+        }
+    }
+
+    fn on_heartbeat(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
+        let Ok(heartbeat) = codec::decode::<Heartbeat>(&message.data) else {
+            return MessageAcceptance::Reject;
+        };
+        let Some(worker_key) = mesh::node_key(&message.source) else {
+            return MessageAcceptance::Reject;
+        };
+        let bundles = heartbeat.bundles.clone();
+        let addrs = heartbeat.blob_addrs.clone();
+        let observed = self.view.directory.write().expect("directory lock").observe(
+            worker_key,
+            heartbeat,
+            clock::unix_ms(),
+        );
+        if observed != Observed::Updated {
+            return MessageAcceptance::Ignore;
+        }
+        #[cfg(feature = "blobs")]
+        if let Some(blobs) = &self.blobs {
+            blobs.learn(&worker_key, &addrs);
+        }
+        #[cfg(feature = "worker")]
+        if let Some(worker) = &self.worker {
+            for bundle in &bundles {
+                worker.provider_appeared(bundle);
+            }
+        }
+        let _ = (bundles, addrs);
+        MessageAcceptance::Accept
+    }
+
+    fn on_execution_request(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
+        let request = match SignedRequest::open_request(&message.data) {
+            Ok((_, request)) => request,
+            Err(e) => {
+                debug!(target: "peerhost::node", source = %message.source, error = %e, "execution request refused");
+                return MessageAcceptance::Reject;
+            }
+        };
+        if mesh::peer_id(&request.request.gateway) != Some(message.source) {
+            return MessageAcceptance::Reject;
+        }
+        let known = self.view.registry.read().expect("registry lock").knows_bundle(
+            &request.request.owner,
+            &request.request.project,
+            &request.bundle,
+        );
+        #[cfg(feature = "worker")]
+        let free_slots = self.worker.as_ref().map_or(0, |w| w.free_slots());
+        #[cfg(not(feature = "worker"))]
+        let free_slots = 0;
+        let context = dispatch::admission::Context {
+            me: self.secret.public(),
+            now_ms: clock::unix_ms(),
+            deployment_known: known,
+            free_slots,
+        };
+        let admission = dispatch::admit(&request, &context);
+        trace!(target: "peerhost::node", request_id = %request.id(), ?admission, "admission");
+        #[cfg(feature = "worker")]
+        if let Some(worker) = &self.worker {
+            match admission.role {
+                dispatch::Role::Race => worker.race(request, message.source),
+                dispatch::Role::Decline(reason) => worker.decline(request, message.source, reason),
+                dispatch::Role::Skip(_) => {}
+            }
+        }
+        match admission.forward {
+            dispatch::Forward::Accept => MessageAcceptance::Accept,
+            dispatch::Forward::Ignore => MessageAcceptance::Ignore,
+            dispatch::Forward::Reject => MessageAcceptance::Reject,
+        }
+    }
+
+    /// Asks a newly connected peer for the deployments it knows (first few peers only).
+    fn sync_catalog(self: &Arc<Self>, peer: PeerId) {
+        if self.catalog_syncs.fetch_add(1, Ordering::Relaxed) >= CATALOG_SYNC_PEERS {
+            return;
+        }
+        let shared = self.clone();
+        tokio::spawn(async move {
+            for page in 0..CATALOG_MAX_PAGES {
+                let offset = page * CATALOG_PAGE as u32;
+                let Ok(response) = shared.mesh.fetch_catalog(peer, CatalogRequest { offset }).await
+                else {
+                    // Peers without a catalog (or gone): let another peer count instead.
+                    shared.catalog_syncs.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                };
+                for deployment in response.deployments {
+                    let _ = shared.on_deployment(deployment, None);
+                }
+                if !response.more {
+                    return;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,338 @@
+//! A running node: the mesh, plus whichever roles are configured — blob store (deployers
+//! and workers), worker, gateway — wired to one event loop.
+//!
+//! ```text
+//!             gossip / direct streams
+//!  mesh actor ───────────────────────▶ event loop ──▶ registry, directory (View)
+//!      ▲                                   │  ├──────▶ worker   (race, prefetch)
+//!      └──────── MeshClient ◀──────────────┘  └──────▶ gateway  (deliveries, bodies)
+//! ```
+
+mod events;
+mod view;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicUsize},
+    time::Duration,
+};
+
+use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
+use peerhost_protocol::{NodeKey, NodeSecret};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use view::View;
+
+#[cfg(feature = "blobs")]
+use crate::blobs::BlobStore;
+#[cfg(feature = "gateway")]
+use crate::gateway::{Gateway, GatewayConfig};
+#[cfg(feature = "worker")]
+use crate::worker::{Worker, WorkerConfig};
+use crate::{
+    keys::{self, KeyError},
+    mesh::{self, MeshClient, MeshConfig, MeshStartError},
+};
+
+/// How long [`Node::shutdown`] waits for tasks before aborting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Keys, blobs and compiled components live here.
+    pub data_dir: PathBuf,
+    /// Mesh settings (listen and bootstrap addresses, limits).
+    pub mesh: MeshConfig,
+    /// Serve and fetch bundles on this socket address (required by workers and deployers).
+    #[cfg(feature = "blobs")]
+    pub blobs: Option<SocketAddr>,
+    /// Run a worker.
+    #[cfg(feature = "worker")]
+    pub worker: Option<WorkerConfig>,
+    /// Run an HTTP gateway.
+    #[cfg(feature = "gateway")]
+    pub gateway: Option<GatewayConfig>,
+    /// How often a worker announces itself.
+    pub heartbeat_interval: Duration,
+    /// Workers not heard from for this long are not chosen.
+    pub worker_ttl: Duration,
+}
+
+impl NodeConfig {
+    /// A node with no roles (a bootstrap or relay), storing its keys in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            mesh: MeshConfig::default(),
+            #[cfg(feature = "blobs")]
+            blobs: None,
+            #[cfg(feature = "worker")]
+            worker: None,
+            #[cfg(feature = "gateway")]
+            gateway: None,
+            heartbeat_interval: Duration::from_secs(2),
+            worker_ttl: Duration::from_secs(10),
+        }
+    }
+
+    /// Joins through `bootstrap`.
+    pub fn bootstrap(mut self, bootstrap: Vec<Multiaddr>) -> Self {
+        self.mesh.bootstrap = bootstrap;
+        self
+    }
+
+    /// Serves bundles on a loopback port (for deployers).
+    #[cfg(feature = "blobs")]
+    pub fn with_blobs(mut self) -> Self {
+        self.blobs.get_or_insert(SocketAddr::from(([127, 0, 0, 1], 0)));
+        self
+    }
+
+    /// Runs a worker (and the blob store it needs).
+    #[cfg(feature = "worker")]
+    pub fn with_worker(mut self, worker: WorkerConfig) -> Self {
+        self.worker = Some(worker);
+        self.with_blobs()
+    }
+
+    /// Runs an HTTP gateway.
+    #[cfg(feature = "gateway")]
+    pub fn with_gateway(mut self, gateway: GatewayConfig) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The data directory or its keys are unusable.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The mesh could not start.
+    #[error(transparent)]
+    Mesh(#[from] MeshStartError),
+    /// The blob store could not start.
+    #[cfg(feature = "blobs")]
+    #[error(transparent)]
+    Blobs(#[from] crate::blobs::BlobError),
+    /// The sandbox could not start.
+    #[cfg(feature = "worker")]
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    /// The HTTP listener could not bind.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A role is configured without something it needs.
+    #[error("{0}")]
+    Config(&'static str),
+}
+
+/// Everything the event loop and the roles share.
+pub(crate) struct Shared {
+    pub(crate) secret: NodeSecret,
+    pub(crate) mesh: MeshClient,
+    pub(crate) view: Arc<View>,
+    #[cfg(feature = "blobs")]
+    pub(crate) blobs: Option<BlobStore>,
+    #[cfg(feature = "worker")]
+    pub(crate) worker: Option<Arc<Worker>>,
+    #[cfg(feature = "gateway")]
+    pub(crate) gateway: Option<Arc<Gateway>>,
+    /// Execution shards a worker subscribed to.
+    #[cfg(feature = "worker")]
+    pub(crate) shards: std::sync::Mutex<std::collections::HashSet<u8>>,
+    pub(crate) catalog_syncs: AtomicUsize,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// A running node. Dropping it stops it abruptly; prefer [`Node::shutdown`].
+pub struct Node {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+    http_addr: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("peer_id", &self.peer_id()).finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Starts a node on the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// See [`NodeError`].
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| KeyError::Io { path: config.data_dir.clone(), source })?;
+        let secret = keys::node_secret(&config.data_dir)?;
+        let shutdown = CancellationToken::new();
+        let (mesh, events) = mesh::spawn(&secret, config.mesh.clone(), shutdown.child_token())?;
+        let view = Arc::new(View::new(config.worker_ttl.as_millis() as u64));
+        let mut tasks = Vec::new();
+
+        #[cfg(feature = "blobs")]
+        let blobs = match config.blobs {
+            Some(bind) => {
+                Some(BlobStore::open(&config.data_dir.join("blobs"), &secret, bind).await?)
+            }
+            None => None,
+        };
+
+        #[cfg(feature = "worker")]
+        let worker = match config.worker.clone() {
+            Some(mut worker_config) => {
+                let blobs =
+                    blobs.clone().ok_or(NodeError::Config("a worker needs a blob store"))?;
+                worker_config
+                    .sandbox
+                    .cache_dir
+                    .get_or_insert_with(|| config.data_dir.join("compiled"));
+                let worker =
+                    Worker::new(secret.clone(), worker_config, blobs, mesh.clone(), view.clone())?;
+                Some(Arc::new(worker))
+            }
+            None => None,
+        };
+
+        #[cfg(feature = "gateway")]
+        let (gateway, http_addr) = match config.gateway.clone() {
+            Some(gateway_config) => {
+                let listener = tokio::net::TcpListener::bind(gateway_config.listen)
+                    .await
+                    .map_err(|source| NodeError::Http { addr: gateway_config.listen, source })?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(|source| NodeError::Http { addr: gateway_config.listen, source })?;
+                let gateway = Arc::new(Gateway::new(
+                    secret.clone(),
+                    mesh.clone(),
+                    view.clone(),
+                    gateway_config,
+                ));
+                tasks.push(tokio::spawn(crate::gateway::serve(
+                    gateway.clone(),
+                    listener,
+                    shutdown.child_token(),
+                )));
+                (Some(gateway), Some(addr))
+            }
+            None => (None, None),
+        };
+        #[cfg(not(feature = "gateway"))]
+        let http_addr = None;
+
+        let shared = Arc::new(Shared {
+            secret,
+            mesh,
+            view,
+            #[cfg(feature = "blobs")]
+            blobs,
+            #[cfg(feature = "worker")]
+            worker,
+            #[cfg(feature = "gateway")]
+            gateway,
+            #[cfg(feature = "worker")]
+            shards: Default::default(),
+            catalog_syncs: AtomicUsize::new(0),
+            shutdown: shutdown.clone(),
+        });
+        tasks.push(tokio::spawn(events::run(shared.clone(), events, config.heartbeat_interval)));
+        shared
+            .mesh
+            .wait_listening(1)
+            .await
+            .map_err(|_| NodeError::Config("the mesh stopped before it listened"))?;
+        Ok(Self { shared, tasks, http_addr })
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.shared.mesh.peer_id()
+    }
+
+    /// This node's key.
+    pub fn node_key(&self) -> NodeKey {
+        self.shared.secret.public()
+    }
+
+    /// The mesh handle.
+    pub fn mesh(&self) -> &MeshClient {
+        &self.shared.mesh
+    }
+
+    /// What this node knows about the network.
+    pub fn view(&self) -> &Arc<View> {
+        &self.shared.view
+    }
+
+    /// Addresses other nodes can bootstrap from (`…/p2p/<peer id>`).
+    pub fn dial_addrs(&self) -> Vec<Multiaddr> {
+        let peer = self.peer_id();
+        self.shared.mesh.listen_addrs().into_iter().map(|a| a.with(Protocol::P2p(peer))).collect()
+    }
+
+    /// The gateway's bound HTTP address, if this node runs one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The blob store, if this node runs one.
+    #[cfg(feature = "blobs")]
+    pub fn blobs(&self) -> Option<&BlobStore> {
+        self.shared.blobs.as_ref()
+    }
+
+    /// Requests this node's worker is executing right now.
+    pub fn active_jobs(&self) -> usize {
+        #[cfg(feature = "worker")]
+        if let Some(worker) = &self.shared.worker {
+            return worker.active.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        0
+    }
+
+    /// Stops the node: closes the HTTP listener (in-flight calls finish), the mesh and the
+    /// blob store.
+    pub async fn shutdown(mut self) {
+        self.shared.shutdown.cancel();
+        for task in self.tasks.drain(..) {
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                tracing::warn!(target: "peerhost::node", "task did not stop in time");
+            }
+        }
+        #[cfg(feature = "blobs")]
+        if let Some(blobs) = &self.shared.blobs {
+            blobs.shutdown().await;
+        }
+    }
+
+    /// Stops the node at once, like a crash: nothing is flushed or closed gracefully.
+    pub fn kill(mut self) {
+        self.shared.shutdown.cancel();
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

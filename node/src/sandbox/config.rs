@@ -1,0 +1,58 @@
+//! The worker's sandbox policy: hard caps applied on top of what each function asks for.
+
+use std::path::PathBuf;
+
+use peerhost_protocol::Limits;
+
+/// Sandbox configuration of one worker.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Instances that may run at once (pooling allocator slots).
+    pub max_instances: u32,
+    /// Caps on every function's limits.
+    pub caps: Limits,
+    /// Largest table a guest may grow to, in elements.
+    pub max_table_elements: usize,
+    /// Largest component accepted for compilation, in bytes.
+    pub max_component_bytes: u64,
+    /// Memory kept mapped per pool slot between requests (resets by `pagemap_scan` instead of
+    /// `madvise`; see `shared/notes/wasmtime-wasi-http.md`).
+    pub keep_resident_bytes: usize,
+    /// Epoch tick: the granularity of wall-clock deadlines.
+    pub epoch_tick_ms: u64,
+    /// Directory for precompiled components (`None`: memory only).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 64,
+            caps: Limits {
+                fuel: 100_000_000_000,
+                memory_bytes: 512 << 20,
+                timeout_ms: 60_000,
+                max_request_bytes: 32 << 20,
+                max_response_bytes: 32 << 20,
+            },
+            max_table_elements: 100_000,
+            max_component_bytes: 64 << 20,
+            keep_resident_bytes: 16 << 20,
+            epoch_tick_ms: 1,
+            cache_dir: None,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The function's limits, each capped by this policy.
+    pub fn effective(&self, asked: &Limits) -> Limits {
+        Limits {
+            fuel: asked.fuel.min(self.caps.fuel),
+            memory_bytes: asked.memory_bytes.min(self.caps.memory_bytes),
+            timeout_ms: asked.timeout_ms.min(self.caps.timeout_ms),
+            max_request_bytes: asked.max_request_bytes.min(self.caps.max_request_bytes),
+            max_response_bytes: asked.max_response_bytes.min(self.caps.max_response_bytes),
+        }
+    }
+}

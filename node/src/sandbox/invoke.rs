@@ -1,0 +1,215 @@
+//! Running one request: a fresh store, the request handed to `wasi:http/incoming-handler`,
+//! the response body read *while* the guest runs, and the store dropped as soon as the
+//! handler returns (the two ways a careless host hangs; see
+//! `shared/notes/wasmtime-wasi-http.md`).
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use peerhost_protocol::{Header, HttpResponse, Limits, RequestId, Wire};
+use wasmtime::{Store, Trap, WasmBacktrace};
+use wasmtime_wasi_http::{
+    WasiHttpView,
+    p2::{
+        bindings::http::types::{ErrorCode, Scheme},
+        body::HyperOutgoingBody,
+    },
+};
+
+use super::{
+    Compiled, Sandbox, SandboxError,
+    host::{Host, Limiter},
+};
+
+/// Longest backtrace kept in an error response.
+const MAX_BACKTRACE: usize = 4096;
+
+/// One call, as the sandbox needs it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The request id (seeds the guest's randomness).
+    pub request_id: RequestId,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query inside the function.
+    pub path_and_query: String,
+    /// Headers passed to the guest.
+    pub headers: Vec<Header>,
+    /// The body.
+    pub body: Bytes,
+    /// When the gateway received the call (the guest's clocks start here).
+    pub received_at_ms: u64,
+    /// The limits to enforce (already capped by policy).
+    pub limits: Limits,
+}
+
+/// The outcome of one call: a response or a typed error, and the fuel it consumed either way.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// The response, or why there is none.
+    pub result: Result<HttpResponse, SandboxError>,
+    /// Fuel consumed (the billable unit).
+    pub fuel_used: u64,
+}
+
+impl Execution {
+    /// The response to return: the function's, or its error rendered as JSON.
+    pub fn response(&self) -> HttpResponse {
+        match &self.result {
+            Ok(response) => response.clone(),
+            Err(error) => error.to_response(),
+        }
+    }
+}
+
+type HostResponse = Result<hyper::Response<HyperOutgoingBody>, ErrorCode>;
+
+impl Sandbox {
+    /// Runs `invocation` against `compiled` in a fresh store.
+    pub async fn invoke(&self, compiled: &Compiled, invocation: Invocation) -> Execution {
+        let limits = invocation.limits;
+        let limiter = Limiter {
+            memory_bytes: limits.memory_bytes as usize,
+            table_elements: self.config.max_table_elements,
+            hit: false,
+        };
+        let host = Host::new(&invocation.request_id, invocation.received_at_ms, limiter);
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|host| &mut host.limiter);
+        if let Err(e) = store.set_fuel(limits.fuel) {
+            return internal(e);
+        }
+        let ticks = limits.timeout_ms.div_ceil(self.config.epoch_tick_ms.max(1)) + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let request = match build_request(&invocation) {
+            Ok(request) => request,
+            Err(e) => return Execution { result: Err(e), fuel_used: 0 },
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<HostResponse>();
+        let resources = (|| {
+            let mut http = store.data_mut().http();
+            let req = http.new_incoming_request(Scheme::Http, request)?;
+            let out = http.new_response_outparam(tx)?;
+            wasmtime::Result::Ok((req, out))
+        })();
+        let (req, out) = match resources {
+            Ok(r) => r,
+            Err(e) => return internal(e),
+        };
+
+        let max_response = limits.max_response_bytes;
+        let mut host_side = std::pin::pin!(read_response(rx, max_response));
+        let mut host_result = None;
+        // Epochs only interrupt running wasm; a guest blocked in a host call (a sleep, a
+        // read) is stopped by this wall-clock bound instead, one tick after the deadline.
+        let wall_clock =
+            std::time::Duration::from_millis(limits.timeout_ms + self.config.epoch_tick_ms);
+        let guest_result = {
+            let guest = async {
+                let proxy = compiled.pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            };
+            let mut guest = std::pin::pin!(tokio::time::timeout(wall_clock, guest));
+            loop {
+                tokio::select! {
+                    result = &mut guest => break result.unwrap_or_else(|_| Err(Trap::Interrupt.into())),
+                    result = &mut host_side, if host_result.is_none() => host_result = Some(result),
+                }
+            }
+        };
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let limit_hit = store.data().limiter.hit;
+        // Dropping the store drops the outparam and body senders still in its resource table,
+        // so the host side below always finishes.
+        drop(store);
+        let host_result = match host_result {
+            Some(result) => result,
+            None => host_side.await,
+        };
+
+        let result = match (guest_result, host_result) {
+            (Err(trap), _) => Err(classify(&trap, limit_hit)),
+            (Ok(()), response) => response,
+        };
+        Execution { result, fuel_used }
+    }
+}
+
+fn internal(e: wasmtime::Error) -> Execution {
+    Execution { result: Err(SandboxError::Internal(format!("{e:#}"))), fuel_used: 0 }
+}
+
+fn build_request(
+    invocation: &Invocation,
+) -> Result<
+    hyper::Request<impl http_body::Body<Data = Bytes, Error = ErrorCode> + Send + 'static>,
+    SandboxError,
+> {
+    let mut builder = hyper::Request::builder()
+        .method(invocation.method.as_str())
+        .uri(format!("http://localhost{}", invocation.path_and_query));
+    for header in &invocation.headers {
+        builder = builder.header(header.name.as_str(), header.value.as_slice());
+    }
+    let body = Full::new(invocation.body.clone())
+        .map_err(|never: Infallible| -> ErrorCode { match never {} });
+    builder.body(body).map_err(|e| SandboxError::Internal(format!("request: {e}")))
+}
+
+/// Waits for the guest's response and reads its body, up to `limit` bytes.
+async fn read_response(
+    rx: tokio::sync::oneshot::Receiver<HostResponse>,
+    limit: u64,
+) -> Result<HttpResponse, SandboxError> {
+    let response = rx
+        .await
+        .map_err(|_| SandboxError::NoResponse)?
+        .map_err(|code| SandboxError::GuestError(format!("{code:?}")))?;
+    let (parts, mut body) = response.into_parts();
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|code| SandboxError::GuestError(format!("{code:?}")))?;
+        if let Ok(data) = frame.into_data() {
+            if (bytes.len() + data.len()) as u64 > limit {
+                return Err(SandboxError::ResponseTooLarge { limit });
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.as_str().to_owned(),
+            value: value.as_bytes().to_vec(),
+        })
+        .collect();
+    let response = HttpResponse { status: parts.status.as_u16(), headers, body: bytes };
+    response.validate().map_err(|e| SandboxError::InvalidResponse(e.to_string()))?;
+    Ok(response)
+}
+
+/// Maps a wasmtime error to what the owner and caller should hear.
+fn classify(error: &wasmtime::Error, limit_hit: bool) -> SandboxError {
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return SandboxError::FuelExhausted,
+        Some(Trap::Interrupt) => return SandboxError::DeadlineExceeded,
+        _ if limit_hit => return SandboxError::MemoryLimit,
+        _ => {}
+    }
+    let mut backtrace = error.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+    if let Some(trace) = &mut backtrace
+        && trace.len() > MAX_BACKTRACE
+    {
+        let cut = (0..=MAX_BACKTRACE).rev().find(|i| trace.is_char_boundary(*i)).unwrap_or(0);
+        trace.truncate(cut);
+    }
+    let message = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{:#}", error).lines().next().unwrap_or_default().to_owned(),
+    };
+    SandboxError::Trap { message, backtrace }
+}

@@ -1,0 +1,18 @@
+//! The wasmtime sandbox: runs `wasi:http/proxy` components with fuel, memory, table and
+//! wall-clock limits, deterministic clocks and randomness, no filesystem and no network.
+//!
+//! One [`Sandbox`] per worker holds the engine (pooling allocator, epoch ticker) and a cache
+//! of compiled, pre-linked components keyed by component hash (in memory and, optionally, as
+//! precompiled artifacts on disk). Each call gets a fresh store; nothing survives a call.
+//! Every failure is a typed [`SandboxError`] that renders as an HTTP response.
+
+mod config;
+mod engine;
+mod error;
+mod host;
+mod invoke;
+
+pub use config::SandboxConfig;
+pub use engine::{Compiled, ENGINE_ID, Sandbox, engine_config};
+pub use error::SandboxError;
+pub use invoke::{Execution, Invocation};

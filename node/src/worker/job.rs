@@ -1,0 +1,142 @@
+//! One race: from an admitted request to a delivered result (or decline).
+
+use std::sync::{Arc, atomic::Ordering};
+
+use bytes::Bytes;
+use libp2p::{Multiaddr, PeerId};
+use peerhost_protocol::{
+    BodyRequest, DeclineReason, Delivery, Envelope, ExecutionRequest, ExecutionResult, Receipt,
+    keccak256,
+};
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::Worker;
+use crate::{
+    clock,
+    sandbox::{Execution, Invocation, SandboxError},
+};
+
+impl Worker {
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        request: ExecutionRequest,
+        gateway: PeerId,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let span = info_span!(target: "peerhost::worker", "job", request_id = %request.id(), attempt = request.attempt);
+        async move {
+            self.active.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.execute(&request, gateway).await;
+            self.active.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+            match outcome {
+                Ok(execution) => self.deliver_result(&request, gateway, execution).await,
+                Err(reason) => self.decline(request, gateway, reason),
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn execute(
+        &self,
+        request: &ExecutionRequest,
+        gateway: PeerId,
+    ) -> Result<Execution, DeclineReason> {
+        let body = match &request.body {
+            Some(body) => Bytes::from(body.clone()),
+            None if request.request.body_len == 0 => Bytes::new(),
+            None => self.fetch_body(request, gateway).await?,
+        };
+        let loaded = self.bundle(request.bundle).await?;
+        let Some((spec, compiled)) = loaded.function(&request.request.function) else {
+            // The gateway resolved a function this bundle lacks: nothing to run.
+            return Err(DeclineReason::BadComponent);
+        };
+        let compiled = match compiled {
+            Ok(compiled) => compiled.clone(),
+            Err(error) => return Ok(Execution { result: Err(error.clone()), fuel_used: 0 }),
+        };
+        if clock::unix_ms() >= request.deadline_ms {
+            return Err(DeclineReason::Expired);
+        }
+        let invocation = Invocation {
+            request_id: request.id(),
+            method: request.request.method.clone(),
+            path_and_query: request.request.path_and_query(),
+            headers: request.request.headers.clone(),
+            body,
+            received_at_ms: request.request.received_at_ms,
+            limits: self.sandbox.config().effective(&spec.limits),
+        };
+        let execution = self.sandbox.invoke(&compiled, invocation).await;
+        if let Err(e @ SandboxError::Internal(_)) = &execution.result {
+            warn!(target: "peerhost::worker", error = %e, "execution failed inside the worker");
+        }
+        Ok(execution)
+    }
+
+    async fn fetch_body(
+        &self,
+        request: &ExecutionRequest,
+        gateway: PeerId,
+    ) -> Result<Bytes, DeclineReason> {
+        let ask = BodyRequest { request_id: request.id() };
+        let response =
+            self.mesh.fetch_body(gateway, reply_addrs(request), ask).await.map_err(|e| {
+                debug!(target: "peerhost::worker", error = %e, "body fetch failed");
+                DeclineReason::BodyUnavailable
+            })?;
+        let body = response.body.ok_or(DeclineReason::BodyUnavailable)?;
+        if body.len() as u64 != request.request.body_len
+            || keccak256(&body) != request.request.body_hash
+        {
+            warn!(target: "peerhost::worker", "gateway sent a body that does not match the signed request");
+            return Err(DeclineReason::BodyUnavailable);
+        }
+        Ok(Bytes::from(body))
+    }
+
+    async fn deliver_result(
+        &self,
+        request: &ExecutionRequest,
+        gateway: PeerId,
+        execution: Execution,
+    ) {
+        let response = execution.response();
+        let receipt = Receipt {
+            request_id: request.id(),
+            result_hash: response.hash(),
+            worker: self.secret.public(),
+            fuel_used: execution.fuel_used,
+            bundle: request.bundle,
+        };
+        let result = ExecutionResult { receipt: Envelope::seal(&self.secret, &receipt), response };
+        let delivery = Delivery { request_id: request.id(), result: Some(result), declined: None };
+        if let Err(e) = self.mesh.deliver(gateway, reply_addrs(request), delivery).await {
+            debug!(target: "peerhost::worker", error = %e, "result not delivered");
+        }
+    }
+
+    /// Tells the gateway this worker will not deliver (in the background).
+    pub(crate) fn decline(
+        &self,
+        request: ExecutionRequest,
+        gateway: PeerId,
+        reason: DeclineReason,
+    ) {
+        debug!(target: "peerhost::worker", request_id = %request.id(), %reason, "declining");
+        let mesh = self.mesh.clone();
+        tokio::spawn(async move {
+            let delivery =
+                Delivery { request_id: request.id(), result: None, declined: Some(reason) };
+            let _ = mesh.deliver(gateway, reply_addrs(&request), delivery).await;
+        });
+    }
+}
+
+/// The gateway's advertised addresses, parsed (unparseable ones skipped).
+fn reply_addrs(request: &ExecutionRequest) -> Vec<Multiaddr> {
+    request.reply_to.iter().filter_map(|a| a.parse().ok()).collect()
+}

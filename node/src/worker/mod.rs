@@ -1,0 +1,177 @@
+//! The worker: races the requests it is chosen for. Pipeline per request: admit (see
+//! [`crate::dispatch::admission`]) → fetch body if not inline → load bundle (fetch, verify,
+//! compile; usually already done on announcement) → execute in the sandbox → sign a receipt
+//! → deliver straight to the gateway.
+//!
+//! Concurrency is bounded by execution slots; a request that finds no free slot is declined
+//! so the gateway re-dispatches at once.
+
+mod bundles;
+mod job;
+mod seen;
+
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use libp2p::PeerId;
+use peerhost_protocol::{BlobHash, ENGINE_ID, ExecutionRequest, Heartbeat, NodeSecret, RequestId};
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+use crate::{
+    blobs::BlobStore,
+    clock,
+    mesh::MeshClient,
+    runtime::View,
+    sandbox::{Sandbox, SandboxConfig},
+};
+
+pub(crate) use bundles::Bundles;
+use seen::Seen;
+
+/// Request ids remembered to avoid running a request twice (e.g. named in two attempts).
+const SEEN_REQUESTS: usize = 16_384;
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Requests executed at once.
+    pub slots: usize,
+    /// Sandbox policy.
+    pub sandbox: SandboxConfig,
+    /// Longest time to fetch a bundle.
+    pub fetch_timeout: Duration,
+    /// Fetch and compile bundles as soon as they are announced (so first callers are warm).
+    pub prefetch: bool,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            slots: (2 * cores).max(2),
+            sandbox: SandboxConfig::default(),
+            fetch_timeout: Duration::from_secs(30),
+            prefetch: true,
+        }
+    }
+}
+
+/// A running worker.
+pub(crate) struct Worker {
+    pub(crate) secret: NodeSecret,
+    pub(crate) config: WorkerConfig,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) blobs: BlobStore,
+    pub(crate) mesh: MeshClient,
+    pub(crate) view: Arc<View>,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) bundles: Bundles,
+    seen: Mutex<Seen<RequestId>>,
+    wanted: Mutex<HashSet<BlobHash>>,
+    pub(crate) active: AtomicUsize,
+    heartbeat_seq: AtomicU64,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        secret: NodeSecret,
+        config: WorkerConfig,
+        blobs: BlobStore,
+        mesh: MeshClient,
+        view: Arc<View>,
+    ) -> Result<Self, crate::sandbox::SandboxError> {
+        let sandbox = Sandbox::new(config.sandbox.clone())?;
+        Ok(Self {
+            secret,
+            slots: Arc::new(Semaphore::new(config.slots)),
+            config,
+            sandbox,
+            blobs,
+            mesh,
+            view,
+            bundles: Bundles::default(),
+            seen: Mutex::new(Seen::new(SEEN_REQUESTS)),
+            wanted: Mutex::default(),
+            active: AtomicUsize::new(0),
+            heartbeat_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// Free execution slots.
+    pub(crate) fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Starts racing an admitted request from `gateway`. Runs each request once, however
+    /// often it is named.
+    pub(crate) fn race(self: &Arc<Self>, request: ExecutionRequest, gateway: PeerId) {
+        if !self.seen.lock().expect("seen lock").insert(request.id()) {
+            debug!(target: "peerhost::worker", request_id = %request.id(), "already raced");
+            return;
+        }
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let worker = self.clone();
+                tokio::spawn(async move { worker.run(request, gateway, permit).await });
+            }
+            Err(_) => self.decline(request, gateway, peerhost_protocol::DeclineReason::Overloaded),
+        }
+    }
+
+    /// Fetches and compiles a newly announced bundle in the background.
+    pub(crate) fn prefetch(self: &Arc<Self>, bundle: BlobHash) {
+        if !self.config.prefetch || self.bundles.is_loaded(&bundle) {
+            return;
+        }
+        let worker = self.clone();
+        tokio::spawn(async move {
+            if worker.bundle(bundle).await.is_ok() {
+                worker.wanted.lock().expect("wanted lock").remove(&bundle);
+                // Tell the network at once that we hold it (deployers wait for this).
+                worker.publish_heartbeat().await;
+            } else {
+                worker.wanted.lock().expect("wanted lock").insert(bundle);
+            }
+        });
+    }
+
+    /// A provider for `bundle` appeared; retry a prefetch that found none before.
+    pub(crate) fn provider_appeared(self: &Arc<Self>, bundle: &BlobHash) {
+        let retry = self.wanted.lock().expect("wanted lock").remove(bundle);
+        if retry {
+            self.prefetch(*bundle);
+        }
+    }
+
+    /// This worker's heartbeat now.
+    pub(crate) fn heartbeat(&self) -> Heartbeat {
+        // Sequence numbers start from the clock so they keep increasing across restarts.
+        let seq =
+            self.heartbeat_seq.fetch_max(clock::unix_ms(), Ordering::Relaxed).max(clock::unix_ms())
+                + 1;
+        self.heartbeat_seq.store(seq, Ordering::Relaxed);
+        Heartbeat {
+            seq,
+            free_slots: u32::try_from(self.free_slots()).unwrap_or(u32::MAX),
+            max_slots: u32::try_from(self.config.slots).unwrap_or(u32::MAX),
+            engine: ENGINE_ID.to_owned(),
+            blob_addrs: self.blobs.addr_strings(),
+            bundles: self.bundles.held(),
+        }
+    }
+
+    /// Publishes a heartbeat on the workers topic.
+    pub(crate) async fn publish_heartbeat(&self) {
+        let bytes = peerhost_protocol::codec::encode(&self.heartbeat());
+        if let Err(e) = self.mesh.publish(peerhost_protocol::topics::WORKERS, bytes).await {
+            debug!(target: "peerhost::worker", error = %e, "heartbeat not published");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Messages on direct request-response streams between two nodes (never gossiped).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    codec::{Invalid, Wire},
+    deployment::SignedDeployment,
+    execution::ExecutionResult,
+    hash::RequestId,
+    request::MAX_BODY_LEN,
+};
+
+/// Why a worker that was asked to race will not deliver a result. Lets the gateway
+/// re-dispatch at once instead of waiting for its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+#[non_exhaustive]
+pub enum DeclineReason {
+    /// No free execution slot.
+    Overloaded,
+    /// The bundle could not be fetched or verified.
+    BundleUnavailable,
+    /// The request body could not be fetched or did not match its hash.
+    BodyUnavailable,
+    /// The component is invalid or could not be compiled.
+    BadComponent,
+    /// The deadline passed before the worker could start.
+    Expired,
+}
+
+impl From<DeclineReason> for u8 {
+    fn from(r: DeclineReason) -> u8 {
+        match r {
+            DeclineReason::Overloaded => 0,
+            DeclineReason::BundleUnavailable => 1,
+            DeclineReason::BodyUnavailable => 2,
+            DeclineReason::BadComponent => 3,
+            DeclineReason::Expired => 4,
+        }
+    }
+}
+
+impl TryFrom<u8> for DeclineReason {
+    type Error = String;
+
+    fn try_from(v: u8) -> Result<Self, String> {
+        Ok(match v {
+            0 => Self::Overloaded,
+            1 => Self::BundleUnavailable,
+            2 => Self::BodyUnavailable,
+            3 => Self::BadComponent,
+            4 => Self::Expired,
+            other => return Err(format!("unknown decline reason {other}")),
+        })
+    }
+}
+
+impl std::fmt::Display for DeclineReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Overloaded => "overloaded",
+            Self::BundleUnavailable => "bundle unavailable",
+            Self::BodyUnavailable => "request body unavailable",
+            Self::BadComponent => "component cannot run",
+            Self::Expired => "deadline passed",
+        })
+    }
+}
+
+/// Worker → gateway: the outcome of one race.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// The request.
+    pub request_id: RequestId,
+    /// The result, or `None` when the worker declined.
+    pub result: Option<ExecutionResult>,
+    /// Set when `result` is `None`.
+    pub declined: Option<DeclineReason>,
+}
+
+impl Wire for Delivery {
+    const MAX_BYTES: usize = ExecutionResult::MAX_BYTES + 128;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        match (&self.result, &self.declined) {
+            (Some(result), None) => result.validate(),
+            (None, Some(_)) => Ok(()),
+            _ => Err(Invalid::new("delivery", "exactly one of result and declined must be set")),
+        }
+    }
+}
+
+/// Gateway → worker: delivery received (whether or not it won).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryAck {
+    /// `true` if the gateway was still waiting for this request.
+    pub pending: bool,
+}
+
+impl Wire for DeliveryAck {
+    const MAX_BYTES: usize = 16;
+}
+
+/// Worker → gateway: send me the body of a request whose body was not inline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyRequest {
+    /// The request.
+    pub request_id: RequestId,
+}
+
+impl Wire for BodyRequest {
+    const MAX_BYTES: usize = 64;
+}
+
+/// Gateway → worker: the body, or `None` if the request is no longer pending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyResponse {
+    /// The body bytes.
+    #[serde(with = "serde_bytes")]
+    pub body: Option<Vec<u8>>,
+}
+
+impl Wire for BodyResponse {
+    const MAX_BYTES: usize = MAX_BODY_LEN as usize + 64;
+}
+
+/// Any node → any node: send me the deployments you know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogRequest {
+    /// Skip this many records (for paging through a large catalog).
+    pub offset: u32,
+}
+
+impl Wire for CatalogRequest {
+    const MAX_BYTES: usize = 16;
+}
+
+/// Most deployment records in one catalog page.
+pub const CATALOG_PAGE: usize = 128;
+
+/// A page of the responder's deployment catalog (latest version of each project).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogResponse {
+    /// Signed records; each is verified by the receiver.
+    pub deployments: Vec<SignedDeployment>,
+    /// Whether more pages follow.
+    pub more: bool,
+}
+
+impl Wire for CatalogResponse {
+    const MAX_BYTES: usize = CATALOG_PAGE * SignedDeployment::MAX_BYTES + 64;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.deployments.len() > CATALOG_PAGE {
+            return Err(Invalid::new("deployments", format!("more than {CATALOG_PAGE} in a page")));
+        }
+        Ok(())
+    }
+}

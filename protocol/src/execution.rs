@@ -1,0 +1,200 @@
+//! Execution requests (gateway → workers, gossiped) and results with receipts (worker →
+//! gateway, direct).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    codec::{Invalid, Wire},
+    domain,
+    envelope::{Envelope, Signable, check_signer},
+    hash::{BlobHash, Keccak, RequestId, keccak256},
+    keys::NodeKey,
+    request::{CanonicalRequest, HttpResponse},
+};
+
+/// Bodies up to this size ride inside the gossiped request; larger ones are fetched from the
+/// gateway over a direct stream by the workers that race.
+pub const MAX_INLINE_BODY: usize = 32 * 1024;
+/// Most racers a request may name.
+pub const MAX_RACERS: usize = 16;
+/// Most gateway addresses a request may carry.
+pub const MAX_REPLY_ADDRS: usize = 8;
+
+/// A gateway's signed order to run one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionRequest {
+    /// The call. Its [`id`](CanonicalRequest::id) is the request id.
+    pub request: CanonicalRequest,
+    /// The bundle holding the function, as the gateway resolved the deployment.
+    pub bundle: BlobHash,
+    /// The deployment version the gateway resolved.
+    pub version: u64,
+    /// After this instant (Unix milliseconds) a result is useless to the gateway.
+    pub deadline_ms: u64,
+    /// 0 for the first dispatch, 1 for the re-dispatch, …
+    pub attempt: u8,
+    /// Node keys of the workers chosen to race, sorted. Empty: any worker with capacity may.
+    pub racers: Vec<NodeKey>,
+    /// Multiaddrs where the gateway accepts direct result delivery.
+    pub reply_to: Vec<String>,
+    /// The body, when it is at most [`MAX_INLINE_BODY`] bytes.
+    #[serde(with = "serde_bytes")]
+    pub body: Option<Vec<u8>>,
+}
+
+impl ExecutionRequest {
+    /// The request id.
+    pub fn id(&self) -> RequestId {
+        self.request.id()
+    }
+
+    /// Whether `worker` may race: named among the racers, or the race is open.
+    pub fn may_race(&self, worker: &NodeKey) -> bool {
+        self.racers.is_empty() || self.racers.binary_search(worker).is_ok()
+    }
+
+    /// Checks that an inline body is the one the request commits to.
+    pub fn inline_body_matches(&self) -> bool {
+        match &self.body {
+            Some(body) => keccak256(body) == self.request.body_hash,
+            None => true,
+        }
+    }
+}
+
+impl Wire for ExecutionRequest {
+    const MAX_BYTES: usize = CanonicalRequest::MAX_BYTES + MAX_INLINE_BODY + 8 * 1024;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        self.request.validate()?;
+        if self.racers.len() > MAX_RACERS || !self.racers.windows(2).all(|w| w[0] < w[1]) {
+            return Err(Invalid::new(
+                "racers",
+                format!("must be at most {MAX_RACERS}, sorted, unique"),
+            ));
+        }
+        if self.reply_to.len() > MAX_REPLY_ADDRS || self.reply_to.iter().any(|a| a.len() > 256) {
+            return Err(Invalid::new("reply_to", "too many or too long addresses"));
+        }
+        match &self.body {
+            Some(body) if body.len() > MAX_INLINE_BODY => Err(Invalid::new(
+                "body",
+                format!("inline bodies are at most {MAX_INLINE_BODY} bytes"),
+            )),
+            Some(body) if body.len() as u64 != self.request.body_len => {
+                Err(Invalid::new("body", "length differs from body_len"))
+            }
+            None if self.request.body_len as usize <= MAX_INLINE_BODY
+                && self.request.body_len > 0 =>
+            {
+                Err(Invalid::new("body", "a small body must be inline"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Signable for ExecutionRequest {
+    const DOMAIN: &'static [u8] = domain::EXECUTION_REQUEST;
+}
+
+/// A signed execution request, as gossiped.
+pub type SignedRequest = Envelope<ExecutionRequest>;
+
+impl SignedRequest {
+    /// Opens a gossiped request: signature, canonical decoding, and the rule that the signer is
+    /// the gateway named in the request.
+    ///
+    /// # Errors
+    ///
+    /// As [`Envelope::open_bytes`], or [`Invalid`] (as a decode error) if the signer is not the
+    /// request's gateway.
+    pub fn open_request(bytes: &[u8]) -> Result<(Self, ExecutionRequest), crate::OpenError> {
+        let (envelope, request) = Self::open_bytes(bytes)?;
+        check_signer("request.gateway", &request.request.gateway, &envelope.signer)
+            .map_err(crate::DecodeError::from)?;
+        Ok((envelope, request))
+    }
+}
+
+/// A worker's signed statement of what it returned for a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// The request.
+    pub request_id: RequestId,
+    /// keccak256 of the canonical [`HttpResponse`].
+    pub result_hash: Keccak,
+    /// The worker (also the envelope signer).
+    pub worker: NodeKey,
+    /// Fuel the call consumed: the billable unit.
+    pub fuel_used: u64,
+    /// The bundle that ran.
+    pub bundle: BlobHash,
+}
+
+impl Wire for Receipt {
+    const MAX_BYTES: usize = 256;
+}
+
+impl Signable for Receipt {
+    const DOMAIN: &'static [u8] = domain::RECEIPT;
+}
+
+/// A response and the receipt that commits to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionResult {
+    /// The worker's signed receipt.
+    pub receipt: Envelope<Receipt>,
+    /// The function's response (or the sandbox's typed error rendered as a response).
+    pub response: HttpResponse,
+}
+
+impl Wire for ExecutionResult {
+    const MAX_BYTES: usize = HttpResponse::MAX_BYTES + 1024;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        self.response.validate()
+    }
+}
+
+/// Why a result was refused by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResultError {
+    /// The receipt does not open (bad signature or encoding).
+    #[error("receipt: {0}")]
+    Receipt(#[from] crate::OpenError),
+    /// The receipt's worker is not its signer.
+    #[error("receipt worker is not the signer")]
+    WrongSigner,
+    /// The receipt is for another request.
+    #[error("receipt is for another request")]
+    WrongRequest,
+    /// The response does not hash to the receipt's `result_hash`.
+    #[error("response does not match the receipt")]
+    HashMismatch,
+}
+
+impl ExecutionResult {
+    /// Verifies the receipt and its binding to `request_id` and to the response.
+    ///
+    /// # Errors
+    ///
+    /// See [`ResultError`].
+    pub fn verify(&self, request_id: &RequestId) -> Result<Receipt, ResultError> {
+        let receipt = self.receipt.open()?;
+        if receipt.worker != self.receipt.signer {
+            return Err(ResultError::WrongSigner);
+        }
+        if &receipt.request_id != request_id {
+            return Err(ResultError::WrongRequest);
+        }
+        if receipt.result_hash != self.response.hash() {
+            return Err(ResultError::HashMismatch);
+        }
+        Ok(receipt)
+    }
+}

@@ -1,0 +1,242 @@
+//! Bundle manifests: what a deployed project contains and how each function may run.
+//!
+//! A bundle is an iroh-blobs hash sequence `[manifest, component₀, component₁, …]` where
+//! component *i* belongs to `functions[i]`. The bundle hash (the sequence's BLAKE3 hash) is
+//! therefore fully determined by the manifest; see [`BundleManifest::bundle_hash`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    codec::{self, Invalid, Wire},
+    hash::BlobHash,
+    names::check_name,
+    request::MAX_BODY_LEN,
+};
+
+/// Most functions in one project.
+pub const MAX_FUNCTIONS: usize = 256;
+
+/// How a function's result is accepted by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Tier {
+    /// The first valid signed result wins.
+    #[default]
+    Fast,
+    /// `q` distinct workers must return the same result hash.
+    Verified,
+}
+
+impl From<Tier> for u8 {
+    fn from(tier: Tier) -> u8 {
+        match tier {
+            Tier::Fast => 0,
+            Tier::Verified => 1,
+        }
+    }
+}
+
+impl TryFrom<u8> for Tier {
+    type Error = String;
+
+    fn try_from(v: u8) -> Result<Self, Self::Error> {
+        match v {
+            0 => Ok(Tier::Fast),
+            1 => Ok(Tier::Verified),
+            other => Err(format!("unknown tier {other}")),
+        }
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fast" => Ok(Tier::Fast),
+            "verified" => Ok(Tier::Verified),
+            other => Err(format!("unknown tier {other:?} (expected \"fast\" or \"verified\")")),
+        }
+    }
+}
+
+/// Resource limits of one function, as the owner asks for them. Workers cap each by their own
+/// policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Fuel (wasmtime instruction-cost units) per call: the deterministic CPU budget.
+    pub fuel: u64,
+    /// Largest linear memory, in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock budget per call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest request body, in bytes.
+    pub max_request_bytes: u64,
+    /// Largest response body, in bytes.
+    pub max_response_bytes: u64,
+}
+
+impl Default for Limits {
+    /// Generous defaults for ordinary HTTP handlers: about a quarter second of CPU, 128 MiB of
+    /// memory, 10 s wall clock, 8 MiB bodies.
+    fn default() -> Self {
+        Self {
+            fuel: 2_000_000_000,
+            memory_bytes: 128 << 20,
+            timeout_ms: 10_000,
+            max_request_bytes: 8 << 20,
+            max_response_bytes: 8 << 20,
+        }
+    }
+}
+
+impl Limits {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.fuel == 0 || self.memory_bytes == 0 || self.timeout_ms == 0 {
+            return Err(Invalid::new("limits", "fuel, memory and timeout must be positive"));
+        }
+        if self.memory_bytes > 4 << 30 {
+            return Err(Invalid::new(
+                "limits.memory_bytes",
+                "exceeds the 4 GiB wasm32 address space",
+            ));
+        }
+        if self.timeout_ms > 15 * 60 * 1000 {
+            return Err(Invalid::new("limits.timeout_ms", "exceeds 15 minutes"));
+        }
+        if self.max_request_bytes > MAX_BODY_LEN || self.max_response_bytes > MAX_BODY_LEN {
+            return Err(Invalid::new("limits", format!("body limits exceed {MAX_BODY_LEN} bytes")));
+        }
+        Ok(())
+    }
+}
+
+/// One function of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// Function name (URL segment).
+    pub name: String,
+    /// BLAKE3 hash of the `wasi:http/proxy` component.
+    pub component: BlobHash,
+    /// Size of the component in bytes.
+    pub component_size: u64,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Result acceptance tier.
+    pub tier: Tier,
+    /// Price per call in the payment token's smallest unit (USDC: 6 decimals); 0 = free.
+    pub price: u64,
+}
+
+/// The manifest blob at the head of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleManifest {
+    /// Project name.
+    pub project: String,
+    /// Functions, sorted by name, names unique.
+    pub functions: Vec<FunctionSpec>,
+}
+
+impl BundleManifest {
+    /// The function called `name`.
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions
+            .binary_search_by(|f| f.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.functions[i])
+    }
+
+    /// BLAKE3 hash of the manifest blob.
+    pub fn hash(&self) -> BlobHash {
+        BlobHash::of(&codec::encode(self))
+    }
+
+    /// The bundle hash: the hash sequence `[manifest, components…]`.
+    pub fn bundle_hash(&self) -> BlobHash {
+        BlobHash::of_sequence(&self.sequence())
+    }
+
+    /// The members of the bundle's hash sequence, in order.
+    pub fn sequence(&self) -> Vec<BlobHash> {
+        std::iter::once(self.hash()).chain(self.functions.iter().map(|f| f.component)).collect()
+    }
+}
+
+impl Wire for BundleManifest {
+    const MAX_BYTES: usize = 64 * 1024;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        check_name("project", &self.project)?;
+        if self.functions.is_empty() || self.functions.len() > MAX_FUNCTIONS {
+            return Err(Invalid::new(
+                "functions",
+                format!("must hold 1 to {MAX_FUNCTIONS} functions"),
+            ));
+        }
+        for f in &self.functions {
+            check_name("functions.name", &f.name)?;
+            f.limits.validate()?;
+        }
+        if !self.functions.windows(2).all(|w| w[0].name < w[1].name) {
+            return Err(Invalid::new("functions", "names must be unique and sorted"));
+        }
+        Ok(())
+    }
+}
+
+impl Wire for FunctionSpec {
+    const MAX_BYTES: usize = 1024;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> FunctionSpec {
+        FunctionSpec {
+            name: name.into(),
+            component: BlobHash::of(name.as_bytes()),
+            component_size: 1,
+            limits: Limits::default(),
+            tier: Tier::Fast,
+            price: 0,
+        }
+    }
+
+    #[test]
+    fn lookup_and_bundle_hash() {
+        let m = BundleManifest { project: "p".into(), functions: vec![spec("a"), spec("b")] };
+        m.validate().unwrap();
+        assert_eq!(m.function("b").unwrap().name, "b");
+        assert!(m.function("c").is_none());
+        assert_eq!(m.sequence().len(), 3);
+        assert_eq!(m.bundle_hash(), BlobHash::of_sequence(&m.sequence()));
+    }
+
+    #[test]
+    fn refuses_duplicates_and_bad_limits() {
+        let m = BundleManifest { project: "p".into(), functions: vec![spec("a"), spec("a")] };
+        assert!(m.validate().is_err());
+        let mut f = spec("a");
+        f.limits.memory_bytes = 8 << 30;
+        let m = BundleManifest { project: "p".into(), functions: vec![f] };
+        assert!(m.validate().is_err());
+    }
+
+    #[test]
+    fn tier_encodes_as_an_integer() {
+        let bytes = codec::encode(&spec("a"));
+        let back: FunctionSpec = codec::decode(&bytes).unwrap();
+        assert_eq!(back.tier, Tier::Fast);
+        let mut bad = spec("a");
+        bad.tier = Tier::Verified;
+        let mut bytes = codec::encode(&bad);
+        // The tier is the only `0x01` following key `0x04`; make it an unknown tier 2.
+        let pos = bytes.windows(2).position(|w| w == [0x04, 0x01]).unwrap();
+        bytes[pos + 1] = 0x02;
+        assert!(codec::decode::<FunctionSpec>(&bytes).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! Hostile inputs get typed errors.
+
+use peerhost_protocol::*;
+
+use crate::samples;
+
+#[test]
+fn truncated_messages_are_malformed() {
+    let bytes = codec::encode(&samples::signed_request());
+    for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+        let err = SignedRequest::open_request(&bytes[..cut]).unwrap_err();
+        assert!(matches!(err, OpenError::Decode(DecodeError::Malformed(_))), "cut {cut}: {err}");
+    }
+}
+
+#[test]
+fn oversized_gossip_is_refused_before_parsing() {
+    let bytes = vec![0u8; <SignedRequest as Wire>::MAX_BYTES + 1];
+    assert!(matches!(
+        SignedRequest::open_request(&bytes),
+        Err(OpenError::Decode(DecodeError::TooLarge { .. }))
+    ));
+}
+
+#[test]
+fn string_keyed_encoding_is_refused() {
+    // serde_cbor's default (non-packed) form uses field names as keys.
+    let bytes = serde_cbor::to_vec(&samples::heartbeat()).unwrap();
+    assert!(codec::decode::<Heartbeat>(&bytes).is_err());
+}
+
+#[test]
+fn bad_gateway_signature_is_refused() {
+    let mut envelope = samples::signed_request();
+    envelope.signature.0[0] ^= 0x80;
+    let bytes = codec::encode(&envelope);
+    assert!(matches!(
+        SignedRequest::open_request(&bytes),
+        Err(OpenError::Signature(SignatureError::Mismatch))
+    ));
+}
+
+#[test]
+fn request_signed_by_someone_else_than_its_gateway_is_refused() {
+    // A valid signature, but by the worker key, over a request naming the gateway.
+    let envelope = SignedRequest::seal(&samples::worker(), &samples::execution_request());
+    let bytes = codec::encode(&envelope);
+    assert!(matches!(
+        SignedRequest::open_request(&bytes),
+        Err(OpenError::Decode(DecodeError::Invalid(_)))
+    ));
+}
+
+#[test]
+fn inline_body_must_match_its_length_and_hash() {
+    let mut order = samples::execution_request();
+    order.body = Some(b"something else entirely".to_vec());
+    let bytes = codec::encode(&SignedRequest::seal(&samples::gateway(), &order));
+    assert!(SignedRequest::open_request(&bytes).is_err());
+
+    let mut order = samples::execution_request();
+    let mut body = order.body.take().unwrap();
+    body[0] ^= 1; // same length, different bytes
+    order.body = Some(body);
+    assert!(!order.inline_body_matches());
+}
+
+#[test]
+fn results_must_match_request_and_receipt() {
+    let request_id = samples::execution_request().id();
+    let mut result = samples::result();
+    result.response.body.push(b'!');
+    assert_eq!(result.verify(&request_id), Err(ResultError::HashMismatch));
+    let result = samples::result();
+    assert_eq!(result.verify(&RequestId([0; 32])), Err(ResultError::WrongRequest));
+}
+
+#[test]
+fn delivery_needs_exactly_one_outcome() {
+    let mut d = samples::decline();
+    d.result = Some(samples::result());
+    let bytes = codec::encode(&d);
+    assert!(matches!(codec::decode::<Delivery>(&bytes), Err(DecodeError::Invalid(_))));
+    let d = Delivery { request_id: RequestId([0; 32]), result: None, declined: None };
+    assert!(matches!(codec::decode::<Delivery>(&codec::encode(&d)), Err(DecodeError::Invalid(_))));
+}

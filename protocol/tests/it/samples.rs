@@ -1,0 +1,141 @@
+//! Fixed sample values of every wire type, built from constant keys so their encodings (and
+//! signatures: ed25519 and RFC 6979 ECDSA are deterministic) never change.
+
+use peerhost_protocol::*;
+
+pub(crate) fn gateway() -> NodeSecret {
+    NodeSecret::from_bytes(&[0x11; 32])
+}
+
+pub(crate) fn worker() -> NodeSecret {
+    NodeSecret::from_bytes(&[0x22; 32])
+}
+
+pub(crate) fn wallet() -> Wallet {
+    Wallet::from_bytes(&[0x33; 32]).unwrap()
+}
+
+pub(crate) fn manifest() -> BundleManifest {
+    BundleManifest {
+        project: "hello".into(),
+        functions: vec![
+            FunctionSpec {
+                name: "echo".into(),
+                component: BlobHash::of(b"echo component"),
+                component_size: 14,
+                limits: Limits::default(),
+                tier: Tier::Fast,
+                price: 0,
+            },
+            FunctionSpec {
+                name: "sha".into(),
+                component: BlobHash::of(b"sha component"),
+                component_size: 13,
+                limits: Limits { fuel: 1_000_000, timeout_ms: 500, ..Limits::default() },
+                tier: Tier::Verified,
+                price: 1_000,
+            },
+        ],
+    }
+}
+
+pub(crate) fn record() -> DeploymentRecord {
+    let manifest = manifest();
+    DeploymentRecord {
+        owner: wallet().owner(),
+        project: "hello".into(),
+        version: 3,
+        bundle: manifest.bundle_hash(),
+        manifest,
+        created_at_ms: 1_763_000_000_000,
+    }
+}
+
+pub(crate) fn deployment() -> SignedDeployment {
+    SignedDeployment::sign(&wallet(), &record())
+}
+
+pub(crate) fn canonical_request(body: &[u8]) -> CanonicalRequest {
+    let raw = RawRequest {
+        owner: wallet().owner(),
+        project: "hello",
+        function: "echo",
+        method: "POST",
+        path: "/greet/en",
+        query: Some("name=world&lang=en"),
+        headers: vec![("Content-Type", b"application/json"), ("X-Trace", b"abc")],
+        body,
+    };
+    CanonicalRequest::build(&raw, gateway().public(), 42, 1_763_000_000_123).unwrap()
+}
+
+pub(crate) fn execution_request() -> ExecutionRequest {
+    let body = br#"{"hello":"world"}"#;
+    ExecutionRequest {
+        request: canonical_request(body),
+        bundle: record().bundle,
+        version: 3,
+        deadline_ms: 1_763_000_010_123,
+        attempt: 0,
+        racers: vec![worker().public()],
+        reply_to: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        body: Some(body.to_vec()),
+    }
+}
+
+pub(crate) fn signed_request() -> SignedRequest {
+    SignedRequest::seal(&gateway(), &execution_request())
+}
+
+pub(crate) fn response() -> HttpResponse {
+    HttpResponse {
+        status: 200,
+        headers: vec![Header { name: "content-type".into(), value: b"application/json".to_vec() }],
+        body: br#"{"ok":true}"#.to_vec(),
+    }
+}
+
+pub(crate) fn receipt() -> Receipt {
+    Receipt {
+        request_id: execution_request().id(),
+        result_hash: response().hash(),
+        worker: worker().public(),
+        fuel_used: 3_261,
+        bundle: record().bundle,
+    }
+}
+
+pub(crate) fn result() -> ExecutionResult {
+    ExecutionResult { receipt: Envelope::seal(&worker(), &receipt()), response: response() }
+}
+
+pub(crate) fn delivery() -> Delivery {
+    Delivery { request_id: execution_request().id(), result: Some(result()), declined: None }
+}
+
+pub(crate) fn decline() -> Delivery {
+    Delivery {
+        request_id: execution_request().id(),
+        result: None,
+        declined: Some(DeclineReason::Overloaded),
+    }
+}
+
+pub(crate) fn heartbeat() -> Heartbeat {
+    Heartbeat {
+        seq: 7,
+        free_slots: 1,
+        max_slots: 2,
+        engine: "wasmtime-48.0.8/p1".into(),
+        blob_addrs: vec!["127.0.0.1:40001".into()],
+        bundles: vec![record().bundle],
+    }
+}
+
+pub(crate) fn announcement() -> Announcement {
+    Announcement { deployment: deployment(), blob_addrs: vec!["127.0.0.1:40000".into()] }
+}
+
+pub(crate) fn catalog() -> CatalogResponse {
+    CatalogResponse { deployments: vec![deployment()], more: false }
+}

@@ -1,0 +1,26 @@
+//! # peerhost-simnet
+//!
+//! Runs PeerHost's dispatch protocol — the very [`peerhost_node::dispatch`] state machines the
+//! real gateway and workers run — for many simulated workers in one process, driven by a
+//! seeded discrete-event loop. Same scenario and seed, same report.
+//!
+//! This first version simulates the request path (racer choice, result acceptance,
+//! re-dispatch) under worker crashes, declines and latency jitter. Network topology, gossip
+//! and byzantine behaviours arrive with the simnet's own issue.
+//!
+//! ```
+//! use peerhost_simnet::{Scenario, run};
+//!
+//! let scenario = Scenario { workers: 20, requests: 500, crash_rate: 0.1, ..Scenario::default() };
+//! let report = run(&scenario);
+//! assert_eq!(report.answered + report.timed_out, 500);
+//! assert_eq!(report, run(&scenario)); // deterministic
+//! ```
+
+mod report;
+mod scenario;
+mod sim;
+
+pub use report::Report;
+pub use scenario::Scenario;
+pub use sim::run;

@@ -1,0 +1,55 @@
+//! Scenario parameters (a JSON file or command-line flags).
+
+use serde::{Deserialize, Serialize};
+
+/// What to simulate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    /// RNG seed.
+    pub seed: u64,
+    /// Number of workers.
+    pub workers: usize,
+    /// Number of calls.
+    pub requests: usize,
+    /// New calls per simulated second.
+    pub rate_per_s: f64,
+    /// Racers per attempt (`k`).
+    pub racers: usize,
+    /// Matching results needed (`q`; 1 = fast tier).
+    pub quorum: usize,
+    /// Attempts before giving up.
+    pub max_attempts: u8,
+    /// Attempt timeout in ms.
+    pub attempt_timeout_ms: u64,
+    /// One-way network latency in ms (mean; exponential jitter on top).
+    pub latency_ms: f64,
+    /// Execution time in ms (mean; exponential).
+    pub exec_ms: f64,
+    /// Probability that a chosen worker silently never answers (crashed mid-run).
+    pub crash_rate: f64,
+    /// Probability that a chosen worker declines (overloaded).
+    pub decline_rate: f64,
+    /// Probability that a crashed worker's disconnect is noticed (speeds up re-dispatch).
+    pub disconnect_noticed: f64,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            workers: 50,
+            requests: 10_000,
+            rate_per_s: 1_000.0,
+            racers: 2,
+            quorum: 1,
+            max_attempts: 2,
+            attempt_timeout_ms: 2_000,
+            latency_ms: 5.0,
+            exec_ms: 2.0,
+            crash_rate: 0.0,
+            decline_rate: 0.0,
+            disconnect_noticed: 0.5,
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The discrete-event loop: calls arrive, the gateway's [`Race`] decides, simulated workers
+//! answer after seeded delays (or crash, or decline).
+
+use std::{cmp::Reverse, collections::BinaryHeap};
+
+use peerhost_node::dispatch::{Candidate, Race, RaceConfig, Step};
+use peerhost_protocol::{Keccak, NodeKey, RequestId, keccak256};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Report, Scenario};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    Arrive { call: usize },
+    Result { call: usize, worker: usize },
+    Decline { call: usize, worker: usize },
+    Lost { call: usize, worker: usize },
+    Timer { call: usize },
+}
+
+struct Call {
+    race: Race,
+    started_us: u64,
+    done: bool,
+    attempts: u8,
+}
+
+fn key(worker: usize) -> NodeKey {
+    NodeKey(keccak256(&worker.to_le_bytes()).0)
+}
+
+fn exp(rng: &mut impl Rng, mean: f64) -> f64 {
+    -mean * (1.0 - rng.random::<f64>()).ln()
+}
+
+/// Runs `scenario` to completion.
+pub fn run(scenario: &Scenario) -> Report {
+    let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
+    let keys: Vec<NodeKey> = (0..scenario.workers).map(key).collect();
+    let index_of = |k: &NodeKey| keys.iter().position(|x| x == k).expect("known worker");
+    let candidates: Vec<Candidate> = keys
+        .iter()
+        .map(|k| Candidate { key: *k, holds_bundle: true, has_capacity: true })
+        .collect();
+    let config = RaceConfig {
+        racers: scenario.racers,
+        quorum: scenario.quorum,
+        max_attempts: scenario.max_attempts,
+        attempt_timeout_ms: scenario.attempt_timeout_ms,
+    };
+
+    let mut queue: BinaryHeap<Reverse<(u64, Event)>> = BinaryHeap::new();
+    let gap_us = 1e6 / scenario.rate_per_s.max(1e-3);
+    for call in 0..scenario.requests {
+        queue.push(Reverse(((call as f64 * gap_us) as u64, Event::Arrive { call })));
+    }
+    let mut calls: Vec<Option<Call>> = (0..scenario.requests).map(|_| None).collect();
+    let mut load = vec![0usize; scenario.workers];
+    let mut latencies_us = Vec::new();
+    let (mut timed_out, mut redispatched, mut executions) = (0, 0, 0);
+
+    while let Some(Reverse((now_us, event))) = queue.pop() {
+        let now_ms = now_us / 1_000;
+        let (call_index, step) = match event {
+            Event::Arrive { call } => {
+                let id = RequestId(keccak256(&(call as u64).to_le_bytes()).0);
+                let mut race = Race::new(id, config);
+                let step = race.start(now_ms, &candidates);
+                calls[call] = Some(Call { race, started_us: now_us, done: false, attempts: 0 });
+                (call, step)
+            }
+            Event::Result { call, worker }
+            | Event::Decline { call, worker }
+            | Event::Lost { call, worker } => {
+                let Some(state) = calls[call].as_mut().filter(|c| !c.done) else { continue };
+                let step = match event {
+                    // Honest workers agree on the result of a pure function.
+                    Event::Result { .. } => state
+                        .race
+                        .on_result(keys[worker], Keccak([7; 32]), now_ms, &candidates)
+                        .unwrap_or(Step::Wait { wake_at_ms: now_ms }),
+                    Event::Decline { .. } => {
+                        state.race.on_decline(keys[worker], now_ms, &candidates)
+                    }
+                    _ => state.race.on_peer_lost(keys[worker], now_ms, &candidates),
+                };
+                (call, step)
+            }
+            Event::Timer { call } => {
+                let Some(state) = calls[call].as_mut().filter(|c| !c.done) else { continue };
+                (call, state.race.on_timer(now_ms, &candidates))
+            }
+        };
+        let state = calls[call_index].as_mut().expect("call exists");
+        match step {
+            Step::Dispatch { attempt, racers, wake_at_ms } => {
+                state.attempts = attempt + 1;
+                if attempt > 0 {
+                    redispatched += 1;
+                }
+                queue.push(Reverse((wake_at_ms * 1_000, Event::Timer { call: call_index })));
+                for racer in racers {
+                    let worker = index_of(&racer);
+                    let there = exp(&mut rng, scenario.latency_ms * 1e3);
+                    let back = exp(&mut rng, scenario.latency_ms * 1e3);
+                    let roll: f64 = rng.random();
+                    let at = |us: f64| now_us + us as u64;
+                    if roll < scenario.crash_rate {
+                        if rng.random::<f64>() < scenario.disconnect_noticed {
+                            queue.push(Reverse((
+                                at(there + back),
+                                Event::Lost { call: call_index, worker },
+                            )));
+                        }
+                    } else if roll < scenario.crash_rate + scenario.decline_rate {
+                        queue.push(Reverse((
+                            at(there + back),
+                            Event::Decline { call: call_index, worker },
+                        )));
+                    } else {
+                        executions += 1;
+                        load[worker] += 1;
+                        let exec = exp(&mut rng, scenario.exec_ms * 1e3);
+                        queue.push(Reverse((
+                            at(there + exec + back),
+                            Event::Result { call: call_index, worker },
+                        )));
+                    }
+                }
+            }
+            Step::Wait { wake_at_ms } => {
+                queue.push(Reverse((wake_at_ms * 1_000, Event::Timer { call: call_index })));
+            }
+            Step::Accept { .. } => {
+                state.done = true;
+                latencies_us.push(now_us - state.started_us);
+            }
+            Step::Exhausted => {
+                state.done = true;
+                timed_out += 1;
+            }
+        }
+    }
+
+    latencies_us.sort_unstable();
+    let pct = |p: f64| {
+        latencies_us
+            .get(((latencies_us.len().max(1) - 1) as f64 * p) as usize)
+            .map_or(0.0, |us| *us as f64 / 1e3)
+    };
+    Report {
+        answered: latencies_us.len(),
+        timed_out,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        executions_per_call: executions as f64 / scenario.requests.max(1) as f64,
+        redispatched,
+        max_worker_load: load.iter().copied().max().unwrap_or(0),
+        min_worker_load: load.iter().copied().min().unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_network_answers_everything_once_per_racer() {
+        let report = run(&Scenario { requests: 2_000, ..Scenario::default() });
+        assert_eq!(report.answered, 2_000);
+        assert_eq!(report.timed_out, 0);
+        assert_eq!(report.redispatched, 0);
+        assert!((report.executions_per_call - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn crashes_are_healed_by_redispatch() {
+        let scenario =
+            Scenario { requests: 2_000, racers: 1, crash_rate: 0.2, ..Scenario::default() };
+        let report = run(&scenario);
+        assert!(report.redispatched > 0);
+        // With one racer and two attempts, a call fails only if both racers crash: ~4 %.
+        assert!(report.timed_out < 2_000 / 10, "{report:?}");
+        assert_eq!(report.answered + report.timed_out, 2_000);
+    }
+
+    #[test]
+    fn same_seed_same_report_different_seed_different_report() {
+        let a = Scenario { requests: 1_000, crash_rate: 0.1, ..Scenario::default() };
+        assert_eq!(run(&a), run(&a));
+        assert_ne!(run(&a), run(&Scenario { seed: 2, ..a.clone() }));
+    }
+
+    #[test]
+    fn load_spreads_over_workers() {
+        let report =
+            run(&Scenario { requests: 5_000, workers: 10, racers: 1, ..Scenario::default() });
+        assert!(report.min_worker_load > 300, "{report:?}");
+        assert!(report.max_worker_load < 700, "{report:?}");
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real nodes on loopback, real gossipsub, real iroh, real wasmtime.
+
+// Tests read the clock only to assert that calls end promptly (never hang), not to time code.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used)]
+
+mod faults;
+mod integrity;
+mod serving;
+mod silent;

@@ -1,0 +1,88 @@
+//! A mesh peer that behaves like a worker on the wire — heartbeats, subscriptions — but never
+//! delivers a result. Built from the real mesh (`peerhost_node::mesh`), not a mock.
+
+use std::{sync::Arc, time::Duration};
+
+use peerhost_node::mesh::{self, MeshClient, MeshConfig, MeshEvent, MessageAcceptance};
+use peerhost_protocol::{
+    DeploymentRecord, ENGINE_ID, Heartbeat, NodeSecret, SignedRequest, codec, topics,
+};
+use peerhost_tests::TestNet;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct SilentWorker {
+    attempts: Arc<Mutex<Vec<u8>>>,
+    _stop: tokio_util::sync::DropGuard,
+    _mesh: MeshClient,
+}
+
+impl SilentWorker {
+    pub(crate) async fn join(net: &TestNet, record: &DeploymentRecord) -> Self {
+        let secret = NodeSecret::from_bytes(&[0x5a; 32]);
+        let config =
+            MeshConfig { bootstrap: vec![net.net.bootstrap_addr()], ..MeshConfig::default() };
+        let stop = CancellationToken::new();
+        let (mesh, mut events) = mesh::spawn(&secret, config, stop.clone()).expect("mesh starts");
+        let topic = topics::exec_topic(topics::exec_shard(&record.owner, &record.project));
+        mesh.subscribe(topic.clone()).await.expect("subscribe");
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+
+        let seen = attempts.clone();
+        let reporter = mesh.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if let MeshEvent::Gossip(message) = event {
+                    if let Ok((_, request)) = SignedRequest::open_request(&message.data) {
+                        seen.lock().await.push(request.attempt);
+                    }
+                    reporter.report(
+                        message.id,
+                        message.propagation_source,
+                        MessageAcceptance::Accept,
+                    );
+                }
+            }
+        });
+        let heart = mesh.clone();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            let mut seq = 1;
+            while !token.is_cancelled() {
+                let heartbeat = Heartbeat {
+                    seq,
+                    free_slots: 4,
+                    max_slots: 4,
+                    engine: ENGINE_ID.into(),
+                    blob_addrs: vec![],
+                    bundles: vec![],
+                };
+                let _ = heart.publish(topics::WORKERS, codec::encode(&heartbeat)).await;
+                seq += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+
+        // Wait until the gateway lists us and hears our subscription.
+        let key = secret.public();
+        let gateway_peer = net.net.gateway.peer_id();
+        loop {
+            let listed = net.net.gateway.view().directory.read().unwrap().get(&key).is_some();
+            let subscribed =
+                net.net.gateway.mesh().topic_peers(topic.clone()).await.unwrap_or_default();
+            if listed && subscribed.contains(&mesh.peer_id()) {
+                break;
+            }
+            let _ = gateway_peer;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { attempts, _stop: stop.drop_guard(), _mesh: mesh }
+    }
+
+    pub(crate) async fn attempts_seen(&self) -> Vec<u8> {
+        let mut seen = self.attempts.lock().await.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        seen
+    }
+}
