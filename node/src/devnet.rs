@@ -152,12 +152,21 @@ impl Devnet {
         let gateway = node("gateway", config).await?;
 
         let mut devnet = Self { bootstrap, workers, gateway, deployed: None, options };
-        devnet.wait_for_workers().await?;
-        if let Some(project) = devnet.options.project.clone() {
-            let deployed = devnet.deploy(&project).await?;
-            devnet.deployed = Some(deployed);
+        match devnet.prepare().await {
+            Ok(()) => Ok(devnet),
+            Err(e) => {
+                devnet.shutdown().await;
+                Err(e)
+            }
         }
-        Ok(devnet)
+    }
+
+    async fn prepare(&mut self) -> Result<(), DevnetError> {
+        self.wait_for_workers().await?;
+        if let Some(project) = self.options.project.clone() {
+            self.deployed = Some(self.deploy(&project).await?);
+        }
+        Ok(())
     }
 
     async fn wait_for_workers(&self) -> Result<(), DevnetError> {

@@ -117,6 +117,11 @@ impl Settings {
 /// A [`DeployError`] that names the offending file or setting.
 pub fn load(dir: &Path) -> Result<Project, DeployError> {
     let io = |path: &Path, e: std::io::Error| DeployError::Io { path: path.to_owned(), source: e };
+    // Absolute paths: builds run with the function's crate as working directory.
+    let dir = &dir.canonicalize().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => DeployError::NoFunctions(dir.to_owned()),
+        _ => io(dir, e),
+    })?;
     let settings_path = dir.join("peerhost.toml");
     let file: ProjectFile = match std::fs::read_to_string(&settings_path) {
         Ok(text) => toml::from_str(&text).map_err(|e| DeployError::Settings {
@@ -127,13 +132,7 @@ pub fn load(dir: &Path) -> Result<Project, DeployError> {
     };
     let name = match file.project.name {
         Some(name) => name,
-        None => dir
-            .canonicalize()
-            .map_err(|e| io(dir, e))?
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned(),
+        None => dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned(),
     };
     check_name("project", &name)
         .map_err(|e| DeployError::InvalidName { path: dir.to_owned(), reason: e.to_string() })?;

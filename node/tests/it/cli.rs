@@ -1,0 +1,167 @@
+//! `peerhost-node devnet` prints a curl line that works; a volunteer joins with
+//! `peerhost-node --bootstrap <addr>` and serves calls; Ctrl-C stops both cleanly.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_peerhost-node");
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// A child process whose stdout lines arrive on a channel; killed if dropped.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], data_dir: &std::path::Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .current_dir(repo_root())
+            .env("PEERHOST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("peerhost-node starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The rest of the first line starting with `prefix`.
+    fn wait_for(&self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line starting with {prefix:?}: {e}"),
+            }
+        }
+    }
+
+    /// Sends SIGINT and waits for a clean exit.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process did not exit after SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET url` with curl, returning (headers, body).
+fn curl(args: &[&str]) -> (String, String) {
+    let output =
+        Command::new("curl").args(["-s", "-D", "-"]).args(args).output().expect("curl runs");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (headers.to_lowercase(), body.to_owned())
+}
+
+fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
+    headers.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+#[test]
+fn devnet_curl_line_works_and_a_volunteer_joins() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("curl is not installed; skipping the process-level devnet test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Proc::spawn(&["devnet", "--http", "127.0.0.1:0"], &dir.path().join("devnet"));
+    let bootstrap = devnet.wait_for("bootstrap ", Duration::from_secs(300));
+    let bootstrap = bootstrap.strip_prefix("bootstrap ").unwrap().to_owned();
+    let gateway = devnet.wait_for("gateway ", Duration::from_secs(60));
+    let gateway = gateway.strip_prefix("gateway ").unwrap().to_owned();
+    let curl_line = devnet.wait_for("curl ", Duration::from_secs(60));
+
+    // The printed line, run exactly as printed.
+    let output = Command::new("sh").arg("-c").arg(&curl_line).output().unwrap();
+    assert!(output.status.success(), "{curl_line}");
+    let echo: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/greet");
+    assert_eq!(echo["query"]["name"], "peerhost");
+    assert_eq!(echo["body"]["hello"], "world");
+
+    // A volunteer joins from "a second terminal" and starts winning calls.
+    let volunteer = Proc::spawn(&["--bootstrap", &bootstrap], &dir.path().join("volunteer"));
+    let peer = volunteer.wait_for("peer ", Duration::from_secs(60));
+    let peer = peer.strip_prefix("peer ").unwrap().to_owned();
+    volunteer.wait_for("worker ready", Duration::from_secs(60));
+    let url = curl_line.split('\'').nth(1).unwrap().to_owned();
+    let started = Instant::now();
+    let mut served = false;
+    while !served && started.elapsed() < Duration::from_secs(120) {
+        let (headers, _) = curl(&[&url]);
+        served = header(&headers, "x-peerhost-worker") == Some(peer.to_lowercase().as_str());
+        if !served {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(served, "the volunteer {peer} never answered a call");
+    let (_, health) = curl(&[&format!("{gateway}/healthz")]);
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["workers"], 4);
+
+    // Ctrl-C: both exit cleanly.
+    assert!(volunteer.interrupt().success());
+    assert!(devnet.interrupt().success());
+}
+
+#[test]
+fn bad_invocations_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN).arg("--data-dir").arg(dir.path()).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--bootstrap"), "{stderr}");
+
+    let output = Command::new(BIN)
+        .args(["deploy", "/nonexistent/project", "--bootstrap"])
+        .arg("/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has no functions"), "{stderr}");
+
+    let output = Command::new(BIN).arg("id").arg("--data-dir").arg(dir.path()).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("peer 12D3Koo") && stdout.contains("\nowner 0x"), "{stdout}");
+}
