@@ -127,6 +127,7 @@ impl Worker {
         reason: DeclineReason,
     ) {
         debug!(target: "peerhost::worker", request_id = %request.id(), %reason, "declining");
+        self.forget(&request.id());
         let mesh = self.mesh.clone();
         tokio::spawn(async move {
             let delivery =

@@ -109,8 +109,8 @@ impl Worker {
         self.slots.available_permits()
     }
 
-    /// Starts racing an admitted request from `gateway`. Runs each request once, however
-    /// often it is named.
+    /// Starts racing an admitted request from `gateway`. A request runs at most once however
+    /// often it is named; one that was declined may be tried again on a later attempt.
     pub(crate) fn race(self: &Arc<Self>, request: ExecutionRequest, gateway: PeerId) {
         if !self.seen.lock().expect("seen lock").insert(request.id()) {
             debug!(target: "peerhost::worker", request_id = %request.id(), "already raced");
@@ -123,6 +123,11 @@ impl Worker {
             }
             Err(_) => self.decline(request, gateway, peerhost_protocol::DeclineReason::Overloaded),
         }
+    }
+
+    /// Forgets that a request was raced (it was declined, so a later attempt may run it).
+    pub(crate) fn forget(&self, request: &RequestId) {
+        self.seen.lock().expect("seen lock").remove(request);
     }
 
     /// Fetches and compiles a newly announced bundle in the background.

@@ -35,6 +35,13 @@ impl<K: Hash + Eq + Copy> Seen<K> {
         }
         true
     }
+
+    /// Forgets `key` (it may be inserted again).
+    pub(crate) fn remove(&mut self, key: &K) {
+        if self.set.remove(key) {
+            self.order.retain(|k| k != key);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -50,5 +57,7 @@ mod tests {
         assert!(seen.insert(3));
         assert!(seen.insert(1), "1 was evicted");
         assert!(!seen.insert(3));
+        seen.remove(&3);
+        assert!(seen.insert(3));
     }
 }
