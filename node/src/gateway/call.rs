@@ -179,18 +179,21 @@ impl Gateway {
             let candidates = self.view.candidates(&record.bundle, now);
             step = match input {
                 None => race.on_timer(now, &candidates),
-                Some(RaceInput::Result { from, result }) => match result.verify(&id) {
-                    Ok(receipt) if receipt.worker == from => {
-                        let result_hash = receipt.result_hash;
-                        results.insert(from, result.response);
-                        race.on_result(from, result_hash, now, &candidates)
-                            .unwrap_or(Step::Wait { wake_at_ms: wake_at })
+                Some(RaceInput::Result { from, result }) => {
+                    trace!(target: "peerhost::gateway", request_id = %id, "result received");
+                    match result.verify(&id) {
+                        Ok(receipt) if receipt.worker == from => {
+                            let result_hash = receipt.result_hash;
+                            results.insert(from, result.response);
+                            race.on_result(from, result_hash, now, &candidates)
+                                .unwrap_or(Step::Wait { wake_at_ms: wake_at })
+                        }
+                        Ok(_) | Err(_) => {
+                            debug!(target: "peerhost::gateway", request_id = %id, worker = %from.short(), "invalid result ignored");
+                            Step::Wait { wake_at_ms: wake_at }
+                        }
                     }
-                    Ok(_) | Err(_) => {
-                        debug!(target: "peerhost::gateway", request_id = %id, worker = %from.short(), "invalid result ignored");
-                        Step::Wait { wake_at_ms: wake_at }
-                    }
-                },
+                }
                 Some(RaceInput::Declined { from }) => race.on_decline(from, now, &candidates),
                 Some(RaceInput::PeerLost { peer }) => race.on_peer_lost(peer, now, &candidates),
             };

@@ -125,14 +125,12 @@ impl Sandbox {
         // Dropping the store drops the outparam and body senders still in its resource table,
         // so the host side below always finishes.
         drop(store);
-        let host_result = match host_result {
-            Some(result) => result,
-            None => host_side.await,
-        };
-
-        let result = match (guest_result, host_result) {
-            (Err(trap), _) => Err(classify(&trap, limit_hit)),
-            (Ok(()), response) => response,
+        let result = match (host_result, guest_result) {
+            // The host had the whole response (or refused it) before the guest returned: that
+            // is the outcome, whatever the guest did afterwards.
+            (Some(early), _) => early,
+            (None, Err(trap)) => Err(classify(&trap, limit_hit)),
+            (None, Ok(())) => host_side.await,
         };
         Execution { result, fuel_used }
     }

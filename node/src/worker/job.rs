@@ -9,7 +9,7 @@ use peerhost_protocol::{
     keccak256,
 };
 use tokio::sync::OwnedSemaphorePermit;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info_span, trace, warn};
 
 use super::Worker;
 use crate::{
@@ -27,7 +27,9 @@ impl Worker {
         let span = info_span!(target: "peerhost::worker", "job", request_id = %request.id(), attempt = request.attempt);
         async move {
             self.active.fetch_add(1, Ordering::Relaxed);
+            trace!(target: "peerhost::worker", "started");
             let outcome = self.execute(&request, gateway).await;
+            trace!(target: "peerhost::worker", ok = outcome.is_ok(), "executed");
             self.active.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
             match outcome {
@@ -114,8 +116,9 @@ impl Worker {
         };
         let result = ExecutionResult { receipt: Envelope::seal(&self.secret, &receipt), response };
         let delivery = Delivery { request_id: request.id(), result: Some(result), declined: None };
-        if let Err(e) = self.mesh.deliver(gateway, reply_addrs(request), delivery).await {
-            debug!(target: "peerhost::worker", error = %e, "result not delivered");
+        match self.mesh.deliver(gateway, reply_addrs(request), delivery).await {
+            Ok(_) => trace!(target: "peerhost::worker", "delivered"),
+            Err(e) => debug!(target: "peerhost::worker", error = %e, "result not delivered"),
         }
     }
 

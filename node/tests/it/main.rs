@@ -4,3 +4,4 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::print_stderr)]
 
 mod cli;
+mod sandbox;

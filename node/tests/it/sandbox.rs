@@ -1,0 +1,143 @@
+//! The sandbox against the fixture guest: every failure is typed, the worker survives hostile
+//! calls, and the same request gives byte-identical results.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use peerhost_node::sandbox::{Compiled, Invocation, Sandbox, SandboxConfig, SandboxError};
+use peerhost_protocol::{BlobHash, Limits, RequestId};
+
+fn fixture() -> Bytes {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let path = root.join("target/wasm/wasm32-wasip2/release/fixture.wasm");
+    Bytes::from(
+        std::fs::read(&path)
+            .unwrap_or_else(|_| panic!("{} missing: run scripts/build-guests", path.display())),
+    )
+}
+
+async fn sandbox() -> (Sandbox, std::sync::Arc<Compiled>) {
+    let config = SandboxConfig { max_instances: 4, ..SandboxConfig::default() };
+    let sandbox = Sandbox::new(config).unwrap();
+    let bytes = fixture();
+    let compiled = sandbox.prepare(BlobHash::of(&bytes), || bytes.clone()).await.unwrap();
+    (sandbox, compiled)
+}
+
+fn call(query: &str, limits: Limits) -> Invocation {
+    Invocation {
+        request_id: RequestId([3; 32]),
+        method: "POST".into(),
+        path_and_query: format!("/p?{query}"),
+        headers: vec![],
+        body: Bytes::from_static(b"body"),
+        received_at_ms: 1_700_000_000_000,
+        limits,
+    }
+}
+
+/// Whether an error is the one a case expects.
+type Expect = fn(&SandboxError) -> bool;
+
+fn limits() -> Limits {
+    Limits { fuel: 100_000_000, memory_bytes: 32 << 20, timeout_ms: 500, ..Limits::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_then_every_hostile_mode_then_echo_again() {
+    let (sandbox, compiled) = sandbox().await;
+    let ok = sandbox.invoke(&compiled, call("mode=echo", limits())).await;
+    let response = ok.result.unwrap();
+    assert_eq!((response.status, response.body.as_slice()), (200, &b"body"[..]));
+    assert!(ok.fuel_used > 0);
+
+    let cases: [(&str, Expect); 7] = [
+        ("mode=trap", |e| matches!(e, SandboxError::Trap { .. })),
+        ("mode=loop", |e| matches!(e, SandboxError::FuelExhausted)),
+        ("mode=alloc&mb=64", |e| matches!(e, SandboxError::MemoryLimit)),
+        ("mode=sleep&ms=5000", |e| matches!(e, SandboxError::DeadlineExceeded)),
+        ("mode=big&bytes=9000000", |e| matches!(e, SandboxError::ResponseTooLarge { .. })),
+        ("mode=noreply", |e| matches!(e, SandboxError::NoResponse)),
+        ("mode=status&code=700", |e| matches!(e, SandboxError::InvalidResponse(_))),
+    ];
+    for (query, expected) in cases {
+        let started = Instant::now();
+        let execution = sandbox.invoke(&compiled, call(query, limits())).await;
+        let error = execution.result.expect_err(query);
+        assert!(expected(&error), "{query}: got {error:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{query} took {:?}", started.elapsed());
+        // Every error renders as a JSON response with a status and a kind.
+        let rendered = error.to_response();
+        assert!(rendered.status >= 500);
+        let body: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
+        assert_eq!(body["error"], error.kind());
+    }
+
+    let again = sandbox.invoke(&compiled, call("mode=echo", limits())).await;
+    assert_eq!(again.result.unwrap().status, 200);
+    assert_eq!(again.fuel_used, ok.fuel_used, "fuel is deterministic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traps_carry_a_backtrace() {
+    let (sandbox, compiled) = sandbox().await;
+    let execution = sandbox.invoke(&compiled, call("mode=trap", limits())).await;
+    let SandboxError::Trap { message, backtrace } = execution.result.unwrap_err() else {
+        panic!("expected a trap");
+    };
+    assert!(message.contains("unreachable"), "{message}");
+    assert!(backtrace.is_some_and(|b| b.contains("fixture")), "backtrace names the guest");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomness_and_clocks_come_from_the_request() {
+    let (sandbox, compiled) = sandbox().await;
+    let run = |id: u8| {
+        let mut invocation = call("mode=entropy", limits());
+        invocation.request_id = RequestId([id; 32]);
+        let sandbox = &sandbox;
+        let compiled = &compiled;
+        async move { sandbox.invoke(compiled, invocation).await.result.unwrap().body }
+    };
+    let (a, b, c) = (run(1).await, run(1).await, run(2).await);
+    assert_eq!(a, b, "same request, same bytes");
+    assert_ne!(a, c, "different request, different randomness");
+    let text = String::from_utf8(a.to_vec()).unwrap();
+    let millis: u64 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    assert_eq!(millis, 1_700_000_000_000, "wall clock starts at the gateway's receive time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_components_are_refused() {
+    let sandbox =
+        Sandbox::new(SandboxConfig { max_instances: 1, ..SandboxConfig::default() }).unwrap();
+    let junk = Bytes::from_static(b"\0asm\x0d\0\x01\0 definitely not a component");
+    let error = sandbox.prepare(BlobHash::of(&junk), || junk.clone()).await.unwrap_err();
+    assert!(matches!(error, SandboxError::BadComponent(_)), "{error:?}");
+    let mut config = SandboxConfig { max_instances: 1, ..SandboxConfig::default() };
+    config.max_component_bytes = 1024;
+    let small = Sandbox::new(config).unwrap();
+    let bytes = fixture();
+    let error = small.prepare(BlobHash::of(&bytes), || bytes.clone()).await.unwrap_err();
+    assert!(matches!(error, SandboxError::BadComponent(ref m) if m.contains("limit")), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || SandboxConfig {
+        max_instances: 1,
+        cache_dir: Some(dir.path().to_owned()),
+        ..SandboxConfig::default()
+    };
+    let bytes = fixture();
+    let hash = BlobHash::of(&bytes);
+    Sandbox::new(config()).unwrap().prepare(hash, || bytes.clone()).await.unwrap();
+    let cached: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1, "one precompiled artifact");
+    // A fresh sandbox loads it without the component bytes.
+    let fresh = Sandbox::new(config()).unwrap();
+    let compiled = fresh.prepare(hash, Bytes::new).await.unwrap();
+    let execution = fresh.invoke(&compiled, call("mode=echo", limits())).await;
+    assert_eq!(execution.result.unwrap().status, 200);
+}
