@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods)] // measuring wall-clock time is the point here
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -65,7 +66,8 @@ struct Report {
     concurrency: usize,
     latencies: Vec<Duration>,
     elapsed: Duration,
-    failures: usize,
+    /// Failed calls by what went wrong (an HTTP status or an error kind).
+    failures: BTreeMap<String, usize>,
 }
 
 impl Report {
@@ -81,6 +83,10 @@ impl Report {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    fn failed(&self) -> usize {
+        self.failures.values().sum()
+    }
+
     fn json(&self) -> serde_json::Value {
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         json!({
@@ -91,7 +97,8 @@ impl Report {
             "p90_us": us(self.percentile(0.90)),
             "p99_us": us(self.percentile(0.99)),
             "requests_per_s": self.rate(),
-            "failures": self.failures,
+            "failures": self.failed(),
+            "failure_kinds": self.failures,
         })
     }
 }
@@ -100,7 +107,7 @@ impl Report {
 async fn drive<F, Fut>(name: &str, total: usize, concurrency: usize, call: F) -> Report
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
+    Fut: Future<Output = Result<(), String>> + Send,
 {
     let call = Arc::new(call);
     let next = Arc::new(AtomicUsize::new(0));
@@ -110,27 +117,28 @@ where
         let (call, next) = (call.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut failures = 0;
+            let mut failures = BTreeMap::<String, usize>::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
                     return (latencies, failures);
                 }
                 let t = Instant::now();
-                if call(i).await {
-                    latencies.push(t.elapsed());
-                } else {
-                    failures += 1;
+                match call(i).await {
+                    Ok(()) => latencies.push(t.elapsed()),
+                    Err(kind) => *failures.entry(kind).or_default() += 1,
                 }
             }
         }));
     }
     let mut latencies = Vec::with_capacity(total);
-    let mut failures = 0;
+    let mut failures = BTreeMap::<String, usize>::new();
     for task in tasks {
         if let Ok((l, f)) = task.await {
             latencies.extend(l);
-            failures += f;
+            for (kind, n) in f {
+                *failures.entry(kind).or_default() += n;
+            }
         }
     }
     let elapsed = started.elapsed();
@@ -177,11 +185,11 @@ async fn in_process(
                 let (sandbox, compiled, invocation) =
                     (sandbox.clone(), compiled.clone(), invocation.clone());
                 async move {
-                    sandbox
-                        .invoke(&compiled, invocation(i))
-                        .await
-                        .result
-                        .is_ok_and(|r| r.status == 200)
+                    match sandbox.invoke(&compiled, invocation(i)).await.result {
+                        Ok(r) if r.status == 200 => Ok(()),
+                        Ok(r) => Err(r.status.to_string()),
+                        Err(e) => Err(e.kind().to_owned()),
+                    }
                 }
             })
             .await,
@@ -213,13 +221,20 @@ async fn over_http(
                 .expect("valid request");
             let client = client.clone();
             async move {
-                match client.request(request).await {
-                    Ok(response) => {
-                        let ok = response.status().is_success();
-                        ok && response.into_body().collect().await.is_ok()
-                    }
-                    Err(_) => false,
+                let response = client.request(request).await.map_err(|_| "connect".to_owned())?;
+                let status = response.status();
+                let body = response.into_body().collect().await.map_err(|_| "body".to_owned())?;
+                if status.is_success() {
+                    return Ok(());
                 }
+                // Gateway errors are JSON with an `error` kind; name the failure by both.
+                let kind = serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned));
+                Err(match kind {
+                    Some(kind) => format!("{} {kind}", status.as_u16()),
+                    None => status.as_u16().to_string(),
+                })
             }
         }
     };
@@ -290,8 +305,11 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
             us(r.percentile(0.90)),
             us(r.percentile(0.99)),
             r.rate(),
-            r.failures
+            r.failed()
         );
+        for (kind, n) in &r.failures {
+            println!("{:<34} {n} × {kind}", "  failed:");
+        }
     }
     Ok(())
 }

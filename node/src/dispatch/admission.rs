@@ -59,8 +59,8 @@ pub struct Context {
     pub now_ms: u64,
     /// Whether the registry knows the deployment with the request's bundle.
     pub deployment_known: bool,
-    /// Free execution slots.
-    pub free_slots: usize,
+    /// Requests the worker can still take: free execution slots plus free backlog places.
+    pub capacity: usize,
 }
 
 /// Decides forwarding and racing for a request whose envelope verified.
@@ -81,7 +81,7 @@ pub fn admit(request: &ExecutionRequest, ctx: &Context) -> Admission {
         } else {
             Role::Skip(Skip::UnknownDeployment)
         }
-    } else if ctx.free_slots == 0 {
+    } else if ctx.capacity == 0 {
         if named { Role::Decline(DeclineReason::Overloaded) } else { Role::Skip(Skip::Full) }
     } else {
         Role::Race
@@ -117,8 +117,8 @@ mod tests {
         }
     }
 
-    fn ctx(free_slots: usize, known: bool) -> Context {
-        Context { me: NodeKey([1; 32]), now_ms: 1_000, deployment_known: known, free_slots }
+    fn ctx(capacity: usize, known: bool) -> Context {
+        Context { me: NodeKey([1; 32]), now_ms: 1_000, deployment_known: known, capacity }
     }
 
     #[test]

@@ -237,14 +237,14 @@ impl Shared {
             &request.bundle,
         );
         #[cfg(feature = "worker")]
-        let free_slots = self.worker.as_ref().map_or(0, |w| w.free_slots());
+        let capacity = self.worker.as_ref().map_or(0, |w| w.capacity());
         #[cfg(not(feature = "worker"))]
-        let free_slots = 0;
+        let capacity = 0;
         let context = dispatch::admission::Context {
             me: self.secret.public(),
             now_ms: clock::unix_ms(),
             deployment_known: known,
-            free_slots,
+            capacity,
         };
         let admission = dispatch::admit(&request, &context);
         trace!(target: "peerhost::node", request_id = %request.id(), ?admission, "admission");

@@ -3,8 +3,9 @@
 //! compile; usually already done on announcement) → execute in the sandbox → sign a receipt
 //! → deliver straight to the gateway.
 //!
-//! Concurrency is bounded by execution slots; a request that finds no free slot is declined
-//! so the gateway re-dispatches at once.
+//! Concurrency is bounded by execution slots. A request that finds every slot busy waits in a
+//! short FIFO backlog (executions take milliseconds, so a brief wait beats a re-dispatch); one
+//! that finds the backlog full too is declined so the gateway re-dispatches at once.
 
 mod bundles;
 mod job;
@@ -43,6 +44,8 @@ const SEEN_REQUESTS: usize = 16_384;
 pub struct WorkerConfig {
     /// Requests executed at once.
     pub slots: usize,
+    /// Requests that may wait for a slot; beyond them, requests are declined as overloaded.
+    pub backlog: usize,
     /// Sandbox policy.
     pub sandbox: SandboxConfig,
     /// Longest time to fetch a bundle.
@@ -56,6 +59,7 @@ impl Default for WorkerConfig {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             slots: (2 * cores).max(2),
+            backlog: (16 * cores).max(16),
             sandbox: SandboxConfig::default(),
             fetch_timeout: Duration::from_secs(30),
             prefetch: true,
@@ -76,6 +80,8 @@ pub(crate) struct Worker {
     seen: Mutex<Seen<RequestId>>,
     wanted: Mutex<HashSet<BlobHash>>,
     pub(crate) active: AtomicUsize,
+    /// Admitted requests waiting for a slot.
+    waiting: AtomicUsize,
     heartbeat_seq: AtomicU64,
 }
 
@@ -100,6 +106,7 @@ impl Worker {
             seen: Mutex::new(Seen::new(SEEN_REQUESTS)),
             wanted: Mutex::default(),
             active: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
             heartbeat_seq: AtomicU64::new(0),
         })
     }
@@ -109,6 +116,12 @@ impl Worker {
         self.slots.available_permits()
     }
 
+    /// Requests this worker can still take: free slots plus free backlog places.
+    pub(crate) fn capacity(&self) -> usize {
+        let waiting = self.waiting.load(Ordering::Relaxed);
+        self.free_slots() + self.config.backlog.saturating_sub(waiting)
+    }
+
     /// Starts racing an admitted request from `gateway`. A request runs at most once however
     /// often it is named; one that was declined may be tried again on a later attempt.
     pub(crate) fn race(self: &Arc<Self>, request: ExecutionRequest, gateway: PeerId) {
@@ -116,13 +129,26 @@ impl Worker {
             debug!(target: "peerhost::worker", request_id = %request.id(), "already raced");
             return;
         }
-        match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let worker = self.clone();
-                tokio::spawn(async move { worker.run(request, gateway, permit).await });
-            }
-            Err(_) => self.decline(request, gateway, peerhost_protocol::DeclineReason::Overloaded),
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            let worker = self.clone();
+            tokio::spawn(async move { worker.run(request, gateway, permit).await });
+            return;
         }
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.config.backlog {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return self.decline(request, gateway, peerhost_protocol::DeclineReason::Overloaded);
+        }
+        let worker = self.clone();
+        tokio::spawn(async move {
+            // Wait for a slot no longer than the request lives.
+            let left = Duration::from_millis(request.deadline_ms.saturating_sub(clock::unix_ms()));
+            let permit = tokio::time::timeout(left, worker.slots.clone().acquire_owned()).await;
+            worker.waiting.fetch_sub(1, Ordering::Relaxed);
+            match permit {
+                Ok(Ok(permit)) => worker.run(request, gateway, permit).await,
+                _ => worker.decline(request, gateway, peerhost_protocol::DeclineReason::Overloaded),
+            }
+        });
     }
 
     /// Forgets that a request was raced (it was declined, so a later attempt may run it).
