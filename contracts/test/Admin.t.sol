@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+
+import {ExecutionCoordinator as EC} from "../src/ExecutionCoordinator.sol";
+import {Fixture} from "./lib/Fixture.sol";
+
+contract AdminTest is Fixture {
+    function test_only_the_admin_configures() public {
+        address stranger = address(0x5757);
+        vm.startPrank(stranger);
+        EC.Params memory p = defaultParams();
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
+        coordinator.setParams(p);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
+        coordinator.setGateway(stranger, true);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
+        coordinator.setValidator(stranger, true);
+        vm.stopPrank();
+    }
+
+    function test_gateways_and_validators_are_switched_with_events() public {
+        address g = address(0x6666);
+        vm.expectEmit(address(coordinator));
+        emit EC.GatewaySet(g, true);
+        vm.prank(admin);
+        coordinator.setGateway(g, true);
+        vm.assertTrue(coordinator.isGateway(g), "gateway on");
+        vm.prank(admin);
+        coordinator.setGateway(g, false);
+        vm.assertFalse(coordinator.isGateway(g), "gateway off");
+        vm.expectEmit(address(coordinator));
+        emit EC.ValidatorSet(g, true);
+        vm.prank(admin);
+        coordinator.setValidator(g, true);
+        vm.assertTrue(coordinator.isValidator(g), "validator on");
+    }
+
+    function test_params_are_bounded() public {
+        EC.Params[] memory bad = new EC.Params[](7);
+        for (uint256 i; i < bad.length; ++i) {
+            bad[i] = defaultParams();
+        }
+        bad[0].protocolFeeBps = 10_001;
+        bad[1].slashBps = 10_001;
+        bad[2].challengerBps = 10_001;
+        bad[3].validatorQuorum = 0;
+        bad[4].claimWindow = 0;
+        bad[5].claimWindow = 366 days;
+        bad[6].unbondDelay = 366 days;
+        vm.startPrank(admin);
+        for (uint256 i; i < bad.length; ++i) {
+            vm.expectRevert(EC.InvalidParams.selector);
+            coordinator.setParams(bad[i]);
+        }
+        EC.Params memory good = defaultParams();
+        good.rewardPerRequest = 7;
+        coordinator.setParams(good);
+        vm.stopPrank();
+        vm.assertEq(coordinator.params().rewardPerRequest, 7, "applied");
+    }
+
+    function test_constructor_rejects_a_zero_epoch() public {
+        vm.expectRevert(EC.InvalidParams.selector);
+        new EC(IERC20(address(usdc)), 0, defaultParams(), admin);
+    }
+
+    function test_admin_hands_over_in_two_steps() public {
+        address next = address(0x1E7);
+        vm.prank(admin);
+        coordinator.transferOwnership(next);
+        vm.assertEq(coordinator.owner(), admin, "not yet");
+        vm.prank(next);
+        coordinator.acceptOwnership();
+        vm.assertEq(coordinator.owner(), next, "handed over");
+    }
+
+    function test_treasury_funding() public {
+        vm.expectRevert(EC.ZeroAmount.selector);
+        coordinator.fundTreasury(0);
+        uint256 before = coordinator.treasury();
+        vm.expectEmit(address(coordinator));
+        emit EC.TreasuryFunded(payer, 5 * USDC);
+        vm.prank(payer);
+        coordinator.fundTreasury(5 * USDC);
+        vm.assertEq(coordinator.treasury(), before + 5 * USDC, "funded");
+    }
+
+    function test_epochs_follow_block_time() public {
+        uint64 genesis = coordinator.genesis();
+        vm.assertEq(coordinator.epochAt(genesis), 0, "genesis");
+        vm.assertEq(coordinator.epochAt(genesis - 1), 0, "before genesis");
+        vm.assertEq(coordinator.epochAt(genesis + EPOCH - 1), 0, "end of 0");
+        vm.assertEq(coordinator.epochAt(genesis + EPOCH), 1, "start of 1");
+        vm.warp(genesis + 5 * EPOCH + 3);
+        vm.assertEq(coordinator.currentEpoch(), 5, "current");
+    }
+}
