@@ -21,6 +21,7 @@
 //! - `worker` (default): the wasmtime sandbox and worker. A Rust service that only embeds
 //!   the mesh client to act as a gateway can turn it off and never build wasmtime.
 //! - `blobs` (implied by `worker`): the iroh bundle store, needed to deploy.
+//! - `chain` (default): the settlement client (alloy) — anchoring, rewards, bonds, disputes.
 //!
 //! ## Embedding the mesh
 //!
@@ -48,6 +49,8 @@ pub mod runtime;
 
 #[cfg(feature = "blobs")]
 pub mod blobs;
+#[cfg(feature = "chain")]
+pub mod chain;
 #[cfg(all(feature = "worker", feature = "gateway"))]
 pub mod cli;
 #[cfg(feature = "blobs")]

@@ -55,6 +55,7 @@
 
 pub mod codec;
 pub mod domain;
+pub mod merkle;
 pub mod topics;
 
 mod bytes;

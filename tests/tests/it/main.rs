@@ -3,6 +3,7 @@
 // Tests read the clock only to assert that calls end promptly (never hang), not to time code.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)]
 
+mod chain;
 mod faults;
 mod integrity;
 mod serving;

@@ -1,0 +1,68 @@
+//! What the coordinator's admin and funders do: register gateways and validators, fund the
+//! treasury — and, on local chains, mint test USDC and hand out gas money.
+
+use alloy::{
+    network::TransactionBuilder as _,
+    primitives::{Address, TxHash, U256},
+    providers::Provider as _,
+    rpc::types::TransactionRequest,
+};
+
+use super::{Chain, ChainError, check};
+
+impl Chain {
+    /// Allows `gateway` to anchor and settle (admin only).
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`] (`OwnableUnauthorizedAccount`) unless this is the admin.
+    pub async fn set_gateway(&self, gateway: Address, allowed: bool) -> Result<TxHash, ChainError> {
+        self.confirm(self.coordinator.setGateway(gateway, allowed)).await
+    }
+
+    /// Allows `validator`'s attestations in disputes (admin only).
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`] unless this is the admin.
+    pub async fn set_validator(
+        &self,
+        validator: Address,
+        allowed: bool,
+    ) -> Result<TxHash, ChainError> {
+        self.confirm(self.coordinator.setValidator(validator, allowed)).await
+    }
+
+    /// Adds `amount` to the treasury.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`].
+    pub async fn fund_treasury(&self, amount: U256) -> Result<TxHash, ChainError> {
+        self.approve(amount).await?;
+        self.confirm(self.coordinator.fundTreasury(amount)).await
+    }
+
+    /// Mints test tokens to `to` (local chains: this must be `MockUSDC`'s owner).
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`] unless this is the token's owner.
+    pub async fn mint(&self, to: Address, amount: U256) -> Result<TxHash, ChainError> {
+        self.confirm(self.token.mint(to, amount)).await
+    }
+
+    /// Sends `wei` of the chain's native coin to `to` (gas money on local chains).
+    ///
+    /// # Errors
+    ///
+    /// RPC failures.
+    pub async fn send_native(&self, to: Address, wei: U256) -> Result<TxHash, ChainError> {
+        let tx = TransactionRequest::default().with_to(to).with_value(wei);
+        let pending = {
+            let _sending = self.send_lock.lock().await;
+            self.provider.send_transaction(tx).await.map_err(alloy::contract::Error::from)?
+        };
+        check(pending.with_timeout(Some(super::RECEIPT_TIMEOUT)).get_receipt().await?)
+    }
+}

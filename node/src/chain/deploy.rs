@@ -1,0 +1,86 @@
+//! Puts PeerHost's contracts on a chain: the token (`MockUSDC`, for local chains) and the
+//! coordinator, with the treasury funded. Devnets and tests use it; a real network deploys
+//! the coordinator against real USDC the same way.
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    signers::local::PrivateKeySigner,
+};
+use peerhost_contracts::{ExecutionCoordinator, MockUSDC};
+
+use super::ChainError;
+
+/// One USDC in token units (6 decimals).
+pub const USDC: u64 = 1_000_000;
+
+/// What to deploy.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// Seconds per epoch.
+    pub epoch_length_s: u64,
+    /// Coordinator parameters.
+    pub params: ExecutionCoordinator::Params,
+    /// Token units minted to the admin and put in the treasury.
+    pub treasury: U256,
+}
+
+impl DeployOptions {
+    /// Settings for a local network: short epochs so anchoring is seen within seconds, a
+    /// 1 000 USDC treasury paying 0.001 USDC per request, 5 % protocol fee, half the stake
+    /// slashed per offence (a fifth of it to the challenger), one validator's word enough.
+    pub fn devnet(epoch_length_s: u64) -> Self {
+        Self {
+            epoch_length_s,
+            params: ExecutionCoordinator::Params {
+                unbondDelay: 60,
+                claimWindow: 7 * 24 * 3600,
+                minBond: 10 * u128::from(USDC),
+                rewardPerRequest: u128::from(USDC / 1000),
+                protocolFeeBps: 500,
+                slashBps: 5000,
+                challengerBps: 2000,
+                validatorQuorum: 1,
+            },
+            treasury: U256::from(1_000 * USDC),
+        }
+    }
+}
+
+/// Addresses of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    /// The token.
+    pub usdc: Address,
+    /// The coordinator.
+    pub coordinator: Address,
+}
+
+/// Deploys `MockUSDC` and the coordinator from `admin_key` (which becomes the admin of both),
+/// then mints and funds the treasury.
+///
+/// # Errors
+///
+/// [`ChainError`] from the RPC or a reverted step.
+pub async fn deploy(
+    rpc_url: &str,
+    admin_key: &[u8; 32],
+    options: &DeployOptions,
+) -> Result<Deployment, ChainError> {
+    let signer = PrivateKeySigner::from_bytes(&B256::from(*admin_key))
+        .map_err(|e| ChainError::Deploy(format!("admin key: {e}")))?;
+    let admin = signer.address();
+    let provider = super::signing_provider(rpc_url, signer).await?;
+    let usdc = MockUSDC::deploy(provider.clone(), admin).await?;
+    let coordinator = ExecutionCoordinator::deploy(
+        provider.clone(),
+        *usdc.address(),
+        options.epoch_length_s,
+        options.params.clone(),
+        admin,
+    )
+    .await?;
+    usdc.mint(admin, options.treasury).send().await?.get_receipt().await?;
+    usdc.approve(*coordinator.address(), options.treasury).send().await?.get_receipt().await?;
+    coordinator.fundTreasury(options.treasury).send().await?.get_receipt().await?;
+    Ok(Deployment { usdc: *usdc.address(), coordinator: *coordinator.address() })
+}

@@ -1,0 +1,81 @@
+//! Receipts signed with the node's EVM key, validators' attestations, and the fraud proofs
+//! that slash a worker.
+
+use alloy::{
+    primitives::{B256, Bytes, TxHash},
+    signers::SignerSync as _,
+};
+use peerhost_contracts::{
+    ExecutionCoordinator,
+    receipts::{Attestation, Receipt},
+};
+
+use super::{Chain, ChainError};
+
+impl Chain {
+    /// Signs `receipt` (EIP-712, the coordinator's domain) with this node's key.
+    pub fn sign_receipt(&self, receipt: &Receipt) -> Bytes {
+        self.sign_digest(receipt.digest(&self.domain()))
+    }
+
+    /// Signs that re-executing `request_id` gave `result_hash`.
+    pub fn attest(&self, request_id: B256, result_hash: B256) -> Bytes {
+        let attestation = Attestation { requestId: request_id, resultHash: result_hash };
+        self.sign_digest(attestation.digest(&self.domain()))
+    }
+
+    fn sign_digest(&self, digest: B256) -> Bytes {
+        let signature = self.signer.sign_hash_sync(&digest).expect("local signing cannot fail");
+        Bytes::from(signature.as_bytes().to_vec())
+    }
+
+    /// Proves a worker signed two different receipts for one request.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`], e.g. `NotConflicting`, `AlreadySlashed`, `NotBonded`.
+    pub async fn slash_equivocation(
+        &self,
+        a: (&Receipt, &Bytes),
+        b: (&Receipt, &Bytes),
+    ) -> Result<TxHash, ChainError> {
+        let call = self.coordinator.slashEquivocation(
+            on_chain_receipt(a.0),
+            a.1.clone(),
+            on_chain_receipt(b.0),
+            b.1.clone(),
+        );
+        self.confirm(call).await
+    }
+
+    /// Proves a worker's receipt wrong with validators' attestations of `correct` (sorted by
+    /// validator address).
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`], e.g. `QuorumNotReached`, `NotConflicting`.
+    pub async fn slash_wrong_result(
+        &self,
+        receipt: (&Receipt, &Bytes),
+        correct: B256,
+        attestations: Vec<Bytes>,
+    ) -> Result<TxHash, ChainError> {
+        let call = self.coordinator.slashWrongResult(
+            on_chain_receipt(receipt.0),
+            receipt.1.clone(),
+            correct,
+            attestations,
+        );
+        self.confirm(call).await
+    }
+}
+
+/// The same receipt as the coordinator binding's type (generated from the ABI).
+pub fn on_chain_receipt(r: &Receipt) -> ExecutionCoordinator::Receipt {
+    ExecutionCoordinator::Receipt {
+        requestId: r.requestId,
+        resultHash: r.resultHash,
+        fuelUsed: r.fuelUsed,
+        bundle: r.bundle,
+    }
+}

@@ -1,0 +1,172 @@
+//! The settlement client: everything a node does on the chain, never on the request path.
+//! Gateways anchor their epoch's receipts and settle payments; workers bond, claim rewards and
+//! unbond; validators file disputes. [`LocalChain`] runs anvil for devnets and tests and
+//! [`deploy`](deploy::deploy) puts the contracts on it.
+
+pub mod anvil;
+pub mod deploy;
+
+mod admin;
+mod anchoring;
+mod bonds;
+mod disputes;
+mod error;
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, TxHash},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionReceipt,
+    signers::local::PrivateKeySigner,
+    sol_types::Eip712Domain,
+};
+use peerhost_contracts::{
+    ExecutionCoordinator::{self, ExecutionCoordinatorInstance},
+    MockUSDC::{self, MockUSDCInstance},
+    receipts,
+};
+use peerhost_protocol::Wallet;
+
+pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
+pub use disputes::on_chain_receipt;
+pub use error::ChainError;
+
+/// A worker's stake as the coordinator holds it.
+pub type Stake = ExecutionCoordinator::Stake;
+
+/// One node's connection to the chain, signing with the node's EVM wallet.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    signer: PrivateKeySigner,
+    provider: DynProvider,
+    coordinator: ExecutionCoordinatorInstance<DynProvider>,
+    token: MockUSDCInstance<DynProvider>,
+    address: Address,
+    chain_id: u64,
+    /// Held from filling a transaction's nonce until it is sent, so concurrent sends of one
+    /// node never share a nonce.
+    send_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Chain {
+    /// Connects to `rpc_url` (`http(s)://` or `ws(s)://`) and the coordinator at
+    /// `coordinator`, signing with `wallet`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Connect`] if the endpoint does not answer; [`ChainError::Contract`] if
+    /// there is no coordinator at that address.
+    pub async fn connect(
+        rpc_url: &str,
+        coordinator: Address,
+        wallet: &Wallet,
+    ) -> Result<Self, ChainError> {
+        let signer = PrivateKeySigner::from_bytes(&B256::from(wallet.to_bytes()))
+            .expect("a wallet key is a valid secp256k1 scalar");
+        let address = signer.address();
+        let provider = signing_provider(rpc_url, signer.clone()).await?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|source| ChainError::Connect { url: rpc_url.to_owned(), source })?;
+        let coordinator = ExecutionCoordinator::new(coordinator, provider.clone());
+        let token = coordinator.token().call().await?;
+        let token = MockUSDC::new(token, provider.clone());
+        Ok(Self {
+            signer,
+            provider,
+            coordinator,
+            token,
+            address,
+            chain_id,
+            send_lock: Arc::default(),
+        })
+    }
+
+    /// This node's chain address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The coordinator contract.
+    pub fn coordinator(&self) -> &ExecutionCoordinatorInstance<DynProvider> {
+        &self.coordinator
+    }
+
+    /// The payment and bond token (USDC; `MockUSDC` on local chains — its ERC-20 and
+    /// EIP-3009 functions are USDC's).
+    pub fn token(&self) -> &MockUSDCInstance<DynProvider> {
+        &self.token
+    }
+
+    /// The provider, for reads and event subscriptions.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// The coordinator's EIP-712 domain (receipts, attestations).
+    pub fn domain(&self) -> Eip712Domain {
+        receipts::domain(self.chain_id, *self.coordinator.address())
+    }
+}
+
+/// A provider that signs with `signer`. Nonces are read from the chain for every transaction
+/// (a call that fails estimation must not leave a gap, as a cached nonce would), and a
+/// receipt not seen within a minute is an error rather than a hang.
+pub(crate) async fn signing_provider(
+    rpc_url: &str,
+    signer: PrivateKeySigner,
+) -> Result<DynProvider, ChainError> {
+    install_tls_provider();
+    let provider = ProviderBuilder::default()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect(rpc_url)
+        .await
+        .map_err(|source| ChainError::Connect { url: rpc_url.to_owned(), source })?;
+    Ok(provider.erased())
+}
+
+/// How long a sent transaction may take to be mined.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Makes ring the process's TLS provider (once) before any RPC client is built: several
+/// crates in the build enable rustls without choosing a provider, and HTTPS/WSS RPC needs one.
+pub(crate) fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Another provider installed first by the embedding program is fine too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl Chain {
+    /// Sends a contract call and waits for it to be mined successfully.
+    pub(crate) async fn confirm<D: alloy::contract::CallDecoder>(
+        &self,
+        call: alloy::contract::CallBuilder<&DynProvider, D>,
+    ) -> Result<TxHash, ChainError> {
+        let pending = {
+            let _sending = self.send_lock.lock().await;
+            call.send().await?
+        };
+        check(pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await?)
+    }
+}
+
+pub(crate) fn check(receipt: TransactionReceipt) -> Result<TxHash, ChainError> {
+    if receipt.status() {
+        Ok(receipt.transaction_hash)
+    } else {
+        Err(ChainError::Failed(receipt.transaction_hash))
+    }
+}

@@ -1,0 +1,201 @@
+//! The node's chain client against the real contracts on a real anvil: the trees, leaves and
+//! EIP-712 digests the Rust side builds are the ones the coordinator accepts.
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::{Provider as _, ext::AnvilApi as _},
+};
+use peerhost_contracts::receipts::{self, Receipt};
+use peerhost_node::chain::{
+    Chain, LocalChain,
+    deploy::{DeployOptions, USDC, deploy},
+};
+use peerhost_protocol::{Keccak, Wallet, merkle::MerkleTree};
+
+const EPOCH_S: u64 = 30;
+
+struct Net {
+    chain: LocalChain,
+    admin: Chain,
+    gateway: Chain,
+    workers: Vec<Chain>,
+}
+
+fn wallet(key: [u8; 32]) -> Wallet {
+    Wallet::from_bytes(&key).unwrap()
+}
+
+/// anvil, the contracts, a registered gateway and two bonded workers (anvil's keys 0–3).
+async fn net() -> Net {
+    peerhost_tests::init_tracing();
+    let chain = LocalChain::start(None).unwrap();
+    let keys = chain.keys();
+    let deployment =
+        deploy(&chain.http_url(), &keys[0], &DeployOptions::devnet(EPOCH_S)).await.unwrap();
+    let connect = |key: [u8; 32]| {
+        let url = chain.ws_url();
+        async move { Chain::connect(&url, deployment.coordinator, &wallet(key)).await.unwrap() }
+    };
+    let admin = connect(keys[0]).await;
+    let gateway = connect(keys[1]).await;
+    let workers = vec![connect(keys[2]).await, connect(keys[3]).await];
+    admin.set_gateway(gateway.address(), true).await.unwrap();
+    for (i, worker) in workers.iter().enumerate() {
+        admin.mint(worker.address(), U256::from(100 * USDC)).await.unwrap();
+        worker.bond(U256::from(50 * USDC), B256::repeat_byte(i as u8 + 1)).await.unwrap();
+    }
+    Net { chain, admin, gateway, workers }
+}
+
+/// Moves the chain's clock past the current epoch.
+async fn next_epoch(chain: &Chain) {
+    chain.provider().anvil_increase_time(EPOCH_S).await.unwrap();
+    chain.provider().anvil_mine(Some(1), None).await.unwrap();
+}
+
+fn receipt(i: u8) -> Receipt {
+    Receipt {
+        requestId: B256::repeat_byte(i),
+        resultHash: B256::repeat_byte(i ^ 0xff),
+        fuelUsed: 1_000 + u64::from(i),
+        bundle: B256::repeat_byte(7),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anchored_epoch_pays_each_worker_for_what_it_served() {
+    let net = net().await;
+    let served: [&[u8]; 2] = [&[1, 2, 3], &[4, 5]];
+
+    // The gateway's epoch: a receipts tree per worker, a leaf per worker.
+    let mut worker_leaves = Vec::new();
+    let mut roots = Vec::new();
+    for (worker, requests) in net.workers.iter().zip(served) {
+        let leaves: Vec<Keccak> =
+            requests.iter().map(|&i| receipt(i).leaf(worker.address())).collect();
+        let root = MerkleTree::new(leaves).unwrap().root();
+        let fuel = requests.iter().map(|&i| receipt(i).fuelUsed).sum();
+        worker_leaves.push(receipts::worker_leaf(
+            worker.address(),
+            requests.len() as u32,
+            fuel,
+            B256::from(root.0),
+        ));
+        roots.push((root, fuel));
+    }
+    let tree = MerkleTree::new(worker_leaves.clone()).unwrap();
+
+    // The contract computes the same leaves.
+    let coordinator = net.gateway.coordinator();
+    let w0 = net.workers[0].address();
+    let on_chain =
+        coordinator.workerLeaf(w0, 3, roots[0].1, B256::from(roots[0].0.0)).call().await.unwrap();
+    assert_eq!(on_chain.0, worker_leaves[0].0);
+
+    // An epoch still running cannot be anchored.
+    let epoch = net.gateway.current_epoch().await.unwrap();
+    let early = net.gateway.anchor(epoch, tree.root(), 5).await.unwrap_err();
+    assert!(early.is_revert("EpochNotOver"), "{early}");
+
+    next_epoch(&net.gateway).await;
+    net.gateway.anchor(epoch, tree.root(), 5).await.unwrap();
+    let again = net.gateway.anchor(epoch, tree.root(), 5).await.unwrap_err();
+    assert!(again.is_revert("EpochAlreadyAnchored"), "{again}");
+    // Only registered gateways anchor.
+    let stranger = net.workers[0].anchor(epoch, tree.root(), 5).await.unwrap_err();
+    assert!(stranger.is_revert("NotGateway"), "{stranger}");
+
+    let rate = U256::from(USDC / 1000);
+    for (i, worker) in net.workers.iter().enumerate() {
+        let before = worker.token_balance(worker.address()).await.unwrap();
+        let proof = tree.proof(i).unwrap();
+        let (root, fuel) = roots[i];
+        let n = served[i].len() as u32;
+        worker
+            .claim(net.gateway.address(), epoch, worker.address(), n, fuel, root, &proof)
+            .await
+            .unwrap();
+        let after = worker.token_balance(worker.address()).await.unwrap();
+        assert_eq!(after - before, rate * U256::from(n), "worker {i} paid per request");
+        let twice = worker
+            .claim(net.gateway.address(), epoch, worker.address(), n, fuel, root, &proof)
+            .await
+            .unwrap_err();
+        assert!(twice.is_revert("AlreadyClaimed"), "{twice}");
+    }
+    assert_eq!(net.gateway.reserved(net.gateway.address(), epoch).await.unwrap(), U256::ZERO);
+
+    // A proof for more requests than were anchored fails.
+    let (root, fuel) = roots[1];
+    let inflated = net.workers[1]
+        .claim(
+            net.gateway.address(),
+            epoch,
+            net.workers[1].address(),
+            9,
+            fuel,
+            root,
+            &tree.proof(1).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        inflated.is_revert("AlreadyClaimed") || inflated.is_revert("InvalidProof"),
+        "{inflated}"
+    );
+    drop(net.chain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_receipts_are_what_the_contract_verifies() {
+    let net = net().await;
+    let cheater = &net.workers[0];
+    let honest = &net.workers[1];
+    let coordinator = net.admin.coordinator();
+
+    // The Rust digest is the contract's.
+    let r = receipt(9);
+    let on_chain =
+        coordinator.receiptDigest(peerhost_node::chain::on_chain_receipt(&r)).call().await.unwrap();
+    assert_eq!(on_chain, r.digest(&cheater.domain()));
+
+    // Two receipts from one worker for one request with different results: slashed.
+    let mut other = r.clone();
+    other.resultHash = B256::repeat_byte(0x42);
+    let (sig_a, sig_b) = (cheater.sign_receipt(&r), cheater.sign_receipt(&other));
+    let stake_before = net.admin.stake(cheater.address()).await.unwrap();
+    net.admin.slash_equivocation((&r, &sig_a), (&other, &sig_b)).await.unwrap();
+    let stake_after = net.admin.stake(cheater.address()).await.unwrap();
+    assert_eq!(stake_after.bonded, stake_before.bonded / 2, "half the bond slashed");
+
+    // An honest worker's consistent receipt against a validator that agrees: no slash.
+    net.admin.set_validator(net.gateway.address(), true).await.unwrap();
+    let honest_receipt = receipt(10);
+    let honest_sig = honest.sign_receipt(&honest_receipt);
+    let attestation = net.gateway.attest(honest_receipt.requestId, honest_receipt.resultHash);
+    let refused = net
+        .admin
+        .slash_wrong_result(
+            (&honest_receipt, &honest_sig),
+            honest_receipt.resultHash,
+            vec![attestation],
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.is_revert("NotConflicting"), "{refused}");
+    // A validator that saw another result: the wrong receipt is slashed.
+    let truth = B256::repeat_byte(0x77);
+    let attestation = net.gateway.attest(honest_receipt.requestId, truth);
+    net.admin
+        .slash_wrong_result((&honest_receipt, &honest_sig), truth, vec![attestation])
+        .await
+        .unwrap();
+    assert_eq!(
+        net.admin.stake(honest.address()).await.unwrap().bonded,
+        U256::from(25 * USDC).to::<u128>(),
+        "slashed by the validator's re-execution"
+    );
+    let chain_id = net.admin.provider().get_chain_id().await.unwrap();
+    assert_eq!(chain_id, peerhost_node::chain::LOCAL_CHAIN_ID);
+    let _: Address = net.admin.address();
+}
