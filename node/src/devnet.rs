@@ -11,8 +11,15 @@ use std::{
 use libp2p::Multiaddr;
 use peerhost_protocol::{Owner, Wallet};
 
+use alloy::primitives::{B256, U256};
+
 use crate::{
-    Node, NodeConfig, NodeError, clock,
+    Node, NodeConfig, NodeError,
+    chain::{
+        Chain, ChainConfig, ChainError, LocalChain,
+        deploy::{DeployOptions, Deployment, USDC, deploy},
+    },
+    clock,
     deploy::{self, DeployError, Deployed, PublishOptions},
     gateway::GatewayConfig,
     mesh,
@@ -52,6 +59,28 @@ pub struct DevnetOptions {
     pub heartbeat: Duration,
     /// How long to wait for the network to form and the project to replicate.
     pub timeout: Duration,
+    /// Settle on a local chain: start anvil, deploy the contracts, bond the workers, register
+    /// the gateway. `None` runs the mesh alone.
+    pub chain: Option<DevnetChainOptions>,
+}
+
+/// The devnet's local chain.
+#[derive(Debug, Clone)]
+pub struct DevnetChainOptions {
+    /// The `anvil` binary (default: see [`crate::chain::anvil::find_anvil`]).
+    pub anvil: Option<PathBuf>,
+    /// Seconds per epoch.
+    pub epoch_length_s: u64,
+    /// USDC (token units) each worker bonds.
+    pub bond: u64,
+    /// How often gateways look for finished epochs.
+    pub tick: Duration,
+}
+
+impl Default for DevnetChainOptions {
+    fn default() -> Self {
+        Self { anvil: None, epoch_length_s: 10, bond: 50 * USDC, tick: Duration::from_secs(1) }
+    }
 }
 
 impl DevnetOptions {
@@ -67,6 +96,7 @@ impl DevnetOptions {
             verbose_build: false,
             heartbeat: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
+            chain: Some(DevnetChainOptions::default()),
         }
     }
 }
@@ -94,6 +124,20 @@ pub enum DevnetError {
     /// Deploying the project failed.
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// The local chain or a chain step failed.
+    #[error("local chain: {0}")]
+    Chain(#[from] ChainError),
+}
+
+/// The devnet's chain: anvil, the deployed contracts, and the admin's client.
+#[derive(Debug)]
+pub struct DevnetChain {
+    /// The running anvil (stopped with the devnet).
+    pub local: LocalChain,
+    /// Contract addresses.
+    pub deployment: Deployment,
+    /// The admin (anvil's first account, also the devnet owner).
+    pub admin: Chain,
 }
 
 /// A running devnet.
@@ -107,6 +151,8 @@ pub struct Devnet {
     pub gateway: Node,
     /// The deployed project, if any.
     pub deployed: Option<Deployed>,
+    /// The local chain, if the devnet settles on one.
+    pub chain: Option<DevnetChain>,
     options: DevnetOptions,
 }
 
@@ -117,6 +163,11 @@ impl Devnet {
     ///
     /// See [`DevnetError`].
     pub async fn start(options: DevnetOptions) -> Result<Self, DevnetError> {
+        // Boxed: the whole start-up (chain, nodes, deploy) is a large future.
+        Box::pin(Self::start_boxed(options)).await
+    }
+
+    async fn start_boxed(options: DevnetOptions) -> Result<Self, DevnetError> {
         let node = |role: &str, config: NodeConfig| {
             let role = role.to_owned();
             async move {
@@ -127,6 +178,14 @@ impl Devnet {
         };
         let dir = |name: &str| options.data_dir.join(name);
         let listen = mesh::listen_addrs_on(options.ip);
+        let chain = match &options.chain {
+            Some(chain_options) => Some(start_chain(chain_options).await?),
+            None => None,
+        };
+        let settle = chain.as_ref().zip(options.chain.as_ref()).map(|(chain, o)| ChainConfig {
+            tick: o.tick,
+            ..ChainConfig::new(chain.local.ws_url(), chain.deployment.coordinator)
+        });
         let blobs = SocketAddr::new(options.ip, 0);
 
         let mut config = NodeConfig::new(dir("bootstrap"));
@@ -142,6 +201,7 @@ impl Devnet {
             config.mesh.listen = listen.clone();
             config.blobs = Some(blobs);
             config.heartbeat_interval = options.heartbeat;
+            config.chain = settle.clone();
             workers.push(node(&format!("worker {i}"), config).await?);
         }
 
@@ -149,9 +209,10 @@ impl Devnet {
             .bootstrap(vec![entry.clone()])
             .with_gateway(options.gateway.clone());
         config.mesh.listen = listen;
+        config.chain = settle;
         let gateway = node("gateway", config).await?;
 
-        let mut devnet = Self { bootstrap, workers, gateway, deployed: None, options };
+        let mut devnet = Self { bootstrap, workers, gateway, deployed: None, chain, options };
         match devnet.prepare().await {
             Ok(()) => Ok(devnet),
             Err(e) => {
@@ -162,10 +223,30 @@ impl Devnet {
     }
 
     async fn prepare(&mut self) -> Result<(), DevnetError> {
+        self.enrol().await?;
         self.wait_for_workers().await?;
         if let Some(project) = self.options.project.clone() {
             self.deployed = Some(self.deploy(&project).await?);
         }
+        Ok(())
+    }
+
+    /// On the chain: gas money for every node, test USDC and a bond for every worker, the
+    /// gateway registered.
+    async fn enrol(&self) -> Result<(), DevnetError> {
+        let (Some(chain), Some(options)) = (&self.chain, &self.options.chain) else {
+            return Ok(());
+        };
+        let gas = U256::from(10u64) * U256::from(10u64).pow(U256::from(18u64));
+        for worker in &self.workers {
+            let client = worker.chain().expect("devnet workers settle");
+            chain.admin.send_native(client.address(), gas).await?;
+            chain.admin.mint(client.address(), U256::from(2 * options.bond)).await?;
+            client.bond(U256::from(options.bond), B256::from(worker.node_key().0)).await?;
+        }
+        let gateway = self.gateway.chain().expect("the devnet gateway settles");
+        chain.admin.send_native(gateway.address(), gas).await?;
+        chain.admin.set_gateway(gateway.address(), true).await?;
         Ok(())
     }
 
@@ -252,14 +333,31 @@ impl Devnet {
         format!("{}/{}/{project}/{function}", self.gateway_url(), self.owner())
     }
 
-    /// Stops every node.
+    /// Stops every node, then the chain.
     pub async fn shutdown(self) {
         self.gateway.shutdown().await;
         for worker in self.workers {
             worker.shutdown().await;
         }
         self.bootstrap.shutdown().await;
+        drop(self.chain);
     }
+}
+
+/// Starts anvil and deploys the contracts with anvil's first account as admin.
+async fn start_chain(options: &DevnetChainOptions) -> Result<DevnetChain, DevnetError> {
+    let local = LocalChain::start(options.anvil.as_deref())?;
+    let admin_key = local.keys()[0];
+    let deployment =
+        deploy(&local.http_url(), &admin_key, &DeployOptions::devnet(options.epoch_length_s))
+            .await?;
+    let admin = Chain::connect(
+        &local.ws_url(),
+        deployment.coordinator,
+        &Wallet::from_bytes(&admin_key).map_err(|e| ChainError::Deploy(e.to_string()))?,
+    )
+    .await?;
+    Ok(DevnetChain { local, deployment, admin })
 }
 
 fn bootstrap_addr(node: &Node) -> Multiaddr {

@@ -51,11 +51,11 @@ pub mod runtime;
 pub mod blobs;
 #[cfg(feature = "chain")]
 pub mod chain;
-#[cfg(all(feature = "worker", feature = "gateway"))]
+#[cfg(all(feature = "worker", feature = "gateway", feature = "chain"))]
 pub mod cli;
 #[cfg(feature = "blobs")]
 pub mod deploy;
-#[cfg(all(feature = "worker", feature = "gateway"))]
+#[cfg(all(feature = "worker", feature = "gateway", feature = "chain"))]
 pub mod devnet;
 #[cfg(feature = "gateway")]
 pub mod gateway;

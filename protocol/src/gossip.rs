@@ -1,4 +1,4 @@
-//! Gossiped announcements: deployments and worker heartbeats. Their sender is the gossipsub
+//! Gossiped announcements: deployments, worker heartbeats and anchored epochs. Their sender is the gossipsub
 //! message source, whose signature libp2p checks (strict validation), so these carry no
 //! signature of their own.
 
@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     codec::{Invalid, Wire},
     deployment::SignedDeployment,
-    hash::BlobHash,
+    hash::{BlobHash, Keccak},
+    wallet::Owner,
 };
 
 /// Most addresses in an announcement or heartbeat.
@@ -71,6 +72,53 @@ impl Wire for Heartbeat {
         }
         if self.free_slots > self.max_slots {
             return Err(Invalid::new("free_slots", "exceeds max_slots"));
+        }
+        Ok(())
+    }
+}
+
+/// Most worker leaves in one [`EpochSummary`].
+pub const MAX_EPOCH_LEAVES: usize = 1024;
+
+/// One worker's line in a gateway's anchored epoch (the coordinator's `workerLeaf` inputs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerLeaf {
+    /// The worker's chain address.
+    pub worker: Owner,
+    /// Requests it served that the gateway accepted.
+    pub requests: u32,
+    /// Fuel those requests used.
+    pub fuel: u64,
+    /// Root of the tree over the worker's receipt leaves.
+    pub receipts_root: Keccak,
+}
+
+/// "I anchored this epoch; here are its leaves." Published by a gateway after its anchor
+/// transaction is mined, so each worker can rebuild the tree, check the root against the
+/// chain and claim with its own proof. Nothing in it needs trust: a wrong summary produces a
+/// root the chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochSummary {
+    /// The chain the coordinator lives on.
+    pub chain_id: u64,
+    /// The coordinator contract.
+    pub coordinator: Owner,
+    /// The gateway's chain address (the anchor's key).
+    pub gateway: Owner,
+    /// The anchored epoch.
+    pub epoch: u64,
+    /// Leaves in tree order.
+    pub leaves: Vec<WorkerLeaf>,
+}
+
+impl Wire for EpochSummary {
+    const MAX_BYTES: usize = 128 + MAX_EPOCH_LEAVES * 96;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.leaves.is_empty() || self.leaves.len() > MAX_EPOCH_LEAVES {
+            return Err(Invalid::new("leaves", format!("1 to {MAX_EPOCH_LEAVES} leaves")));
         }
         Ok(())
     }

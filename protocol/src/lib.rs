@@ -84,7 +84,10 @@ pub use execution::{
     ExecutionRequest, ExecutionResult, MAX_INLINE_BODY, MAX_RACERS, MAX_REPLY_ADDRS, Receipt,
     ResultError, SignedRequest,
 };
-pub use gossip::{Announcement, Heartbeat, MAX_ADDRS, MAX_HELD_BUNDLES};
+pub use gossip::{
+    Announcement, EpochSummary, Heartbeat, MAX_ADDRS, MAX_EPOCH_LEAVES, MAX_HELD_BUNDLES,
+    WorkerLeaf,
+};
 pub use hash::{BlobHash, Keccak, RequestId, keccak256, keccak256_parts};
 pub use keys::{NodeKey, NodeSecret, Signature, SignatureError};
 pub use manifest::{BundleManifest, FunctionSpec, Limits, MAX_FUNCTIONS, Tier};

@@ -10,6 +10,8 @@ use crate::{hash::keccak256_parts, wallet::Owner};
 pub const DEPLOYMENTS: &str = "/peerhost/1/deployments";
 /// Worker heartbeats.
 pub const WORKERS: &str = "/peerhost/1/workers";
+/// Anchored epochs' summaries (gateways → workers).
+pub const EPOCHS: &str = "/peerhost/1/epochs";
 /// Number of execution-request shards.
 pub const EXEC_SHARDS: u8 = 16;
 

@@ -54,6 +54,7 @@ pub fn options(dir: &Path, workers: usize) -> DevnetOptions {
     let mut options = DevnetOptions::new(dir);
     options.workers = workers;
     options.project = None;
+    options.chain = None;
     options.heartbeat = Duration::from_millis(200);
     options.timeout = Duration::from_secs(60);
     options.worker = WorkerConfig { slots: 4, ..WorkerConfig::default() };

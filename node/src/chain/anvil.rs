@@ -1,6 +1,7 @@
 //! A local EVM chain for devnets and tests: the pinned `anvil` from `contracts/node_modules`
 //! on an ephemeral loopback port, chain id 80002 (so x402 names it `polygon-amoy` /
-//! `eip155:80002`), stopped when dropped.
+//! `eip155:80002`), mining each transaction at once and an empty block every second, stopped
+//! when dropped.
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -43,6 +44,10 @@ impl LocalChain {
             .host("127.0.0.1")
             .port(0_u16)
             .chain_id(LOCAL_CHAIN_ID)
+            // Transactions mine at once, and a block every second keeps the chain's clock (and
+            // with it the coordinator's epoch) moving when nobody transacts.
+            .block_time(1)
+            .arg("--mixed-mining")
             .keep_stdout()
             .try_spawn()
             .map_err(|e| ChainError::Anvil(format!("{}: {e}", path.display())))?;

@@ -7,8 +7,10 @@ pub mod anvil;
 pub mod deploy;
 
 mod admin;
+mod anchorer;
 mod anchoring;
 mod bonds;
+mod claimer;
 mod disputes;
 mod error;
 
@@ -29,8 +31,28 @@ use peerhost_contracts::{
 };
 use peerhost_protocol::Wallet;
 
+pub use anchorer::{Anchoring, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
+pub use claimer::{Claims, spawn as spawn_claimer};
 pub use disputes::on_chain_receipt;
+
+/// Where a node's chain is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint (`http(s)://` or `ws(s)://`).
+    pub rpc_url: String,
+    /// The coordinator contract.
+    pub coordinator: Address,
+    /// How often gateways look for finished epochs.
+    pub tick: Duration,
+}
+
+impl ChainConfig {
+    /// `rpc_url` and `coordinator`, checking for finished epochs every second.
+    pub fn new(rpc_url: impl Into<String>, coordinator: Address) -> Self {
+        Self { rpc_url: rpc_url.into(), coordinator, tick: Duration::from_secs(1) }
+    }
+}
 pub use error::ChainError;
 
 /// A worker's stake as the coordinator holds it.

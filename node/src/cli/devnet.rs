@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::stop_signal;
 use crate::{
-    devnet::{Devnet, DevnetOptions},
+    devnet::{Devnet, DevnetChainOptions, DevnetOptions},
     gateway::GatewayConfig,
 };
 
@@ -28,6 +28,12 @@ pub(super) struct DevnetArgs {
     /// Start from empty node folders (new keys, no cached bundles).
     #[arg(long)]
     fresh: bool,
+    /// Run the mesh alone, without a local chain (no anvil, no settlement).
+    #[arg(long)]
+    no_chain: bool,
+    /// Seconds per settlement epoch on the local chain.
+    #[arg(long, default_value_t = 10)]
+    epoch_seconds: u64,
 }
 
 pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()> {
@@ -45,6 +51,10 @@ pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()>
     options.gateway = GatewayConfig { listen: args.http, ..GatewayConfig::default() };
     options.project = Some(args.project.clone());
     options.verbose_build = true;
+    options.chain = (!args.no_chain).then(|| DevnetChainOptions {
+        epoch_length_s: args.epoch_seconds.max(1),
+        ..DevnetChainOptions::default()
+    });
     eprintln!("starting a bootstrap node, {} workers and a gateway…", options.workers);
     let devnet = Devnet::start(options).await.context("starting the devnet")?;
 
@@ -52,6 +62,11 @@ pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()>
     println!("bootstrap {}", devnet.bootstrap_addr());
     println!("gateway {}", devnet.gateway_url());
     println!("owner {}", devnet.owner());
+    if let Some(chain) = &devnet.chain {
+        println!("rpc {}", chain.local.ws_url());
+        println!("coordinator {}", chain.deployment.coordinator);
+        println!("usdc {}", chain.deployment.usdc);
+    }
     for function in &deployed.record.manifest.functions {
         println!(
             "function {} {}",

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints
 
 mod bench;
+mod chain;
 mod devnet;
 mod roles;
 
@@ -34,8 +35,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Join the mesh as a worker (the default command).
-    Worker(WorkerArgs),
+    /// Join the mesh as a worker (the default command), or manage the worker's bond.
+    Worker(WorkerCommand),
     /// Run an HTTP gateway.
     Gateway(GatewayArgs),
     /// Build a project folder and publish it.
@@ -56,10 +57,21 @@ struct MeshArgs {
     bootstrap: Vec<Multiaddr>,
 }
 
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct WorkerCommand {
+    #[command(subcommand)]
+    bond: Option<chain::BondCommand>,
+    #[command(flatten)]
+    join: WorkerArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 struct WorkerArgs {
     #[command(flatten)]
     mesh: MeshArgs,
+    #[command(flatten)]
+    chain: chain::ChainArgs,
     /// libp2p listen address (repeatable). Default: TCP and QUIC, ephemeral ports, on loopback
     /// when the bootstrap peer is on loopback, else on all interfaces.
     #[arg(long = "listen", value_name = "MULTIADDR")]
@@ -76,6 +88,8 @@ struct WorkerArgs {
 struct GatewayArgs {
     #[command(flatten)]
     mesh: MeshArgs,
+    #[command(flatten)]
+    chain: chain::ChainArgs,
     /// HTTP listen address.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
@@ -141,7 +155,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = cli.data_dir.unwrap_or_else(keys::default_data_dir);
     match cli.command {
         None => roles::worker(&data_dir, cli.worker).await,
-        Some(Command::Worker(args)) => roles::worker(&data_dir, args).await,
+        Some(Command::Worker(WorkerCommand { bond: Some(command), .. })) => {
+            chain::run(&data_dir, command).await
+        }
+        Some(Command::Worker(WorkerCommand { bond: None, join })) => {
+            roles::worker(&data_dir, join).await
+        }
         Some(Command::Gateway(args)) => roles::gateway(&data_dir, args).await,
         Some(Command::Deploy(args)) => roles::deploy(&data_dir, args).await,
         Some(Command::Devnet(args)) => devnet::run(&data_dir, args).await,

@@ -41,6 +41,7 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
         worker.slots = slots;
     }
     let mut config = mesh_config(data_dir, &args.mesh, &args.listen).with_worker(worker);
+    config.chain = args.chain.config();
     let ip = config
         .mesh
         .listen
@@ -63,7 +64,8 @@ pub(super) async fn gateway(data_dir: &Path, args: GatewayArgs) -> anyhow::Resul
         fast_racers: args.racers.max(1),
         ..GatewayConfig::default()
     };
-    let config = mesh_config(data_dir, &args.mesh, &args.p2p_listen).with_gateway(gateway);
+    let mut config = mesh_config(data_dir, &args.mesh, &args.p2p_listen).with_gateway(gateway);
+    config.chain = args.chain.config();
     let node = Node::start(config).await.context("starting the gateway")?;
     print_addrs(&node);
     let http = node.http_addr().context("gateway has no HTTP address")?;

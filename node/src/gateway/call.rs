@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc, sync::atomic::Ordering, time::Duratio
 use bytes::Bytes;
 use peerhost_protocol::{
     CanonicalRequest, ExecutionRequest, HttpResponse, MAX_INLINE_BODY, NodeKey, RawRequest,
-    RequestId, SignedRequest, Tier, codec, topics,
+    Receipt, RequestId, SignedRequest, Tier, codec, topics,
 };
 use tracing::{debug, trace};
 
@@ -120,7 +120,7 @@ impl Gateway {
         let config = self.race_config(spec.tier, spec.limits.timeout_ms);
         let mut race = Race::new(id, config);
         let topic = topics::exec_topic(topics::exec_shard(&record.owner, &record.project));
-        let mut results: HashMap<NodeKey, HttpResponse> = HashMap::new();
+        let mut results: HashMap<NodeKey, (Receipt, HttpResponse)> = HashMap::new();
         let mut published = false;
         let mut step = race.start(started, &self.view.candidates(&record.bundle, started));
         loop {
@@ -158,7 +158,9 @@ impl Gateway {
                 Step::Wait { wake_at_ms } => wake_at_ms,
                 Step::Accept { workers, .. } => {
                     let worker = workers[0];
-                    let response = results.remove(&worker).expect("accepted results are stored");
+                    self.settle_accepted(&workers, &results);
+                    let (_, response) =
+                        results.remove(&worker).expect("accepted results are stored");
                     return Ok(Answer { request_id: id, worker, response });
                 }
                 Step::Exhausted if !published => return Err(CallError::NoWorkers),
@@ -184,7 +186,7 @@ impl Gateway {
                     match result.verify(&id) {
                         Ok(receipt) if receipt.worker == from => {
                             let result_hash = receipt.result_hash;
-                            results.insert(from, result.response);
+                            results.insert(from, (receipt, result.response));
                             race.on_result(from, result_hash, now, &candidates)
                                 .unwrap_or(Step::Wait { wake_at_ms: wake_at })
                         }
@@ -198,6 +200,24 @@ impl Gateway {
                 Some(RaceInput::PeerLost { peer }) => race.on_peer_lost(peer, now, &candidates),
             };
         }
+    }
+
+    /// Hands the receipts of the workers whose result was accepted to settlement (never
+    /// blocks; without a chain, nothing to do).
+    fn settle_accepted(
+        &self,
+        workers: &[NodeKey],
+        results: &HashMap<NodeKey, (Receipt, HttpResponse)>,
+    ) {
+        #[cfg(feature = "chain")]
+        if let Some(anchoring) = self.anchoring.get() {
+            for worker in workers {
+                if let Some((receipt, _)) = results.get(worker) {
+                    anchoring.record(receipt.clone());
+                }
+            }
+        }
+        let _ = (workers, results);
     }
 
     fn race_config(&self, tier: Tier, timeout_ms: u64) -> RaceConfig {

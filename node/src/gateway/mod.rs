@@ -72,6 +72,9 @@ pub struct Gateway {
     pub(crate) pending: Arc<Pending>,
     nonce: AtomicU64,
     config: GatewayConfig,
+    /// Where accepted receipts go to be anchored, once the node is connected to a chain.
+    #[cfg(feature = "chain")]
+    pub(crate) anchoring: std::sync::OnceLock<crate::chain::Anchoring>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -89,7 +92,16 @@ impl Gateway {
     ) -> Self {
         // Nonces start from the clock so they never repeat across restarts of this key.
         let nonce = AtomicU64::new(crate::clock::unix_ms() << 20);
-        Self { secret, mesh, view, pending: Arc::default(), nonce, config }
+        Self {
+            secret,
+            mesh,
+            view,
+            pending: Arc::default(),
+            nonce,
+            config,
+            #[cfg(feature = "chain")]
+            anchoring: std::sync::OnceLock::new(),
+        }
     }
 
     /// The settings.

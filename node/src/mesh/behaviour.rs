@@ -102,6 +102,7 @@ impl Behaviour {
         // The largest gossiped messages fit in the transmit limit.
         const {
             assert!(peerhost_protocol::Announcement::MAX_BYTES < MAX_GOSSIP_BYTES);
+            assert!(peerhost_protocol::EpochSummary::MAX_BYTES < MAX_GOSSIP_BYTES);
             assert!(peerhost_protocol::SignedRequest::MAX_BYTES < MAX_GOSSIP_BYTES);
         }
 

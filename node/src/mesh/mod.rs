@@ -110,7 +110,11 @@ pub fn spawn(
             .listen_on(addr.clone())
             .map_err(|e| MeshStartError::Listen { addr: addr.clone(), reason: e.to_string() })?;
     }
-    for topic in [peerhost_protocol::topics::DEPLOYMENTS, peerhost_protocol::topics::WORKERS] {
+    for topic in [
+        peerhost_protocol::topics::DEPLOYMENTS,
+        peerhost_protocol::topics::WORKERS,
+        peerhost_protocol::topics::EPOCHS,
+    ] {
         swarm
             .behaviour_mut()
             .gossipsub

@@ -10,7 +10,8 @@ use peerhost_protocol::topics;
 /// Score parameters for every PeerHost topic.
 pub(crate) fn params() -> PeerScoreParams {
     let mut params = PeerScoreParams::default();
-    let mut topic_names = vec![topics::DEPLOYMENTS.to_owned(), topics::WORKERS.to_owned()];
+    let mut topic_names =
+        vec![topics::DEPLOYMENTS.to_owned(), topics::WORKERS.to_owned(), topics::EPOCHS.to_owned()];
     topic_names.extend((0..topics::EXEC_SHARDS).map(topics::exec_topic));
     for name in topic_names {
         params.topics.insert(IdentTopic::new(name).hash(), topic_params());

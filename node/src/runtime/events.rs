@@ -5,8 +5,8 @@ use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
 
 use libp2p::PeerId;
 use peerhost_protocol::{
-    Announcement, CATALOG_PAGE, CatalogRequest, CatalogResponse, DeliveryAck, Heartbeat,
-    SignedDeployment, SignedRequest, codec, topics,
+    Announcement, CATALOG_PAGE, CatalogRequest, CatalogResponse, DeliveryAck, EpochSummary,
+    Heartbeat, SignedDeployment, SignedRequest, codec, topics,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
@@ -113,11 +113,27 @@ impl Shared {
             self.on_announcement(message)
         } else if topic == topics::WORKERS {
             self.on_heartbeat(message)
+        } else if topic == topics::EPOCHS {
+            self.on_epoch_summary(message)
         } else if topic.starts_with("/peerhost/1/exec/") {
             self.on_execution_request(message)
         } else {
             MessageAcceptance::Ignore
         }
+    }
+
+    /// A gateway anchored an epoch: forward it, and let our worker claim its part.
+    fn on_epoch_summary(&self, message: &GossipMessage) -> MessageAcceptance {
+        let Ok(summary) = codec::decode::<EpochSummary>(&message.data) else {
+            return MessageAcceptance::Reject;
+        };
+        #[cfg(feature = "chain")]
+        if let Some(claims) = &self.claims {
+            claims.offer(summary);
+            return MessageAcceptance::Accept;
+        }
+        let _ = summary;
+        MessageAcceptance::Accept
     }
 
     fn on_announcement(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {

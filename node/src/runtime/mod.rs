@@ -55,6 +55,9 @@ pub struct NodeConfig {
     /// Run an HTTP gateway.
     #[cfg(feature = "gateway")]
     pub gateway: Option<GatewayConfig>,
+    /// Settle on this chain: gateways anchor their epochs, workers claim their rewards.
+    #[cfg(feature = "chain")]
+    pub chain: Option<crate::chain::ChainConfig>,
     /// How often a worker announces itself.
     pub heartbeat_interval: Duration,
     /// Workers not heard from for this long are not chosen.
@@ -73,6 +76,8 @@ impl NodeConfig {
             worker: None,
             #[cfg(feature = "gateway")]
             gateway: None,
+            #[cfg(feature = "chain")]
+            chain: None,
             heartbeat_interval: Duration::from_secs(2),
             worker_ttl: Duration::from_secs(10),
         }
@@ -135,6 +140,10 @@ pub enum NodeError {
     /// A role is configured without something it needs.
     #[error("{0}")]
     Config(&'static str),
+    /// The chain could not be reached.
+    #[cfg(feature = "chain")]
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
 }
 
 /// Everything the event loop and the roles share.
@@ -148,6 +157,12 @@ pub(crate) struct Shared {
     pub(crate) worker: Option<Arc<Worker>>,
     #[cfg(feature = "gateway")]
     pub(crate) gateway: Option<Arc<Gateway>>,
+    /// The chain client, when the node settles on a chain.
+    #[cfg(feature = "chain")]
+    pub(crate) chain: Option<crate::chain::Chain>,
+    /// The worker's reward claimer.
+    #[cfg(feature = "chain")]
+    pub(crate) claims: Option<crate::chain::Claims>,
     /// Execution shards a worker subscribed to.
     #[cfg(feature = "worker")]
     pub(crate) shards: std::sync::Mutex<std::collections::HashSet<u8>>,
@@ -234,6 +249,38 @@ impl Node {
         #[cfg(not(feature = "gateway"))]
         let http_addr = None;
 
+        #[cfg(feature = "chain")]
+        let (chain, claims) = match &config.chain {
+            Some(settings) => {
+                let wallet = keys::wallet(&config.data_dir)?;
+                let chain =
+                    crate::chain::Chain::connect(&settings.rpc_url, settings.coordinator, &wallet)
+                        .await?;
+                #[cfg(feature = "gateway")]
+                if let Some(gateway) = &gateway {
+                    let (anchoring, task) = crate::chain::spawn_anchorer(
+                        chain.clone(),
+                        mesh.clone(),
+                        settings.tick,
+                        shutdown.child_token(),
+                    );
+                    let _ = gateway.anchoring.set(anchoring);
+                    tasks.push(task);
+                }
+                #[cfg(feature = "worker")]
+                let claims = worker.as_ref().map(|_| {
+                    let (claims, task) =
+                        crate::chain::spawn_claimer(chain.clone(), shutdown.child_token());
+                    tasks.push(task);
+                    claims
+                });
+                #[cfg(not(feature = "worker"))]
+                let claims = None;
+                (Some(chain), claims)
+            }
+            None => (None, None),
+        };
+
         let shared = Arc::new(Shared {
             secret,
             mesh,
@@ -244,6 +291,10 @@ impl Node {
             worker,
             #[cfg(feature = "gateway")]
             gateway,
+            #[cfg(feature = "chain")]
+            chain,
+            #[cfg(feature = "chain")]
+            claims,
             #[cfg(feature = "worker")]
             shards: Default::default(),
             catalog_syncs: AtomicUsize::new(0),
@@ -282,6 +333,18 @@ impl Node {
     pub fn dial_addrs(&self) -> Vec<Multiaddr> {
         let peer = self.peer_id();
         self.shared.mesh.listen_addrs().into_iter().map(|a| a.with(Protocol::P2p(peer))).collect()
+    }
+
+    /// The chain client, if this node settles on a chain.
+    #[cfg(feature = "chain")]
+    pub fn chain(&self) -> Option<&crate::chain::Chain> {
+        self.shared.chain.as_ref()
+    }
+
+    /// Epochs this node's gateway anchored so far.
+    #[cfg(all(feature = "chain", feature = "gateway"))]
+    pub fn anchored_epochs(&self) -> u64 {
+        self.shared.gateway.as_ref().and_then(|g| g.anchoring.get()).map_or(0, |a| a.anchored())
     }
 
     /// The gateway's bound HTTP address, if this node runs one.

@@ -7,4 +7,5 @@ mod chain;
 mod faults;
 mod integrity;
 mod serving;
+mod settlement;
 mod silent;

@@ -1,0 +1,254 @@
+//! The gateway's side of settlement. Accepted receipts go into a batch labelled with the
+//! chain's epoch when the batch opened; once the chain's epoch moves past it, the batch is
+//! anchored (one transaction, whatever its size) and its worker leaves are gossiped on
+//! [`topics::EPOCHS`] so each worker can claim. Nothing here is on the request path:
+//! [`Anchoring::record`] never blocks, and a batch whose anchoring fails stays queued and is
+//! retried on the next tick.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use alloy::primitives::{Address, B256};
+use peerhost_contracts::receipts::{self, Receipt as ChainReceipt};
+use peerhost_protocol::{
+    EpochSummary, Keccak, NodeKey, Owner, Receipt, WorkerLeaf, codec, merkle::MerkleTree, topics,
+};
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{Chain, ChainError};
+use crate::mesh::MeshClient;
+
+/// Accepted receipts waiting for the anchorer (beyond this, receipts are dropped and counted:
+/// the request path never waits for settlement).
+const QUEUE: usize = 65_536;
+/// Times an epoch summary is gossiped (at anchoring and on the following ticks), so workers
+/// that were briefly away still hear it.
+const SUMMARY_REPEATS: u8 = 3;
+
+/// Hands accepted receipts to the anchorer.
+#[derive(Debug, Clone)]
+pub struct Anchoring {
+    tx: mpsc::Sender<Receipt>,
+    dropped: Arc<AtomicU64>,
+    anchored: Arc<AtomicU64>,
+}
+
+impl Anchoring {
+    /// Queues an accepted receipt; never blocks.
+    pub fn record(&self, receipt: Receipt) {
+        if self.tx.try_send(receipt).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Receipts dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Epochs anchored so far.
+    pub fn anchored(&self) -> u64 {
+        self.anchored.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts the anchorer; it checks the chain's epoch every `tick`.
+pub fn spawn(
+    chain: Chain,
+    mesh: MeshClient,
+    tick: Duration,
+    shutdown: CancellationToken,
+) -> (Anchoring, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let handle = Anchoring { tx, dropped: Arc::default(), anchored: Arc::default() };
+    let anchorer = Anchorer {
+        chain,
+        mesh,
+        open: None,
+        closed: VecDeque::new(),
+        addresses: HashMap::new(),
+        summaries: Vec::new(),
+        anchored: handle.anchored.clone(),
+    };
+    let task = tokio::spawn(anchorer.run(rx, tick, shutdown));
+    (handle, task)
+}
+
+/// Receipts of one epoch.
+struct Batch {
+    epoch: u64,
+    receipts: Vec<Receipt>,
+}
+
+struct Anchorer {
+    chain: Chain,
+    mesh: MeshClient,
+    open: Option<Batch>,
+    closed: VecDeque<Batch>,
+    /// Chain addresses of workers by mesh key (`None`: not bonded, not rewarded).
+    addresses: HashMap<NodeKey, Option<Address>>,
+    /// Summaries still to be repeated, with repeats left.
+    summaries: Vec<(Vec<u8>, u8)>,
+    anchored: Arc<AtomicU64>,
+}
+
+impl Anchorer {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Receipt>,
+        tick: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut epoch = match self.chain.current_epoch().await {
+            Ok(epoch) => epoch,
+            Err(e) => {
+                warn!(target: "peerhost::chain", error = %e, "cannot read the epoch; anchoring starts when the chain answers");
+                0
+            }
+        };
+        let mut ticks = tokio::time::interval(tick);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                receipt = rx.recv() => match receipt {
+                    Some(receipt) => self
+                        .open
+                        .get_or_insert_with(|| Batch { epoch, receipts: Vec::new() })
+                        .receipts
+                        .push(receipt),
+                    None => break,
+                },
+                _ = ticks.tick() => {
+                    if let Ok(current) = self.chain.current_epoch().await {
+                        epoch = current;
+                    }
+                    if self.open.as_ref().is_some_and(|batch| batch.epoch < epoch) {
+                        self.closed.extend(self.open.take());
+                    }
+                    self.anchor_closed().await;
+                    self.repeat_summaries().await;
+                }
+            }
+        }
+    }
+
+    /// Anchors finished batches in order; stops at the first failure (retried next tick).
+    async fn anchor_closed(&mut self) {
+        while let Some(batch) = self.closed.pop_front() {
+            match self.anchor(&batch).await {
+                Ok(()) => {}
+                Err(e) if e.is_revert("EpochAlreadyAnchored") => {
+                    warn!(target: "peerhost::chain", epoch = batch.epoch, "epoch was already anchored; its receipts are not paid twice");
+                }
+                Err(e) => {
+                    warn!(target: "peerhost::chain", epoch = batch.epoch, error = %e, "anchoring failed; retrying");
+                    self.closed.push_front(batch);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn anchor(&mut self, batch: &Batch) -> Result<(), ChainError> {
+        // Receipts by the worker's chain address; unbonded workers are not rewarded.
+        let mut by_worker: BTreeMap<Address, Vec<&Receipt>> = BTreeMap::new();
+        for receipt in &batch.receipts {
+            if let Some(address) = self.address_of(&receipt.worker).await? {
+                by_worker.entry(address).or_default().push(receipt);
+            }
+        }
+        if by_worker.is_empty() {
+            debug!(target: "peerhost::chain", epoch = batch.epoch, "nothing to anchor: no bonded worker served");
+            return Ok(());
+        }
+        let mut leaves = Vec::with_capacity(by_worker.len());
+        let mut summary_leaves = Vec::with_capacity(by_worker.len());
+        let mut count = 0u32;
+        for (worker, receipts) in &by_worker {
+            let receipt_leaves = receipts.iter().map(|r| on_chain(r).leaf(*worker)).collect();
+            let receipts_root =
+                MerkleTree::new(receipt_leaves).expect("a worker here served").root();
+            let requests = u32::try_from(receipts.len()).unwrap_or(u32::MAX);
+            let fuel = receipts.iter().map(|r| r.fuel_used).fold(0u64, u64::saturating_add);
+            leaves.push(receipts::worker_leaf(
+                *worker,
+                requests,
+                fuel,
+                B256::from(receipts_root.0),
+            ));
+            summary_leaves.push(WorkerLeaf {
+                worker: Owner(*worker),
+                requests,
+                fuel,
+                receipts_root,
+            });
+            count = count.saturating_add(requests);
+        }
+        let root = MerkleTree::new(leaves).expect("at least one worker").root();
+        let tx = self.chain.anchor(batch.epoch, root, count).await?;
+        self.anchored.fetch_add(1, Ordering::Relaxed);
+        info!(target: "peerhost::chain", epoch = batch.epoch, requests = count, workers = summary_leaves.len(), %tx, "epoch anchored");
+        let summary = EpochSummary {
+            chain_id: self.chain.chain_id(),
+            coordinator: Owner(*self.chain.coordinator().address()),
+            gateway: Owner(self.chain.address()),
+            epoch: batch.epoch,
+            leaves: summary_leaves,
+        };
+        let bytes = codec::encode(&summary);
+        let _ = self.mesh.publish(topics::EPOCHS, bytes.clone()).await;
+        self.summaries.push((bytes, SUMMARY_REPEATS - 1));
+        Ok(())
+    }
+
+    async fn repeat_summaries(&mut self) {
+        for (bytes, left) in &mut self.summaries {
+            if *left > 0 {
+                *left -= 1;
+                let _ = self.mesh.publish(topics::EPOCHS, bytes.clone()).await;
+            }
+        }
+        self.summaries.retain(|(_, left)| *left > 0);
+    }
+
+    async fn address_of(&mut self, key: &NodeKey) -> Result<Option<Address>, ChainError> {
+        if let Some(Some(address)) = self.addresses.get(key) {
+            return Ok(Some(*address));
+        }
+        // Unknown or not yet bonded: ask again (a worker may have bonded since).
+        let address = self.chain.coordinator().workerOfNodeKey(B256::from(key.0)).call().await?;
+        let address = (address != Address::ZERO).then_some(address);
+        self.addresses.insert(*key, address);
+        Ok(address)
+    }
+}
+
+/// The chain's form of a mesh receipt.
+pub(crate) fn on_chain(receipt: &Receipt) -> ChainReceipt {
+    ChainReceipt {
+        requestId: B256::from(receipt.request_id.0),
+        resultHash: B256::from(receipt.result_hash.0),
+        fuelUsed: receipt.fuel_used,
+        bundle: B256::from(receipt.bundle.0),
+    }
+}
+
+/// The epoch tree's leaves as the coordinator hashes them.
+pub(crate) fn worker_leaves(summary: &EpochSummary) -> Vec<Keccak> {
+    summary
+        .leaves
+        .iter()
+        .map(|l| {
+            receipts::worker_leaf(l.worker.0, l.requests, l.fuel, B256::from(l.receipts_root.0))
+        })
+        .collect()
+}
