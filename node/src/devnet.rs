@@ -62,6 +62,8 @@ pub struct DevnetOptions {
     /// Settle on a local chain: start anvil, deploy the contracts, bond the workers, register
     /// the gateway. `None` runs the mesh alone.
     pub chain: Option<DevnetChainOptions>,
+    /// The last this-many workers cheat (return wrong results): a test switch for disputes.
+    pub cheaters: usize,
 }
 
 /// The devnet's local chain.
@@ -75,11 +77,22 @@ pub struct DevnetChainOptions {
     pub bond: u64,
     /// How often gateways look for finished epochs.
     pub tick: Duration,
+    /// Share of each epoch's receipts the gateway puts up for re-execution.
+    pub audit_fraction: f64,
+    /// Worker 0 also validates (registered as validator, re-executes audited receipts).
+    pub validator: bool,
 }
 
 impl Default for DevnetChainOptions {
     fn default() -> Self {
-        Self { anvil: None, epoch_length_s: 10, bond: 50 * USDC, tick: Duration::from_secs(1) }
+        Self {
+            anvil: None,
+            epoch_length_s: 10,
+            bond: 50 * USDC,
+            tick: Duration::from_secs(1),
+            audit_fraction: 0.1,
+            validator: true,
+        }
     }
 }
 
@@ -97,6 +110,7 @@ impl DevnetOptions {
             heartbeat: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
             chain: Some(DevnetChainOptions::default()),
+            cheaters: 0,
         }
     }
 }
@@ -184,8 +198,10 @@ impl Devnet {
         };
         let settle = chain.as_ref().zip(options.chain.as_ref()).map(|(chain, o)| ChainConfig {
             tick: o.tick,
+            audit_fraction: o.audit_fraction,
             ..ChainConfig::new(chain.local.ws_url(), chain.deployment.coordinator)
         });
+        let validator = options.chain.as_ref().is_some_and(|o| o.validator);
         let blobs = SocketAddr::new(options.ip, 0);
 
         let mut config = NodeConfig::new(dir("bootstrap"));
@@ -195,13 +211,16 @@ impl Devnet {
 
         let mut workers = Vec::with_capacity(options.workers);
         for i in 0..options.workers {
+            let cheat = i + options.cheaters >= options.workers;
+            let worker = WorkerConfig { cheat, ..options.worker.clone() };
             let mut config = NodeConfig::new(dir(&format!("worker-{i}")))
                 .bootstrap(vec![entry.clone()])
-                .with_worker(options.worker.clone());
+                .with_worker(worker);
             config.mesh.listen = listen.clone();
             config.blobs = Some(blobs);
             config.heartbeat_interval = options.heartbeat;
-            config.chain = settle.clone();
+            config.chain =
+                settle.clone().map(|c| ChainConfig { validate: validator && i == 0, ..c });
             workers.push(node(&format!("worker {i}"), config).await?);
         }
 
@@ -243,6 +262,11 @@ impl Devnet {
             chain.admin.send_native(client.address(), gas).await?;
             chain.admin.mint(client.address(), U256::from(2 * options.bond)).await?;
             client.bond(U256::from(options.bond), B256::from(worker.node_key().0)).await?;
+        }
+        if options.validator
+            && let Some(first) = self.workers.first().and_then(Node::chain)
+        {
+            chain.admin.set_validator(first.address(), true).await?;
         }
         let gateway = self.gateway.chain().expect("the devnet gateway settles");
         chain.admin.send_native(gateway.address(), gas).await?;

@@ -57,7 +57,11 @@ fn bench(c: &mut Criterion) {
         fuel_used: 3_261,
         bundle: order.bundle,
     };
-    let result = ExecutionResult { receipt: Envelope::seal(&worker, &receipt), response };
+    let result = ExecutionResult {
+        receipt: Envelope::seal(&worker, &receipt),
+        response,
+        chain_signature: None,
+    };
     c.bench_function("verify result (receipt signature + response hash)", |b| {
         b.iter(|| black_box(&result).verify(&order.id()).unwrap())
     });

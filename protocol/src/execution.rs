@@ -10,6 +10,7 @@ use crate::{
     hash::{BlobHash, Keccak, RequestId, keccak256},
     keys::NodeKey,
     request::{CanonicalRequest, HttpResponse},
+    wallet::EvmSignature,
 };
 
 /// Bodies up to this size ride inside the gossiped request; larger ones are fetched from the
@@ -150,6 +151,9 @@ pub struct ExecutionResult {
     pub receipt: Envelope<Receipt>,
     /// The function's response (or the sandbox's typed error rendered as a response).
     pub response: HttpResponse,
+    /// The same receipt signed with the worker's chain wallet (EIP-712, the coordinator's
+    /// domain), when the worker settles on a chain: the evidence a dispute needs on-chain.
+    pub chain_signature: Option<EvmSignature>,
 }
 
 impl Wire for ExecutionResult {

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     codec::{Invalid, Wire},
     deployment::SignedDeployment,
+    execution::Receipt,
     hash::{BlobHash, Keccak},
-    wallet::Owner,
+    wallet::{EvmSignature, Owner},
 };
 
 /// Most addresses in an announcement or heartbeat.
@@ -111,15 +112,37 @@ pub struct EpochSummary {
     pub epoch: u64,
     /// Leaves in tree order.
     pub leaves: Vec<WorkerLeaf>,
+    /// Receipts put up for re-execution: sampled by the anchored root, which nobody knew
+    /// while the requests ran, so a worker cannot tell which of its results will be checked.
+    pub audits: Vec<Audit>,
 }
 
 impl Wire for EpochSummary {
-    const MAX_BYTES: usize = 128 + MAX_EPOCH_LEAVES * 96;
+    const MAX_BYTES: usize = 128 + MAX_EPOCH_LEAVES * 96 + MAX_AUDITS * 320;
 
     fn validate(&self) -> Result<(), Invalid> {
         if self.leaves.is_empty() || self.leaves.len() > MAX_EPOCH_LEAVES {
             return Err(Invalid::new("leaves", format!("1 to {MAX_EPOCH_LEAVES} leaves")));
         }
+        if self.audits.len() > MAX_AUDITS {
+            return Err(Invalid::new("audits", format!("at most {MAX_AUDITS}")));
+        }
         Ok(())
     }
+}
+
+/// Most audited receipts in one [`EpochSummary`].
+pub const MAX_AUDITS: usize = 256;
+
+/// An accepted receipt a gateway puts up for re-execution, with the worker's chain signature
+/// so a validator that gets another result can prove it on-chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// The receipt as the worker signed it on the mesh.
+    pub receipt: Receipt,
+    /// The worker's chain address.
+    pub worker: Owner,
+    /// The worker's EIP-712 signature of the receipt (the coordinator's domain).
+    pub chain_signature: EvmSignature,
 }

@@ -47,7 +47,7 @@
 //!     request_id: received.id(), result_hash: response.hash(), worker: worker.public(),
 //!     fuel_used: 42, bundle: received.bundle,
 //! };
-//! let result = ExecutionResult { receipt: Envelope::seal(&worker, &receipt), response };
+//! let result = ExecutionResult { receipt: Envelope::seal(&worker, &receipt), response, chain_signature: None };
 //!
 //! // The gateway checks the receipt binds this response to its request.
 //! assert_eq!(result.verify(&order.id()).unwrap().worker, worker.public());
@@ -85,8 +85,8 @@ pub use execution::{
     ResultError, SignedRequest,
 };
 pub use gossip::{
-    Announcement, EpochSummary, Heartbeat, MAX_ADDRS, MAX_EPOCH_LEAVES, MAX_HELD_BUNDLES,
-    WorkerLeaf,
+    Announcement, Audit, EpochSummary, Heartbeat, MAX_ADDRS, MAX_AUDITS, MAX_EPOCH_LEAVES,
+    MAX_HELD_BUNDLES, WorkerLeaf,
 };
 pub use hash::{BlobHash, Keccak, RequestId, keccak256, keccak256_parts};
 pub use keys::{NodeKey, NodeSecret, Signature, SignatureError};

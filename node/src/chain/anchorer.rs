@@ -17,7 +17,8 @@ use std::{
 use alloy::primitives::{Address, B256};
 use peerhost_contracts::receipts::{self, Receipt as ChainReceipt};
 use peerhost_protocol::{
-    EpochSummary, Keccak, NodeKey, Owner, Receipt, WorkerLeaf, codec, merkle::MerkleTree, topics,
+    Audit, EpochSummary, EvmSignature, Keccak, MAX_AUDITS, NodeKey, Owner, Receipt, WorkerLeaf,
+    codec, keccak256_parts, merkle::MerkleTree, topics,
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -36,15 +37,16 @@ const SUMMARY_REPEATS: u8 = 3;
 /// Hands accepted receipts to the anchorer.
 #[derive(Debug, Clone)]
 pub struct Anchoring {
-    tx: mpsc::Sender<Receipt>,
+    tx: mpsc::Sender<(Receipt, Option<EvmSignature>)>,
     dropped: Arc<AtomicU64>,
     anchored: Arc<AtomicU64>,
 }
 
 impl Anchoring {
-    /// Queues an accepted receipt; never blocks.
-    pub fn record(&self, receipt: Receipt) {
-        if self.tx.try_send(receipt).is_err() {
+    /// Queues an accepted receipt (with the worker's chain signature, if it sent one);
+    /// never blocks.
+    pub fn record(&self, receipt: Receipt, chain_signature: Option<EvmSignature>) {
+        if self.tx.try_send((receipt, chain_signature)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -60,11 +62,13 @@ impl Anchoring {
     }
 }
 
-/// Starts the anchorer; it checks the chain's epoch every `tick`.
+/// Starts the anchorer; it checks the chain's epoch every `tick` and puts about
+/// `audit_fraction` of each epoch's receipts up for re-execution.
 pub fn spawn(
     chain: Chain,
     mesh: MeshClient,
     tick: Duration,
+    audit_fraction: f64,
     shutdown: CancellationToken,
 ) -> (Anchoring, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -77,6 +81,7 @@ pub fn spawn(
         addresses: HashMap::new(),
         summaries: Vec::new(),
         anchored: handle.anchored.clone(),
+        audit_threshold: (audit_fraction.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
     };
     let task = tokio::spawn(anchorer.run(rx, tick, shutdown));
     (handle, task)
@@ -85,7 +90,7 @@ pub fn spawn(
 /// Receipts of one epoch.
 struct Batch {
     epoch: u64,
-    receipts: Vec<Receipt>,
+    receipts: Vec<(Receipt, Option<EvmSignature>)>,
 }
 
 struct Anchorer {
@@ -98,12 +103,14 @@ struct Anchorer {
     /// Summaries still to be repeated, with repeats left.
     summaries: Vec<(Vec<u8>, u8)>,
     anchored: Arc<AtomicU64>,
+    /// A receipt is audited when `keccak256(root ‖ request_id)` read as a number is below this.
+    audit_threshold: u64,
 }
 
 impl Anchorer {
     async fn run(
         mut self,
-        mut rx: mpsc::Receiver<Receipt>,
+        mut rx: mpsc::Receiver<(Receipt, Option<EvmSignature>)>,
         tick: Duration,
         shutdown: CancellationToken,
     ) {
@@ -160,10 +167,11 @@ impl Anchorer {
 
     async fn anchor(&mut self, batch: &Batch) -> Result<(), ChainError> {
         // Receipts by the worker's chain address; unbonded workers are not rewarded.
-        let mut by_worker: BTreeMap<Address, Vec<&Receipt>> = BTreeMap::new();
-        for receipt in &batch.receipts {
-            if let Some(address) = self.address_of(&receipt.worker).await? {
-                by_worker.entry(address).or_default().push(receipt);
+        let mut by_worker: BTreeMap<Address, Vec<&(Receipt, Option<EvmSignature>)>> =
+            BTreeMap::new();
+        for entry in &batch.receipts {
+            if let Some(address) = self.address_of(&entry.0.worker).await? {
+                by_worker.entry(address).or_default().push(entry);
             }
         }
         if by_worker.is_empty() {
@@ -174,11 +182,12 @@ impl Anchorer {
         let mut summary_leaves = Vec::with_capacity(by_worker.len());
         let mut count = 0u32;
         for (worker, receipts) in &by_worker {
-            let receipt_leaves = receipts.iter().map(|r| on_chain(r).leaf(*worker)).collect();
+            let receipt_leaves =
+                receipts.iter().map(|(r, _)| chain_receipt(r).leaf(*worker)).collect();
             let receipts_root =
                 MerkleTree::new(receipt_leaves).expect("a worker here served").root();
             let requests = u32::try_from(receipts.len()).unwrap_or(u32::MAX);
-            let fuel = receipts.iter().map(|r| r.fuel_used).fold(0u64, u64::saturating_add);
+            let fuel = receipts.iter().map(|(r, _)| r.fuel_used).fold(0u64, u64::saturating_add);
             leaves.push(receipts::worker_leaf(
                 *worker,
                 requests,
@@ -203,11 +212,37 @@ impl Anchorer {
             gateway: Owner(self.chain.address()),
             epoch: batch.epoch,
             leaves: summary_leaves,
+            audits: self.audits(&root, &by_worker),
         };
         let bytes = codec::encode(&summary);
         let _ = self.mesh.publish(topics::EPOCHS, bytes.clone()).await;
         self.summaries.push((bytes, SUMMARY_REPEATS - 1));
         Ok(())
+    }
+
+    /// The receipts put up for re-execution: a sample chosen by the root, which did not exist
+    /// while the requests ran.
+    fn audits(
+        &self,
+        root: &Keccak,
+        by_worker: &BTreeMap<Address, Vec<&(Receipt, Option<EvmSignature>)>>,
+    ) -> Vec<Audit> {
+        let mut audits = Vec::new();
+        for (worker, receipts) in by_worker {
+            for (receipt, signature) in receipts {
+                let draw = keccak256_parts(&[&root.0, &receipt.request_id.0]);
+                let draw = u64::from_be_bytes(draw.0[..8].try_into().expect("8 bytes"));
+                if let (true, Some(signature)) = (draw < self.audit_threshold, signature) {
+                    audits.push(Audit {
+                        receipt: receipt.clone(),
+                        worker: Owner(*worker),
+                        chain_signature: *signature,
+                    });
+                }
+            }
+        }
+        audits.truncate(MAX_AUDITS);
+        audits
     }
 
     async fn repeat_summaries(&mut self) {
@@ -233,7 +268,7 @@ impl Anchorer {
 }
 
 /// The chain's form of a mesh receipt.
-pub(crate) fn on_chain(receipt: &Receipt) -> ChainReceipt {
+pub fn chain_receipt(receipt: &Receipt) -> ChainReceipt {
     ChainReceipt {
         requestId: B256::from(receipt.request_id.0),
         resultHash: B256::from(receipt.result_hash.0),

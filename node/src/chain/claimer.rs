@@ -33,14 +33,7 @@ pub fn spawn(chain: Chain, shutdown: CancellationToken) -> (Claims, JoinHandle<(
     let (tx, mut rx) = mpsc::channel::<EpochSummary>(QUEUE);
     let task = tokio::spawn(async move {
         let mut claimed: HashSet<(Address, u64)> = HashSet::new();
-        loop {
-            let summary = tokio::select! {
-                () = shutdown.cancelled() => break,
-                summary = rx.recv() => match summary {
-                    Some(summary) => summary,
-                    None => break,
-                },
-            };
+        while let Some(summary) = super::next_or_stop(&mut rx, &shutdown).await {
             let key = (summary.gateway.0, summary.epoch);
             if claimed.contains(&key) {
                 continue;

@@ -13,6 +13,8 @@ mod bonds;
 mod claimer;
 mod disputes;
 mod error;
+#[cfg(feature = "worker")]
+mod validator;
 
 use std::{sync::Arc, time::Duration};
 
@@ -31,13 +33,17 @@ use peerhost_contracts::{
 };
 use peerhost_protocol::Wallet;
 
-pub use anchorer::{Anchoring, spawn as spawn_anchorer};
+pub use anchorer::{Anchoring, chain_receipt, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
 pub use disputes::on_chain_receipt;
+#[cfg(feature = "worker")]
+pub use validator::Validation;
+#[cfg(feature = "worker")]
+pub(crate) use validator::spawn as spawn_validator;
 
 /// Where a node's chain is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChainConfig {
     /// JSON-RPC endpoint (`http(s)://` or `ws(s)://`).
     pub rpc_url: String,
@@ -45,12 +51,23 @@ pub struct ChainConfig {
     pub coordinator: Address,
     /// How often gateways look for finished epochs.
     pub tick: Duration,
+    /// Share of each anchored epoch's receipts a gateway puts up for re-execution.
+    pub audit_fraction: f64,
+    /// Re-execute audited receipts and file disputes (a worker registered as validator).
+    pub validate: bool,
 }
 
 impl ChainConfig {
-    /// `rpc_url` and `coordinator`, checking for finished epochs every second.
+    /// `rpc_url` and `coordinator`: finished epochs checked every second, 5 % of receipts
+    /// audited, no validation.
     pub fn new(rpc_url: impl Into<String>, coordinator: Address) -> Self {
-        Self { rpc_url: rpc_url.into(), coordinator, tick: Duration::from_secs(1) }
+        Self {
+            rpc_url: rpc_url.into(),
+            coordinator,
+            tick: Duration::from_secs(1),
+            audit_fraction: 0.05,
+            validate: false,
+        }
     }
 }
 pub use error::ChainError;
@@ -156,6 +173,17 @@ pub(crate) async fn signing_provider(
         .await
         .map_err(|source| ChainError::Connect { url: rpc_url.to_owned(), source })?;
     Ok(provider.erased())
+}
+
+/// The next item of a role's queue, or `None` once the node stops or the queue closes.
+pub(crate) async fn next_or_stop<T>(
+    rx: &mut tokio::sync::mpsc::Receiver<T>,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<T> {
+    tokio::select! {
+        () = shutdown.cancelled() => None,
+        item = rx.recv() => item,
+    }
 }
 
 /// How long a sent transaction may take to be mined.

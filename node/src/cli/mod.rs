@@ -82,6 +82,13 @@ struct WorkerArgs {
     /// Address the bundle store listens on (iroh, UDP).
     #[arg(long, value_name = "SOCKET")]
     blob_addr: Option<SocketAddr>,
+    /// Also validate: re-execute receipts gateways put up for audit and dispute wrong ones
+    /// (the wallet must be registered as a validator).
+    #[arg(long, requires = "rpc_url")]
+    validate: bool,
+    /// Test switch: return wrong results, to see validators slash this worker's bond.
+    #[arg(long, hide = true)]
+    cheat: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -35,13 +35,14 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
     if args.mesh.bootstrap.is_empty() {
         anyhow::bail!("a worker needs a peer to join: peerhost-node --bootstrap <multiaddr>");
     }
-    let mut worker = WorkerConfig::default();
+    let mut worker = WorkerConfig { cheat: args.cheat, ..WorkerConfig::default() };
     if let Some(slots) = args.slots {
         anyhow::ensure!(slots > 0, "--slots must be positive");
         worker.slots = slots;
     }
     let mut config = mesh_config(data_dir, &args.mesh, &args.listen).with_worker(worker);
-    config.chain = args.chain.config();
+    config.chain =
+        args.chain.config().map(|c| crate::chain::ChainConfig { validate: args.validate, ..c });
     let ip = config
         .mesh
         .listen

@@ -5,8 +5,8 @@ use std::{collections::HashMap, sync::Arc, sync::atomic::Ordering, time::Duratio
 
 use bytes::Bytes;
 use peerhost_protocol::{
-    CanonicalRequest, ExecutionRequest, HttpResponse, MAX_INLINE_BODY, NodeKey, RawRequest,
-    Receipt, RequestId, SignedRequest, Tier, codec, topics,
+    CanonicalRequest, EvmSignature, ExecutionRequest, HttpResponse, MAX_INLINE_BODY, NodeKey,
+    RawRequest, Receipt, RequestId, SignedRequest, Tier, codec, topics,
 };
 use tracing::{debug, trace};
 
@@ -15,6 +15,9 @@ use crate::{
     clock,
     dispatch::{Deployment, Race, RaceConfig, Step},
 };
+
+/// A verified result: the receipt, the worker's chain signature, the response.
+type Accepted = (Receipt, Option<EvmSignature>, HttpResponse);
 
 /// What a resolved call runs.
 #[derive(Debug, Clone)]
@@ -120,7 +123,7 @@ impl Gateway {
         let config = self.race_config(spec.tier, spec.limits.timeout_ms);
         let mut race = Race::new(id, config);
         let topic = topics::exec_topic(topics::exec_shard(&record.owner, &record.project));
-        let mut results: HashMap<NodeKey, (Receipt, HttpResponse)> = HashMap::new();
+        let mut results: HashMap<NodeKey, Accepted> = HashMap::new();
         let mut published = false;
         let mut step = race.start(started, &self.view.candidates(&record.bundle, started));
         loop {
@@ -159,7 +162,7 @@ impl Gateway {
                 Step::Accept { workers, .. } => {
                     let worker = workers[0];
                     self.settle_accepted(&workers, &results);
-                    let (_, response) =
+                    let (_, _, response) =
                         results.remove(&worker).expect("accepted results are stored");
                     return Ok(Answer { request_id: id, worker, response });
                 }
@@ -186,7 +189,8 @@ impl Gateway {
                     match result.verify(&id) {
                         Ok(receipt) if receipt.worker == from => {
                             let result_hash = receipt.result_hash;
-                            results.insert(from, (receipt, result.response));
+                            results
+                                .insert(from, (receipt, result.chain_signature, result.response));
                             race.on_result(from, result_hash, now, &candidates)
                                 .unwrap_or(Step::Wait { wake_at_ms: wake_at })
                         }
@@ -204,16 +208,12 @@ impl Gateway {
 
     /// Hands the receipts of the workers whose result was accepted to settlement (never
     /// blocks; without a chain, nothing to do).
-    fn settle_accepted(
-        &self,
-        workers: &[NodeKey],
-        results: &HashMap<NodeKey, (Receipt, HttpResponse)>,
-    ) {
+    fn settle_accepted(&self, workers: &[NodeKey], results: &HashMap<NodeKey, Accepted>) {
         #[cfg(feature = "chain")]
         if let Some(anchoring) = self.anchoring.get() {
             for worker in workers {
-                if let Some((receipt, _)) = results.get(worker) {
-                    anchoring.record(receipt.clone());
+                if let Some((receipt, signature, _)) = results.get(worker) {
+                    anchoring.record(receipt.clone(), *signature);
                 }
             }
         }

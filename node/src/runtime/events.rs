@@ -127,6 +127,10 @@ impl Shared {
         let Ok(summary) = codec::decode::<EpochSummary>(&message.data) else {
             return MessageAcceptance::Reject;
         };
+        #[cfg(all(feature = "chain", feature = "worker"))]
+        if let Some(validation) = &self.validation {
+            validation.offer(summary.clone());
+        }
         #[cfg(feature = "chain")]
         if let Some(claims) = &self.claims {
             claims.offer(summary);
@@ -264,6 +268,11 @@ impl Shared {
         };
         let admission = dispatch::admit(&request, &context);
         trace!(target: "peerhost::node", request_id = %request.id(), ?admission, "admission");
+        #[cfg(all(feature = "chain", feature = "worker"))]
+        if let (Some(validation), dispatch::Forward::Accept) = (&self.validation, admission.forward)
+        {
+            validation.observe(&request);
+        }
         #[cfg(feature = "worker")]
         if let Some(worker) = &self.worker {
             match admission.role {

@@ -163,6 +163,9 @@ pub(crate) struct Shared {
     /// The worker's reward claimer.
     #[cfg(feature = "chain")]
     pub(crate) claims: Option<crate::chain::Claims>,
+    /// The validator role, when this worker validates.
+    #[cfg(all(feature = "chain", feature = "worker"))]
+    pub(crate) validation: Option<crate::chain::Validation>,
     /// Execution shards a worker subscribed to.
     #[cfg(feature = "worker")]
     pub(crate) shards: std::sync::Mutex<std::collections::HashSet<u8>>,
@@ -249,6 +252,8 @@ impl Node {
         #[cfg(not(feature = "gateway"))]
         let http_addr = None;
 
+        #[cfg(all(feature = "chain", feature = "worker"))]
+        let mut validation = None;
         #[cfg(feature = "chain")]
         let (chain, claims) = match &config.chain {
             Some(settings) => {
@@ -262,13 +267,24 @@ impl Node {
                         chain.clone(),
                         mesh.clone(),
                         settings.tick,
+                        settings.audit_fraction,
                         shutdown.child_token(),
                     );
                     let _ = gateway.anchoring.set(anchoring);
                     tasks.push(task);
                 }
                 #[cfg(feature = "worker")]
-                let claims = worker.as_ref().map(|_| {
+                let claims = worker.as_ref().map(|worker| {
+                    let _ = worker.chain.set(chain.clone());
+                    if settings.validate {
+                        let (validator, task) = crate::chain::spawn_validator(
+                            chain.clone(),
+                            worker.clone(),
+                            shutdown.child_token(),
+                        );
+                        validation = Some(validator);
+                        tasks.push(task);
+                    }
                     let (claims, task) =
                         crate::chain::spawn_claimer(chain.clone(), shutdown.child_token());
                     tasks.push(task);
@@ -295,6 +311,8 @@ impl Node {
             chain,
             #[cfg(feature = "chain")]
             claims,
+            #[cfg(all(feature = "chain", feature = "worker"))]
+            validation,
             #[cfg(feature = "worker")]
             shards: Default::default(),
             catalog_syncs: AtomicUsize::new(0),

@@ -5,8 +5,8 @@ use std::sync::{Arc, atomic::Ordering};
 use bytes::Bytes;
 use libp2p::{Multiaddr, PeerId};
 use peerhost_protocol::{
-    BodyRequest, DeclineReason, Delivery, Envelope, ExecutionRequest, ExecutionResult, Receipt,
-    keccak256,
+    BodyRequest, DeclineReason, Delivery, Envelope, EvmSignature, ExecutionRequest,
+    ExecutionResult, HttpResponse, Receipt, keccak256,
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, trace, warn};
@@ -79,6 +79,37 @@ impl Worker {
         Ok(execution)
     }
 
+    /// Runs `request` again as a validator: the response an honest worker returns.
+    pub(crate) async fn reexecute(&self, request: &ExecutionRequest) -> Option<HttpResponse> {
+        if request.body.is_none() && request.request.body_len > 0 {
+            return None; // the body stayed at the gateway and is gone by now
+        }
+        let bundle = Box::pin(self.bundle(request.bundle)).await.ok()?;
+        let (spec, compiled) = bundle.function(&request.request.function)?;
+        let compiled = compiled.as_ref().ok()?.clone();
+        let invocation = Invocation {
+            request_id: request.id(),
+            method: request.request.method.clone(),
+            path_and_query: request.request.path_and_query(),
+            headers: request.request.headers.clone(),
+            body: request.body.clone().map(Bytes::from).unwrap_or_default(),
+            received_at_ms: request.request.received_at_ms,
+            limits: self.sandbox.config().effective(&spec.limits),
+        };
+        Some(self.sandbox.invoke(&compiled, invocation).await.response())
+    }
+
+    /// The receipt signed for the chain, when this worker settles on one.
+    fn chain_signature(&self, receipt: &Receipt) -> Option<EvmSignature> {
+        #[cfg(feature = "chain")]
+        if let Some(chain) = self.chain.get() {
+            let signature = chain.sign_receipt(&crate::chain::chain_receipt(receipt));
+            return <[u8; 65]>::try_from(signature.as_ref()).ok().map(EvmSignature);
+        }
+        let _ = receipt;
+        None
+    }
+
     async fn fetch_body(
         &self,
         request: &ExecutionRequest,
@@ -106,7 +137,11 @@ impl Worker {
         gateway: PeerId,
         execution: Execution,
     ) {
-        let response = execution.response();
+        let mut response = execution.response();
+        if self.config.cheat {
+            // Test switch: a dishonest worker returns (and signs) a wrong result.
+            response.body.extend_from_slice(b" (tampered)");
+        }
         let receipt = Receipt {
             request_id: request.id(),
             result_hash: response.hash(),
@@ -114,7 +149,11 @@ impl Worker {
             fuel_used: execution.fuel_used,
             bundle: request.bundle,
         };
-        let result = ExecutionResult { receipt: Envelope::seal(&self.secret, &receipt), response };
+        let result = ExecutionResult {
+            receipt: Envelope::seal(&self.secret, &receipt),
+            response,
+            chain_signature: self.chain_signature(&receipt),
+        };
         let delivery = Delivery { request_id: request.id(), result: Some(result), declined: None };
         match self.mesh.deliver(gateway, reply_addrs(request), delivery).await {
             Ok(_) => trace!(target: "peerhost::worker", "delivered"),

@@ -52,6 +52,9 @@ pub struct WorkerConfig {
     pub fetch_timeout: Duration,
     /// Fetch and compile bundles as soon as they are announced (so first callers are warm).
     pub prefetch: bool,
+    /// Test switch: return (and sign) wrong results, so validators and slashing can be shown
+    /// to work. Never set this on a real worker: its bond will be slashed.
+    pub cheat: bool,
 }
 
 impl Default for WorkerConfig {
@@ -63,6 +66,7 @@ impl Default for WorkerConfig {
             sandbox: SandboxConfig::default(),
             fetch_timeout: Duration::from_secs(30),
             prefetch: true,
+            cheat: false,
         }
     }
 }
@@ -80,6 +84,9 @@ pub(crate) struct Worker {
     seen: Mutex<Seen<RequestId>>,
     wanted: Mutex<HashSet<BlobHash>>,
     pub(crate) active: AtomicUsize,
+    /// The chain client, once the node is connected (signs receipts for disputes).
+    #[cfg(feature = "chain")]
+    pub(crate) chain: std::sync::OnceLock<crate::chain::Chain>,
     /// Admitted requests waiting for a slot.
     waiting: AtomicUsize,
     heartbeat_seq: AtomicU64,
@@ -107,6 +114,8 @@ impl Worker {
             wanted: Mutex::default(),
             active: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            #[cfg(feature = "chain")]
+            chain: std::sync::OnceLock::new(),
             heartbeat_seq: AtomicU64::new(0),
         })
     }

@@ -84,3 +84,19 @@ fn delivery_needs_exactly_one_outcome() {
     let d = Delivery { request_id: RequestId([0; 32]), result: None, declined: None };
     assert!(matches!(codec::decode::<Delivery>(&codec::encode(&d)), Err(DecodeError::Invalid(_))));
 }
+
+#[test]
+fn epoch_summaries_are_bounded() {
+    let summary = samples::epoch_summary();
+    assert_eq!(codec::decode::<EpochSummary>(&codec::encode(&summary)).unwrap(), summary);
+
+    let mut empty = summary.clone();
+    empty.leaves.clear();
+    let err = codec::decode::<EpochSummary>(&codec::encode(&empty)).unwrap_err();
+    assert!(matches!(err, DecodeError::Invalid(_)), "{err}");
+
+    let mut crowded = summary;
+    crowded.audits = vec![crowded.audits[0].clone(); MAX_AUDITS + 1];
+    let err = codec::decode::<EpochSummary>(&codec::encode(&crowded)).unwrap_err();
+    assert!(matches!(err, DecodeError::Invalid(_) | DecodeError::TooLarge { .. }), "{err}");
+}

@@ -106,7 +106,11 @@ pub(crate) fn receipt() -> Receipt {
 }
 
 pub(crate) fn result() -> ExecutionResult {
-    ExecutionResult { receipt: Envelope::seal(&worker(), &receipt()), response: response() }
+    ExecutionResult {
+        receipt: Envelope::seal(&worker(), &receipt()),
+        response: response(),
+        chain_signature: Some(EvmSignature([7; 65])),
+    }
 }
 
 pub(crate) fn delivery() -> Delivery {
@@ -138,4 +142,25 @@ pub(crate) fn announcement() -> Announcement {
 
 pub(crate) fn catalog() -> CatalogResponse {
     CatalogResponse { deployments: vec![deployment()], more: false }
+}
+
+pub(crate) fn epoch_summary() -> EpochSummary {
+    let address = |b: u8| Owner(alloy_primitives::Address::repeat_byte(b));
+    EpochSummary {
+        chain_id: 80_002,
+        coordinator: address(0xc0),
+        gateway: address(0x6a),
+        epoch: 42,
+        leaves: vec![WorkerLeaf {
+            worker: address(0x77),
+            requests: 3,
+            fuel: 12_345,
+            receipts_root: keccak256(b"receipts"),
+        }],
+        audits: vec![Audit {
+            receipt: receipt(),
+            worker: address(0x77),
+            chain_signature: EvmSignature([9; 65]),
+        }],
+    }
 }

@@ -29,6 +29,7 @@ fn current() -> BTreeMap<&'static str, Value> {
     add("announcement", codec::encode(&samples::announcement()));
     add("heartbeat", codec::encode(&samples::heartbeat()));
     add("catalog_response", codec::encode(&samples::catalog()));
+    add("epoch_summary", codec::encode(&samples::epoch_summary()));
     v.insert("request_id", json!(samples::execution_request().id().to_hex()));
     v.insert("bundle_hash", json!(samples::record().bundle.to_hex()));
     v.insert("bundle_cid", json!(samples::record().bundle.to_cid()));

@@ -55,3 +55,49 @@ async fn served_requests_are_anchored_and_paid() {
     let treasury = chain.admin.coordinator().treasury().call().await.unwrap();
     assert_eq!(treasury, U256::from(1_000_000_000u64) - rate * U256::from(calls));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cheating_worker_is_slashed_and_only_the_cheater() {
+    // Worker 0 validates; worker 2 returns wrong results; every receipt is audited.
+    let net = TestNet::start(3, |options| {
+        options.cheaters = 1;
+        options.gateway.fast_racers = 1;
+        options.chain = Some(DevnetChainOptions {
+            epoch_length_s: 2,
+            tick: Duration::from_millis(250),
+            audit_fraction: 1.0,
+            validator: true,
+            ..DevnetChainOptions::default()
+        });
+    })
+    .await;
+    let project = project("audited", &[("echo", "echo")], "");
+    net.net.deploy(project.path()).await.unwrap();
+
+    let cheater = net.net.workers[2].peer_id().to_string();
+    let mut cheats = 0;
+    for i in 0..24 {
+        let reply = get(&format!("{}/e?i={i}", net.net.function_url("audited", "echo"))).await;
+        assert_eq!(reply.status, 200);
+        if reply.headers.get("x-peerhost-worker").is_some_and(|w| w == cheater.as_str()) {
+            cheats += 1;
+        }
+    }
+    assert!(cheats > 0, "the cheater won no call; nothing to catch");
+
+    let bond = 50_000_000u128;
+    let stake = |i: usize| {
+        let client = net.net.workers[i].chain().unwrap().clone();
+        async move { client.stake(client.address()).await.unwrap().bonded }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while stake(2).await == bond {
+        assert!(tokio::time::Instant::now() < deadline, "the cheater was not slashed within 60 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(stake(2).await < bond, "the cheater lost stake");
+    // Let the rest of the audits run, then check nobody else was touched.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(stake(0).await, bond, "the validator kept its bond");
+    assert_eq!(stake(1).await, bond, "the honest worker kept its bond");
+}

@@ -1,0 +1,132 @@
+//! The validator role. A validator is a worker that keeps the execution requests it hears on
+//! its shards; when a gateway's epoch summary puts receipts up for audit (a sample chosen by
+//! the anchored root, unknowable while the requests ran), it runs each audited request again
+//! in its own sandbox. A receipt whose result differs is disputed on-chain with this
+//! validator's attestation: the worker is slashed and the validator paid the challenger's
+//! share. Honest workers are never disputed, because an honest result is reproduced byte for
+//! byte.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use alloy::primitives::{B256, Bytes};
+use peerhost_protocol::{Audit, EpochSummary, ExecutionRequest, RequestId};
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{Chain, chain_receipt};
+use crate::worker::Worker;
+
+/// Requests remembered for audits.
+const REMEMBERED: usize = 16_384;
+/// Summaries waiting for the validator.
+const QUEUE: usize = 64;
+
+/// Feeds the validator what the node hears.
+#[derive(Clone)]
+pub struct Validation {
+    requests: Arc<Mutex<Remembered>>,
+    summaries: mpsc::Sender<EpochSummary>,
+}
+
+impl std::fmt::Debug for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validation").finish_non_exhaustive()
+    }
+}
+
+impl Validation {
+    /// Remembers a request heard on the mesh (the oldest are forgotten first).
+    pub fn observe(&self, request: &ExecutionRequest) {
+        self.requests.lock().expect("requests lock").insert(request.clone());
+    }
+
+    /// Offers an epoch summary; never blocks.
+    pub fn offer(&self, summary: EpochSummary) {
+        if !summary.audits.is_empty() {
+            let _ = self.summaries.try_send(summary);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Remembered {
+    by_id: HashMap<RequestId, ExecutionRequest>,
+    order: VecDeque<RequestId>,
+}
+
+impl Remembered {
+    fn insert(&mut self, request: ExecutionRequest) {
+        let id = request.id();
+        if self.by_id.insert(id, request).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+}
+
+/// Starts the validator for `worker`, disputing through `chain`.
+pub(crate) fn spawn(
+    chain: Chain,
+    worker: Arc<Worker>,
+    shutdown: CancellationToken,
+) -> (Validation, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<EpochSummary>(QUEUE);
+    let requests = Arc::new(Mutex::new(Remembered::default()));
+    let validation = Validation { requests: requests.clone(), summaries: tx };
+    let task = tokio::spawn(async move {
+        let mut audited = std::collections::HashSet::new();
+        while let Some(summary) = super::next_or_stop(&mut rx, &shutdown).await {
+            for audit in &summary.audits {
+                if audit.worker.0 == chain.address() || !audited.insert(audit.receipt.request_id) {
+                    continue;
+                }
+                let request = requests
+                    .lock()
+                    .expect("requests lock")
+                    .by_id
+                    .get(&audit.receipt.request_id)
+                    .cloned();
+                let Some(request) = request else {
+                    debug!(target: "peerhost::chain", request_id = %audit.receipt.request_id, "audited request not heard; skipped");
+                    continue;
+                };
+                audit_one(&chain, &worker, audit, &request).await;
+            }
+        }
+    });
+    (validation, task)
+}
+
+async fn audit_one(chain: &Chain, worker: &Worker, audit: &Audit, request: &ExecutionRequest) {
+    let Some(response) = worker.reexecute(request).await else {
+        debug!(target: "peerhost::chain", request_id = %audit.receipt.request_id, "cannot re-execute; skipped");
+        return;
+    };
+    let correct = response.hash();
+    if correct == audit.receipt.result_hash {
+        return;
+    }
+    let receipt = chain_receipt(&audit.receipt);
+    let signature = Bytes::from(audit.chain_signature.0.to_vec());
+    let attestation = chain.attest(receipt.requestId, B256::from(correct.0));
+    match chain
+        .slash_wrong_result((&receipt, &signature), B256::from(correct.0), vec![attestation])
+        .await
+    {
+        Ok(tx) => {
+            info!(target: "peerhost::chain", worker = %audit.worker, request_id = %audit.receipt.request_id, %tx, "wrong result disputed: worker slashed")
+        }
+        Err(e) if e.is_revert("AlreadySlashed") => {}
+        Err(e) => {
+            warn!(target: "peerhost::chain", worker = %audit.worker, error = %e, "dispute failed")
+        }
+    }
+}
