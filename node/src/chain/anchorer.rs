@@ -30,6 +30,8 @@ use crate::mesh::MeshClient;
 /// Accepted receipts waiting for the anchorer (beyond this, receipts are dropped and counted:
 /// the request path never waits for settlement).
 const QUEUE: usize = 65_536;
+/// Epochs an anchor is watched after it is mined: if a reorg drops it, it is anchored again.
+const CONFIRM_EPOCHS: u64 = 8;
 /// Times an epoch summary is gossiped (at anchoring and on the following ticks), so workers
 /// that were briefly away still hear it.
 const SUMMARY_REPEATS: u8 = 3;
@@ -80,6 +82,7 @@ pub fn spawn(
         closed: VecDeque::new(),
         addresses: HashMap::new(),
         summaries: Vec::new(),
+        recent: VecDeque::new(),
         anchored: handle.anchored.clone(),
         audit_threshold: (audit_fraction.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
     };
@@ -87,7 +90,15 @@ pub fn spawn(
     (handle, task)
 }
 
-/// Receipts of one epoch.
+/// An anchor this gateway made, and the summary that announced it.
+struct Anchored {
+    epoch: u64,
+    root: Keccak,
+    count: u32,
+    summary: Vec<u8>,
+}
+
+/// Receipts of one epoch, with the workers' chain signatures.
 struct Batch {
     epoch: u64,
     receipts: Vec<(Receipt, Option<EvmSignature>)>,
@@ -102,6 +113,8 @@ struct Anchorer {
     addresses: HashMap<NodeKey, Option<Address>>,
     /// Summaries still to be repeated, with repeats left.
     summaries: Vec<(Vec<u8>, u8)>,
+    /// Recent anchors, watched until they are deep enough that no reorg undoes them.
+    recent: VecDeque<Anchored>,
     anchored: Arc<AtomicU64>,
     /// A receipt is audited when `keccak256(root ‖ request_id)` read as a number is below this.
     audit_threshold: u64,
@@ -142,6 +155,7 @@ impl Anchorer {
                         self.closed.extend(self.open.take());
                     }
                     self.anchor_closed().await;
+                    self.confirm_recent(epoch).await;
                     self.repeat_summaries().await;
                 }
             }
@@ -216,8 +230,36 @@ impl Anchorer {
         };
         let bytes = codec::encode(&summary);
         let _ = self.mesh.publish(topics::EPOCHS, bytes.clone()).await;
-        self.summaries.push((bytes, SUMMARY_REPEATS - 1));
+        self.summaries.push((bytes.clone(), SUMMARY_REPEATS - 1));
+        self.recent.push_back(Anchored { epoch: batch.epoch, root, count, summary: bytes });
         Ok(())
+    }
+
+    /// Checks that recent anchors are still on the chain; one a reorg dropped is anchored
+    /// again and announced again, so its workers can claim (once: their claims went with it).
+    async fn confirm_recent(&mut self, current: u64) {
+        self.recent.retain(|a| a.epoch + CONFIRM_EPOCHS >= current);
+        let gateway = self.chain.address();
+        for anchored in &self.recent {
+            let Ok(on_chain) =
+                self.chain.coordinator().anchorOf(gateway, anchored.epoch).call().await
+            else {
+                continue;
+            };
+            if on_chain.root == B256::from(anchored.root.0) {
+                continue;
+            }
+            warn!(target: "peerhost::chain", epoch = anchored.epoch, "anchor no longer on the chain (reorg); anchoring it again");
+            match self.chain.anchor(anchored.epoch, anchored.root, anchored.count).await {
+                Ok(_) => {
+                    let _ = self.mesh.publish(topics::EPOCHS, anchored.summary.clone()).await;
+                    self.summaries.push((anchored.summary.clone(), SUMMARY_REPEATS - 1));
+                }
+                Err(e) => {
+                    warn!(target: "peerhost::chain", epoch = anchored.epoch, error = %e, "re-anchoring failed; retrying")
+                }
+            }
+        }
     }
 
     /// The receipts put up for re-execution: a sample chosen by the root, which did not exist

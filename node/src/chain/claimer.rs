@@ -2,9 +2,6 @@
 //! checks the rebuilt root against the root anchored on-chain, and claims its reward with
 //! the proof. A claim that fails for a passing reason is retried when the summary repeats.
 
-use std::collections::HashSet;
-
-use alloy::primitives::Address;
 use peerhost_protocol::{EpochSummary, Keccak, merkle::MerkleTree};
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -32,20 +29,12 @@ impl Claims {
 pub fn spawn(chain: Chain, shutdown: CancellationToken) -> (Claims, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<EpochSummary>(QUEUE);
     let task = tokio::spawn(async move {
-        let mut claimed: HashSet<(Address, u64)> = HashSet::new();
+        // What was claimed is read from the chain each time, not remembered: a reorg can undo
+        // a claim, and the gateway then anchors and announces the epoch again.
         while let Some(summary) = super::next_or_stop(&mut rx, &shutdown).await {
-            let key = (summary.gateway.0, summary.epoch);
-            if claimed.contains(&key) {
-                continue;
-            }
             match claim(&chain, &summary).await {
-                Ok(true) => {
-                    claimed.insert(key);
-                }
-                Ok(false) => {}
-                Err(e) if e.is_revert("AlreadyClaimed") => {
-                    claimed.insert(key);
-                }
+                Ok(_) => {}
+                Err(e) if e.is_revert("AlreadyClaimed") => {}
                 Err(e) => {
                     warn!(target: "peerhost::chain", epoch = summary.epoch, error = %e, "claim failed; retrying when the summary repeats")
                 }
@@ -70,6 +59,9 @@ async fn claim(chain: &Chain, summary: &EpochSummary) -> Result<bool, ChainError
     let anchored = chain.coordinator().anchorOf(summary.gateway.0, summary.epoch).call().await?;
     if Keccak(anchored.root.0) != tree.root() {
         debug!(target: "peerhost::chain", epoch = summary.epoch, "summary does not match the anchored root; ignored");
+        return Ok(false);
+    }
+    if chain.coordinator().claimed(summary.gateway.0, summary.epoch, me).call().await? {
         return Ok(false);
     }
     let leaf = &summary.leaves[index];

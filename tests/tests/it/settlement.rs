@@ -3,28 +3,71 @@
 
 use std::time::Duration;
 
-use alloy::primitives::U256;
+use alloy::{
+    primitives::U256,
+    providers::{Provider as _, ext::AnvilApi as _},
+    rpc::types::anvil::ReorgOptions,
+};
 use peerhost_node::devnet::DevnetChainOptions;
 use peerhost_tests::{TestNet, get, project};
+
+/// Devnet chain settings for tests: 2-second epochs, quick ticks.
+fn fast_chain(validator: bool, audit_fraction: f64) -> DevnetChainOptions {
+    DevnetChainOptions {
+        epoch_length_s: 2,
+        tick: Duration::from_millis(250),
+        validator,
+        audit_fraction,
+        ..DevnetChainOptions::default()
+    }
+}
+
+/// Each worker's token balance.
+async fn balances(net: &TestNet) -> Vec<U256> {
+    let mut all = Vec::new();
+    for worker in &net.net.workers {
+        let client = worker.chain().unwrap();
+        all.push(client.token_balance(client.address()).await.unwrap());
+    }
+    all
+}
+
+/// Sum of what the workers earned since `before`.
+async fn earned(net: &TestNet, before: &[U256]) -> U256 {
+    let now = balances(net).await;
+    now.iter().zip(before).map(|(now, before)| *now - *before).sum()
+}
+
+/// Waits until the workers earned exactly `paid` since `before`, never more.
+async fn wait_until_paid(net: &TestNet, before: &[U256], paid: U256, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = earned(net, before).await;
+        assert!(now <= paid, "{what}: paid {now}, more than served");
+        if now == paid {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: only {now} paid after 60 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// 0.001 USDC per request (devnet parameters), in token units.
+const RATE: u64 = 1_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_requests_are_anchored_and_paid() {
     let net = TestNet::start(2, |options| {
-        options.chain = Some(DevnetChainOptions {
-            epoch_length_s: 2,
-            tick: Duration::from_millis(250),
-            ..DevnetChainOptions::default()
-        });
+        options.chain = Some(fast_chain(true, 0.1));
     })
     .await;
     let chain = net.net.chain.as_ref().expect("settles on a chain");
     let project = project("paid", &[("echo", "echo")], "");
     net.net.deploy(project.path()).await.unwrap();
 
-    let mut balances = Vec::new();
+    let before = balances(&net).await;
     for worker in &net.net.workers {
         let client = worker.chain().unwrap();
-        balances.push(client.token_balance(client.address()).await.unwrap());
         let stake = client.stake(client.address()).await.unwrap();
         assert_eq!(stake.bonded, 50_000_000, "devnet workers are bonded");
     }
@@ -35,21 +78,8 @@ async fn served_requests_are_anchored_and_paid() {
     }
 
     // Within a few epochs: anchored, and the workers' rewards claimed.
-    let rate = U256::from(1_000u64); // 0.001 USDC per request (devnet parameters)
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut earned = U256::ZERO;
-        for (worker, before) in net.net.workers.iter().zip(&balances) {
-            let client = worker.chain().unwrap();
-            earned += client.token_balance(client.address()).await.unwrap() - *before;
-        }
-        if earned == rate * U256::from(calls) {
-            break;
-        }
-        assert!(earned < rate * U256::from(calls), "paid more than served: {earned}");
-        assert!(tokio::time::Instant::now() < deadline, "only {earned} paid after 60 s");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let rate = U256::from(RATE);
+    wait_until_paid(&net, &before, rate * U256::from(calls), "served").await;
     assert!(net.net.gateway.anchored_epochs() >= 1);
     // Every reserved reward was claimed; the treasury paid exactly the requests served.
     let treasury = chain.admin.coordinator().treasury().call().await.unwrap();
@@ -62,13 +92,7 @@ async fn a_cheating_worker_is_slashed_and_only_the_cheater() {
     let net = TestNet::start(3, |options| {
         options.cheaters = 1;
         options.gateway.fast_racers = 1;
-        options.chain = Some(DevnetChainOptions {
-            epoch_length_s: 2,
-            tick: Duration::from_millis(250),
-            audit_fraction: 1.0,
-            validator: true,
-            ..DevnetChainOptions::default()
-        });
+        options.chain = Some(fast_chain(true, 1.0));
     })
     .await;
     let project = project("audited", &[("echo", "echo")], "");
@@ -100,4 +124,35 @@ async fn a_cheating_worker_is_slashed_and_only_the_cheater() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(stake(0).await, bond, "the validator kept its bond");
     assert_eq!(stake(1).await, bond, "the honest worker kept its bond");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_that_drops_the_anchor_neither_loses_nor_double_pays() {
+    let net = TestNet::start(2, |options| {
+        options.chain = Some(fast_chain(false, 0.0));
+    })
+    .await;
+    let admin = &net.net.chain.as_ref().unwrap().admin;
+    let project = project("reorged", &[("echo", "echo")], "");
+    net.net.deploy(project.path()).await.unwrap();
+    let before = balances(&net).await;
+    let fork_point = admin.provider().get_block_number().await.unwrap();
+
+    let calls = 4u64;
+    for i in 0..calls {
+        let url = format!("{}/e?i={i}", net.net.function_url("reorged", "echo"));
+        assert_eq!(get(&url).await.status, 200);
+    }
+    let paid = U256::from(RATE) * U256::from(calls);
+    wait_until_paid(&net, &before, paid, "before the reorg").await;
+
+    // Drop every block since the requests were served: the anchor and the claims go with them.
+    let depth = admin.provider().get_block_number().await.unwrap() - fork_point;
+    admin.provider().anvil_reorg(ReorgOptions { depth, tx_block_pairs: vec![] }).await.unwrap();
+    assert!(earned(&net, &before).await < paid, "the reorg undid the claims");
+
+    // The gateway anchors again, the workers claim again: paid exactly once.
+    wait_until_paid(&net, &before, paid, "after the reorg").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(earned(&net, &before).await, paid, "nothing paid twice");
 }
