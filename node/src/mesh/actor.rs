@@ -51,7 +51,11 @@ pub(crate) struct MeshActor {
 impl MeshActor {
     pub(crate) async fn run(mut self) {
         self.dial_bootstrap();
-        let mut refresh = tokio::time::interval(self.config.kad_refresh);
+        // Kademlia refreshes quickly while the network forms (peers that join just after us
+        // are found within seconds), then every `kad_refresh`.
+        let mut refresh_every = Duration::from_secs(1);
+        let refresh = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(refresh);
         // Check for isolation (and re-dial bootstrap peers) more often than the full refresh.
         let mut heal = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -65,8 +69,10 @@ impl MeshActor {
                 Some(reply) = self.replies.next() => self.send_reply(reply),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = heal.tick() => self.heal(),
-                _ = refresh.tick() => {
+                () = &mut refresh => {
                     let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    refresh.as_mut().reset(tokio::time::Instant::now() + refresh_every);
+                    refresh_every = (refresh_every * 2).min(self.config.kad_refresh);
                 }
             }
         }

@@ -63,9 +63,13 @@ impl SilentWorker {
             }
         });
 
-        // Wait until the gateway lists us and hears our subscription.
+        // Connect to the gateway directly (not only through discovery), then wait until it
+        // lists us and hears our subscription.
+        for addr in net.net.gateway.dial_addrs() {
+            let _ = mesh.dial(addr).await;
+        }
         let key = secret.public();
-        let gateway_peer = net.net.gateway.peer_id();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let listed = net.net.gateway.view().directory.read().unwrap().get(&key).is_some();
             let subscribed =
@@ -73,7 +77,10 @@ impl SilentWorker {
             if listed && subscribed.contains(&mesh.peer_id()) {
                 break;
             }
-            let _ = gateway_peer;
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the gateway never saw the silent worker (listed: {listed}, topic peers: {subscribed:?})"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Self { attempts, _stop: stop.drop_guard(), _mesh: mesh }
