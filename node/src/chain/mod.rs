@@ -5,6 +5,7 @@
 
 pub mod anvil;
 pub mod deploy;
+pub mod events;
 
 mod admin;
 mod anchorer;

@@ -88,8 +88,36 @@ pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()>
         "ready: a volunteer joins with `peerhost-node --bootstrap {}` (Ctrl-C to stop)",
         devnet.bootstrap_addr()
     );
+    let stop = tokio_util::sync::CancellationToken::new();
+    if let Some(chain) = &devnet.chain {
+        tokio::spawn(print_settlement(chain.admin.clone(), stop.clone()));
+    }
     stop_signal().await;
+    stop.cancel();
     eprintln!("stopping…");
     devnet.shutdown().await;
     Ok(())
+}
+
+/// Prints a line per anchored epoch and per claimed reward, as the chain reports them.
+async fn print_settlement(chain: crate::chain::Chain, stop: tokio_util::sync::CancellationToken) {
+    use alloy::{rpc::types::Filter, sol_types::SolEvent as _};
+    use peerhost_contracts::ExecutionCoordinator::{RequestsAnchored, RewardClaimed};
+
+    let filter = Filter::new()
+        .address(*chain.coordinator().address())
+        .event_signature(vec![RequestsAnchored::SIGNATURE_HASH, RewardClaimed::SIGNATURE_HASH]);
+    crate::chain::events::follow(&chain, filter, 0, stop, |log| {
+        if let Ok(event) = log.log_decode::<RequestsAnchored>() {
+            let e = event.inner.data;
+            println!("anchored epoch {} gateway {} requests {}", e.epoch, e.gateway, e.count);
+        } else if let Ok(event) = log.log_decode::<RewardClaimed>() {
+            let e = event.inner.data;
+            println!(
+                "reward epoch {} worker {} requests {} amount {}",
+                e.epoch, e.worker, e.requests, e.amount
+            );
+        }
+    })
+    .await;
 }

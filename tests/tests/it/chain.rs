@@ -1,6 +1,8 @@
 //! The node's chain client against the real contracts on a real anvil: the trees, leaves and
 //! EIP-712 digests the Rust side builds are the ones the coordinator accepts.
 
+use std::time::Duration;
+
 use alloy::{
     primitives::{Address, B256, U256},
     providers::{Provider as _, ext::AnvilApi as _},
@@ -198,4 +200,50 @@ async fn signed_receipts_are_what_the_contract_verifies() {
     let chain_id = net.admin.provider().get_chain_id().await.unwrap();
     assert_eq!(chain_id, peerhost_node::chain::LOCAL_CHAIN_ID);
     let _: Address = net.admin.address();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_back_filled_then_followed_live_once_each() {
+    use alloy::{rpc::types::Filter, sol_types::SolEvent as _};
+    use peerhost_contracts::ExecutionCoordinator::RequestsAnchored;
+
+    let net = net().await;
+    let root = |i: u8| Keccak([i; 32]);
+    // One epoch anchored before anyone follows…
+    let first = net.gateway.current_epoch().await.unwrap();
+    next_epoch(&net.gateway).await;
+    net.gateway.anchor(first, root(1), 3).await.unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let follower = net.gateway.clone();
+    let filter = Filter::new()
+        .address(*follower.coordinator().address())
+        .event_signature(RequestsAnchored::SIGNATURE_HASH);
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            peerhost_node::chain::events::follow(&follower, filter, 0, stop, |log| {
+                let event = log.log_decode::<RequestsAnchored>().unwrap().inner.data;
+                let _ = tx.send((event.epoch, event.count));
+            })
+            .await;
+        }
+    });
+    let within = Duration::from_secs(20);
+    assert_eq!(
+        tokio::time::timeout(within, rx.recv()).await.unwrap(),
+        Some((first, 3)),
+        "back-filled"
+    );
+
+    // …and one after: it arrives live.
+    let second = net.gateway.current_epoch().await.unwrap();
+    next_epoch(&net.gateway).await;
+    net.gateway.anchor(second, root(2), 5).await.unwrap();
+    assert_eq!(tokio::time::timeout(within, rx.recv()).await.unwrap(), Some((second, 5)), "live");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(rx.try_recv().is_err(), "each event once");
+    stop.cancel();
+    task.await.unwrap();
 }

@@ -1,0 +1,91 @@
+//! Following contract events: back-fill by block number with `eth_getLogs`, then a live
+//! subscription (WebSocket endpoints); when the subscription drops, reconnect with backoff and
+//! back-fill from the last block seen, so no event is missed and none is delivered twice.
+//! Logs a reorg removes arrive again with `removed: true`.
+
+use std::time::Duration;
+
+use alloy::{
+    providers::Provider as _,
+    rpc::types::{Filter, Log},
+};
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::Chain;
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Where delivery stands: the last log delivered, as (block, index in block).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Position(u64, u64);
+
+impl Position {
+    fn of(log: &Log) -> Self {
+        Self(log.block_number.unwrap_or_default(), log.log_index.unwrap_or_default())
+    }
+}
+
+/// Calls `on_log` for every log matching `filter` from block `from` on, in chain order, until
+/// `shutdown`. Removed (reorged) logs are delivered too, marked `removed`.
+pub async fn follow(
+    chain: &Chain,
+    filter: Filter,
+    from: u64,
+    shutdown: CancellationToken,
+    mut on_log: impl FnMut(Log),
+) {
+    let provider = chain.provider();
+    let mut last: Option<Position> = None;
+    let mut next_block = from;
+    let mut backoff = Duration::from_millis(250);
+    let mut deliver = |log: Log, last: &mut Option<Position>| {
+        let at = Position::of(&log);
+        if log.removed || last.is_none_or(|l| at > l) {
+            if !log.removed {
+                *last = Some(at);
+            }
+            on_log(log);
+        }
+    };
+    while !shutdown.is_cancelled() {
+        // Back-fill everything up to the current head.
+        let result: Result<(), String> = async {
+            let head = provider.get_block_number().await.map_err(|e| e.to_string())?;
+            if next_block <= head {
+                let range = filter.clone().from_block(next_block).to_block(head);
+                for log in provider.get_logs(&range).await.map_err(|e| e.to_string())? {
+                    deliver(log, &mut last);
+                }
+                next_block = head + 1;
+            }
+            // Then live, for as long as the subscription lasts.
+            let subscription = provider.subscribe_logs(&filter).await.map_err(|e| e.to_string())?;
+            backoff = Duration::from_millis(250);
+            let mut stream = subscription.into_stream();
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    log = stream.next() => match log {
+                        Some(log) => {
+                            next_block = next_block.max(log.block_number.unwrap_or_default());
+                            deliver(log, &mut last);
+                        }
+                        None => return Err("subscription ended".into()),
+                    },
+                }
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            debug!(target: "peerhost::chain", error = %e, ?backoff, "event stream interrupted; reconnecting");
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
