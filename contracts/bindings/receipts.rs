@@ -9,17 +9,12 @@ use alloy::{
 };
 use peerhost_protocol::Keccak;
 
-sol! {
-    /// A worker's claim that `requestId` produced `resultHash`, signed with its EVM key.
-    #[derive(Debug, PartialEq, Eq)]
-    struct Receipt {
-        bytes32 requestId;
-        bytes32 resultHash;
-        uint64 fuelUsed;
-        bytes32 bundle;
-    }
+/// A worker's claim that `requestId` produced `resultHash`, signed with its EVM key: the
+/// coordinator's own `Receipt` struct, so the digest and the call argument are one type.
+pub use crate::ExecutionCoordinator::Receipt;
 
-    /// A validator's re-execution result for a request.
+sol! {
+    /// A validator's re-execution result for a request (only a type hash in the contract).
     #[derive(Debug, PartialEq, Eq)]
     struct Attestation {
         bytes32 requestId;

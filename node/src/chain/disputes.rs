@@ -5,10 +5,7 @@ use alloy::{
     primitives::{B256, Bytes, TxHash},
     signers::SignerSync as _,
 };
-use peerhost_contracts::{
-    ExecutionCoordinator,
-    receipts::{Attestation, Receipt},
-};
+use peerhost_contracts::receipts::{Attestation, Receipt};
 
 use super::{Chain, ChainError};
 
@@ -39,12 +36,8 @@ impl Chain {
         a: (&Receipt, &Bytes),
         b: (&Receipt, &Bytes),
     ) -> Result<TxHash, ChainError> {
-        let call = self.coordinator.slashEquivocation(
-            on_chain_receipt(a.0),
-            a.1.clone(),
-            on_chain_receipt(b.0),
-            b.1.clone(),
-        );
+        let call =
+            self.coordinator.slashEquivocation(a.0.clone(), a.1.clone(), b.0.clone(), b.1.clone());
         self.confirm(call).await
     }
 
@@ -61,21 +54,11 @@ impl Chain {
         attestations: Vec<Bytes>,
     ) -> Result<TxHash, ChainError> {
         let call = self.coordinator.slashWrongResult(
-            on_chain_receipt(receipt.0),
+            receipt.0.clone(),
             receipt.1.clone(),
             correct,
             attestations,
         );
         self.confirm(call).await
-    }
-}
-
-/// The same receipt as the coordinator binding's type (generated from the ABI).
-pub fn on_chain_receipt(r: &Receipt) -> ExecutionCoordinator::Receipt {
-    ExecutionCoordinator::Receipt {
-        requestId: r.requestId,
-        resultHash: r.resultHash,
-        fuelUsed: r.fuelUsed,
-        bundle: r.bundle,
     }
 }

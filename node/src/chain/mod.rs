@@ -37,7 +37,6 @@ use peerhost_protocol::Wallet;
 pub use anchorer::{Anchoring, chain_receipt, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
-pub use disputes::on_chain_receipt;
 #[cfg(feature = "worker")]
 pub use validator::Validation;
 #[cfg(feature = "worker")]

@@ -157,8 +157,7 @@ async fn signed_receipts_are_what_the_contract_verifies() {
 
     // The Rust digest is the contract's.
     let r = receipt(9);
-    let on_chain =
-        coordinator.receiptDigest(peerhost_node::chain::on_chain_receipt(&r)).call().await.unwrap();
+    let on_chain = coordinator.receiptDigest(r.clone()).call().await.unwrap();
     assert_eq!(on_chain, r.digest(&cheater.domain()));
 
     // Two receipts from one worker for one request with different results: slashed.
