@@ -7,6 +7,7 @@
 //! sign with their EVM keys, and the leaves gateways anchor — byte for byte what the
 //! coordinator recomputes on-chain.
 
+pub mod payments;
 pub mod receipts;
 
 alloy::sol!(

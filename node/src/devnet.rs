@@ -152,7 +152,12 @@ pub struct DevnetChain {
     pub deployment: Deployment,
     /// The admin (anvil's first account, also the devnet owner).
     pub admin: Chain,
+    /// A test account holding test USDC and no other role: the devnet's x402 payer.
+    pub payer: [u8; 32],
 }
+
+/// Test USDC the devnet's payer account starts with.
+pub const PAYER_USDC: u64 = 100 * USDC;
 
 /// A running devnet.
 #[derive(Debug)]
@@ -271,6 +276,9 @@ impl Devnet {
         let gateway = self.gateway.chain().expect("the devnet gateway settles");
         chain.admin.send_native(gateway.address(), gas).await?;
         chain.admin.set_gateway(gateway.address(), true).await?;
+        let payer =
+            Wallet::from_bytes(&chain.payer).map_err(|e| ChainError::Deploy(e.to_string()))?;
+        chain.admin.mint(payer.owner().0, U256::from(PAYER_USDC)).await?;
         Ok(())
     }
 
@@ -302,8 +310,11 @@ impl Devnet {
     ///
     /// See [`DeployError`].
     pub async fn deploy(&self, project: &std::path::Path) -> Result<Deployed, DeployError> {
-        let options =
-            PublishOptions { replicas: self.workers.len(), timeout: self.options.timeout };
+        let options = PublishOptions {
+            replicas: self.workers.len(),
+            timeout: self.options.timeout,
+            payout: None,
+        };
         let deployed = deploy::deploy_project(
             project,
             vec![self.bootstrap_addr()],
@@ -381,7 +392,9 @@ async fn start_chain(options: &DevnetChainOptions) -> Result<DevnetChain, Devnet
         &Wallet::from_bytes(&admin_key).map_err(|e| ChainError::Deploy(e.to_string()))?,
     )
     .await?;
-    Ok(DevnetChain { local, deployment, admin })
+    // Anvil's last development account: no node uses it.
+    let payer = *local.keys().last().expect("anvil has development accounts");
+    Ok(DevnetChain { local, deployment, admin, payer })
 }
 
 fn bootstrap_addr(node: &Node) -> Multiaddr {

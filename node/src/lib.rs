@@ -46,6 +46,7 @@ pub mod dispatch;
 pub mod keys;
 pub mod mesh;
 pub mod runtime;
+pub mod usdc;
 
 #[cfg(feature = "blobs")]
 pub mod blobs;

@@ -30,6 +30,9 @@ pub struct DeploymentRecord {
     pub manifest: BundleManifest,
     /// When the owner signed (Unix milliseconds). Informational.
     pub created_at_ms: u64,
+    /// Where payments for priced functions are credited; `None` means the owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout: Option<Owner>,
 }
 
 impl Wire for DeploymentRecord {
@@ -48,6 +51,11 @@ impl Wire for DeploymentRecord {
 }
 
 impl DeploymentRecord {
+    /// The address credited with payments for this project's functions.
+    pub fn payee(&self) -> Owner {
+        self.payout.unwrap_or(self.owner)
+    }
+
     /// The 32-byte message the owner signs: `keccak256(DEPLOYMENT ‖ canonical record)`.
     pub fn signing_message(record_bytes: &[u8]) -> Keccak {
         keccak256_parts(&[domain::DEPLOYMENT, record_bytes])
@@ -128,6 +136,8 @@ mod tests {
                 limits: Limits::default(),
                 tier: Tier::Fast,
                 price: 0,
+                description: String::new(),
+                input_schema: None,
             }],
         };
         DeploymentRecord {
@@ -137,6 +147,7 @@ mod tests {
             bundle: manifest.bundle_hash(),
             manifest,
             created_at_ms: 1,
+            payout: None,
         }
     }
 

@@ -90,7 +90,10 @@ pub use gossip::{
 };
 pub use hash::{BlobHash, Keccak, RequestId, keccak256, keccak256_parts};
 pub use keys::{NodeKey, NodeSecret, Signature, SignatureError};
-pub use manifest::{BundleManifest, FunctionSpec, Limits, MAX_FUNCTIONS, Tier};
+pub use manifest::{
+    BundleManifest, FunctionSpec, Limits, MAX_DESCRIPTION_LEN, MAX_FUNCTIONS, MAX_INPUT_SCHEMA_LEN,
+    Tier,
+};
 pub use names::{MAX_NAME_LEN, check_name};
 pub use request::{
     CanonicalRequest, FORWARDED_HEADERS, Header, HttpResponse, MAX_BODY_LEN, MAX_HEADER_BYTES,

@@ -16,6 +16,12 @@ use crate::{
 /// Most functions in one project.
 pub const MAX_FUNCTIONS: usize = 256;
 
+/// Longest function description, in bytes.
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
+
+/// Longest input schema (JSON text), in bytes.
+pub const MAX_INPUT_SCHEMA_LEN: usize = 8 * 1024;
+
 /// How a function's result is accepted by the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(into = "u8", try_from = "u8")]
@@ -128,6 +134,34 @@ pub struct FunctionSpec {
     pub tier: Tier,
     /// Price per call in the payment token's smallest unit (USDC: 6 decimals); 0 = free.
     pub price: u64,
+    /// What the function does, for people and agents (MCP tool description). May be empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// JSON Schema of the JSON body the function takes (MCP tool input schema), as JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<String>,
+}
+
+impl FunctionSpec {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_name("functions.name", &self.name)?;
+        self.limits.validate()?;
+        if self.description.len() > MAX_DESCRIPTION_LEN {
+            return Err(Invalid::new(
+                "functions.description",
+                format!("exceeds {MAX_DESCRIPTION_LEN} bytes"),
+            ));
+        }
+        if let Some(schema) = &self.input_schema
+            && (schema.is_empty() || schema.len() > MAX_INPUT_SCHEMA_LEN)
+        {
+            return Err(Invalid::new(
+                "functions.input_schema",
+                format!("must be 1 to {MAX_INPUT_SCHEMA_LEN} bytes of JSON"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The manifest blob at the head of a bundle.
@@ -177,8 +211,7 @@ impl Wire for BundleManifest {
             ));
         }
         for f in &self.functions {
-            check_name("functions.name", &f.name)?;
-            f.limits.validate()?;
+            f.validate()?;
         }
         if !self.functions.windows(2).all(|w| w[0].name < w[1].name) {
             return Err(Invalid::new("functions", "names must be unique and sorted"));
@@ -188,7 +221,11 @@ impl Wire for BundleManifest {
 }
 
 impl Wire for FunctionSpec {
-    const MAX_BYTES: usize = 1024;
+    const MAX_BYTES: usize = 1024 + MAX_DESCRIPTION_LEN + MAX_INPUT_SCHEMA_LEN;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        FunctionSpec::validate(self)
+    }
 }
 
 #[cfg(test)]
@@ -203,7 +240,22 @@ mod tests {
             limits: Limits::default(),
             tier: Tier::Fast,
             price: 0,
+            description: String::new(),
+            input_schema: None,
         }
+    }
+
+    #[test]
+    fn optional_fields_are_omitted_when_empty() {
+        let plain = spec("a");
+        let mut described = spec("a");
+        described.description = "says hello".into();
+        described.input_schema = Some("{\"type\":\"object\"}".into());
+        assert!(codec::encode(&described).len() > codec::encode(&plain).len());
+        let back: FunctionSpec = codec::decode(&codec::encode(&described)).unwrap();
+        assert_eq!(back, described);
+        described.description = "x".repeat(MAX_DESCRIPTION_LEN + 1);
+        assert!(Wire::validate(&described).is_err());
     }
 
     #[test]

@@ -125,6 +125,8 @@ mod tests {
                 limits: Limits::default(),
                 tier: Tier::Fast,
                 price: 0,
+                description: String::new(),
+                input_schema: None,
             }],
         };
         Bundle::new(manifest, vec![component]).unwrap()

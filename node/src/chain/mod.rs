@@ -14,6 +14,7 @@ mod bonds;
 mod claimer;
 mod disputes;
 mod error;
+mod payments;
 #[cfg(feature = "worker")]
 mod validator;
 
@@ -37,6 +38,7 @@ use peerhost_protocol::Wallet;
 pub use anchorer::{Anchoring, chain_receipt, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
+pub use payments::PaymentState;
 #[cfg(feature = "worker")]
 pub use validator::Validation;
 #[cfg(feature = "worker")]

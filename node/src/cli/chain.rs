@@ -1,4 +1,5 @@
-//! Chain flags and `peerhost-node worker bond | unbond | withdraw | stake`.
+//! Chain flags, `peerhost-node worker bond | unbond | withdraw | stake`, and
+//! `peerhost-node owner balance | withdraw`.
 
 use std::path::Path;
 
@@ -29,9 +30,12 @@ impl ChainArgs {
     }
 
     async fn connect(&self, data_dir: &Path) -> anyhow::Result<Chain> {
+        self.connect_as(&keys::wallet(data_dir)?).await
+    }
+
+    async fn connect_as(&self, wallet: &peerhost_protocol::Wallet) -> anyhow::Result<Chain> {
         let config = self.config().context("this needs --rpc-url and --coordinator")?;
-        let wallet = keys::wallet(data_dir)?;
-        Ok(Chain::connect(&config.rpc_url, config.coordinator, &wallet).await?)
+        Ok(Chain::connect(&config.rpc_url, config.coordinator, wallet).await?)
     }
 }
 
@@ -96,27 +100,78 @@ pub(super) async fn run(data_dir: &Path, command: BondCommand) -> anyhow::Result
     Ok(())
 }
 
-/// `"12.5"` USDC → token units (6 decimals).
+/// An owner's x402 earnings.
+#[derive(Debug, Subcommand)]
+pub(super) enum OwnerCommand {
+    /// Show the payments credited to an owner (or payout address) and not yet withdrawn.
+    Balance {
+        /// Whose credits (default: this wallet).
+        #[arg(long)]
+        address: Option<Address>,
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[command(flatten)]
+        wallet: WalletArgs,
+    },
+    /// Withdraw this wallet's credits.
+    Withdraw {
+        /// Where to send them (default: this wallet).
+        #[arg(long)]
+        to: Option<Address>,
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[command(flatten)]
+        wallet: WalletArgs,
+    },
+}
+
+/// Which wallet signs.
+#[derive(Debug, Clone, Args)]
+pub(super) struct WalletArgs {
+    /// Owner (or payout) wallet key (hex). Default: `wallet.key` in the data dir.
+    #[arg(long, env = "PEERHOST_WALLET_KEY", hide_env_values = true)]
+    wallet_key: Option<String>,
+}
+
+impl WalletArgs {
+    fn wallet(&self, data_dir: &Path) -> anyhow::Result<peerhost_protocol::Wallet> {
+        Ok(match &self.wallet_key {
+            Some(hex) => keys::wallet_from_hex(hex)?,
+            None => keys::wallet(data_dir)?,
+        })
+    }
+}
+
+pub(super) async fn run_owner(data_dir: &Path, command: OwnerCommand) -> anyhow::Result<()> {
+    match command {
+        OwnerCommand::Balance { address, chain, wallet } => {
+            let chain = chain.connect_as(&wallet.wallet(data_dir)?).await?;
+            let owner = address.unwrap_or(chain.address());
+            println!("address {owner}");
+            println!("credits {}", format_usdc(chain.credits(owner).await?));
+        }
+        OwnerCommand::Withdraw { to, chain, wallet } => {
+            let chain = chain.connect_as(&wallet.wallet(data_dir)?).await?;
+            let credits = chain.credits(chain.address()).await?;
+            anyhow::ensure!(credits > U256::ZERO, "{} has no credits to withdraw", chain.address());
+            let to = to.unwrap_or(chain.address());
+            let tx = chain.withdraw_credits(to).await?;
+            println!("withdrawn {} USDC to {to} ({tx})", format_usdc(credits));
+        }
+    }
+    Ok(())
+}
+
+/// A positive USDC amount → token units.
 fn parse_usdc(text: &str) -> anyhow::Result<U256> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    anyhow::ensure!(
-        !whole.is_empty() && whole.bytes().all(|b| b.is_ascii_digit()),
-        "not a USDC amount: {text}"
-    );
-    anyhow::ensure!(
-        fraction.len() <= 6 && fraction.bytes().all(|b| b.is_ascii_digit()),
-        "USDC has 6 decimals: {text}"
-    );
-    let units = format!("{whole}{fraction:0<6}");
-    let value: U256 = units.parse().with_context(|| format!("not a USDC amount: {text}"))?;
-    anyhow::ensure!(value > U256::ZERO, "the amount must be positive");
-    Ok(value)
+    let units = crate::usdc::parse(text)?;
+    anyhow::ensure!(units > 0, "the amount must be positive");
+    Ok(U256::from(units))
 }
 
 /// Token units → `"12.500000"`.
-fn format_usdc(units: U256) -> String {
-    let one = U256::from(1_000_000u64);
-    format!("{}.{:06}", units / one, (units % one).to::<u64>())
+pub(super) fn format_usdc(units: U256) -> String {
+    crate::usdc::format(units.to::<u128>())
 }
 
 #[cfg(test)]

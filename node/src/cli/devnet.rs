@@ -84,6 +84,13 @@ pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()>
         "curl -s '{}/greet?name=peerhost' -H 'content-type: application/json' -d '{{\"hello\":\"world\"}}'",
         devnet.function_url(&deployed.record.project, &example.name)
     );
+    if let Some(chain) = &devnet.chain
+        && let Some(priced) = functions.iter().find(|f| f.price > 0)
+    {
+        println!("paid {}", devnet.function_url(&deployed.record.project, &priced.name));
+        println!("payer 0x{}", hex::encode(chain.payer));
+        println!("mcp {}/mcp", devnet.gateway_url());
+    }
     eprintln!(
         "ready: a volunteer joins with `peerhost-node --bootstrap {}` (Ctrl-C to stop)",
         devnet.bootstrap_addr()

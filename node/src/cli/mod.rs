@@ -41,6 +41,9 @@ enum Command {
     Gateway(GatewayArgs),
     /// Build a project folder and publish it.
     Deploy(DeployArgs),
+    /// An owner's x402 earnings: credited balance, withdrawal.
+    #[command(subcommand)]
+    Owner(chain::OwnerCommand),
     /// Run a whole local network (bootstrap, workers, gateway) and deploy a project to it.
     Devnet(devnet::DevnetArgs),
     /// Load-test a gateway, with in-process execution of the same function as the baseline.
@@ -109,6 +112,9 @@ struct GatewayArgs {
     /// Racers per call of `fast` functions.
     #[arg(long, default_value_t = 2)]
     racers: usize,
+    /// Free calls of priced functions per caller (IP address) per day.
+    #[arg(long, default_value_t = 0)]
+    free_calls: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Gateway(args)) => roles::gateway(&data_dir, args).await,
         Some(Command::Deploy(args)) => roles::deploy(&data_dir, args).await,
+        Some(Command::Owner(command)) => chain::run_owner(&data_dir, command).await,
         Some(Command::Devnet(args)) => devnet::run(&data_dir, args).await,
         Some(Command::Bench(args)) => bench::run(&data_dir, args).await,
         Some(Command::Id) => {

@@ -63,6 +63,7 @@ pub(super) async fn gateway(data_dir: &Path, args: GatewayArgs) -> anyhow::Resul
         listen: args.listen,
         domain: args.domain,
         fast_racers: args.racers.max(1),
+        free_calls: args.free_calls,
         ..GatewayConfig::default()
     };
     let mut config = mesh_config(data_dir, &args.mesh, &args.p2p_listen).with_gateway(gateway);
@@ -87,6 +88,7 @@ pub(super) async fn deploy(data_dir: &Path, args: DeployArgs) -> anyhow::Result<
     let options = deploy::PublishOptions {
         replicas: args.replicas,
         timeout: Duration::from_secs(args.timeout),
+        payout: None,
     };
     let deployed = deploy::deploy_project(
         &args.project,

@@ -41,6 +41,8 @@ pub async fn build(project: &Project, quiet: bool) -> Result<Bundle, DeployError
             limits: function.limits,
             tier: function.tier,
             price: function.price,
+            description: function.description.clone(),
+            input_schema: function.input_schema.clone(),
         });
         components.push(Bytes::from(bytes));
     }

@@ -119,7 +119,8 @@ pub async fn deploy_project(
     }
     let node =
         Box::pin(crate::Node::start(config)).await.map_err(|e| DeployError::Mesh(e.to_string()))?;
-    let result = node.publish(wallet, &bundle, options).await;
+    let options = PublishOptions { payout: project.payout.or(options.payout), ..options.clone() };
+    let result = node.publish(wallet, &bundle, &options).await;
     node.shutdown().await;
     result
 }

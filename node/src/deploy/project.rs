@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use peerhost_protocol::{Limits, Tier, check_name};
+use peerhost_protocol::{Limits, Owner, Tier, check_name};
 use serde::Deserialize;
 
 use super::DeployError;
@@ -34,6 +34,10 @@ pub struct FunctionSource {
     pub tier: Tier,
     /// Price per call (token base units).
     pub price: u64,
+    /// Description (MCP tool description).
+    pub description: String,
+    /// JSON Schema of the JSON body, as JSON text.
+    pub input_schema: Option<String>,
 }
 
 /// A project folder, read and checked.
@@ -45,6 +49,8 @@ pub struct Project {
     pub dir: PathBuf,
     /// Functions, sorted by name.
     pub functions: Vec<FunctionSource>,
+    /// Where payments are credited (`None`: the deploying owner).
+    pub payout: Option<Owner>,
 }
 
 /// `peerhost.toml`.
@@ -63,6 +69,8 @@ struct ProjectFile {
 #[serde(deny_unknown_fields)]
 struct ProjectSection {
     name: Option<String>,
+    /// Address credited with payments (default: the owner).
+    payout: Option<String>,
 }
 
 /// Per-function settings; unset fields fall back to `[defaults]`, then to built-in defaults.
@@ -75,7 +83,20 @@ struct Settings {
     timeout_ms: Option<u64>,
     max_request_kb: Option<u64>,
     max_response_kb: Option<u64>,
-    price: Option<u64>,
+    /// USDC per call, as text: `"0.01"`.
+    price: Option<String>,
+    description: Option<String>,
+    /// JSON Schema of the body, as a TOML table.
+    input_schema: Option<toml::Table>,
+}
+
+/// A function's resolved settings.
+struct Resolved {
+    limits: Limits,
+    tier: Tier,
+    price: u64,
+    description: String,
+    input_schema: Option<String>,
 }
 
 impl Settings {
@@ -87,11 +108,16 @@ impl Settings {
             timeout_ms: self.timeout_ms.or(fallback.timeout_ms),
             max_request_kb: self.max_request_kb.or(fallback.max_request_kb),
             max_response_kb: self.max_response_kb.or(fallback.max_response_kb),
-            price: self.price.or(fallback.price),
+            price: self.price.clone().or_else(|| fallback.price.clone()),
+            description: self.description.clone().or_else(|| fallback.description.clone()),
+            input_schema: self.input_schema.clone().or_else(|| fallback.input_schema.clone()),
         }
     }
 
-    fn resolve(&self, function: &str) -> Result<(Limits, Tier, u64), DeployError> {
+    fn resolve(&self, function: &str) -> Result<Resolved, DeployError> {
+        let invalid = |reason: String| DeployError::Settings {
+            reason: format!("function '{function}': {reason}"),
+        };
         let d = Limits::default();
         let limits = Limits {
             fuel: self.fuel.unwrap_or(d.fuel),
@@ -101,12 +127,26 @@ impl Settings {
             max_response_bytes: self.max_response_kb.map_or(d.max_response_bytes, |kb| kb << 10),
         };
         let tier = match &self.tier {
-            Some(t) => t.parse().map_err(|reason| DeployError::Settings {
-                reason: format!("function '{function}': {reason}"),
-            })?,
+            Some(t) => t.parse().map_err(invalid)?,
             None => Tier::Fast,
         };
-        Ok((limits, tier, self.price.unwrap_or(0)))
+        let price = match &self.price {
+            Some(text) => crate::usdc::parse(text).map_err(|e| invalid(format!("price: {e}")))?,
+            None => 0,
+        };
+        let input_schema = match &self.input_schema {
+            Some(table) => Some(
+                serde_json::to_string(table).map_err(|e| invalid(format!("input_schema: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Resolved {
+            limits,
+            tier,
+            price,
+            description: self.description.clone().unwrap_or_default(),
+            input_schema,
+        })
     }
 }
 
@@ -136,6 +176,12 @@ pub fn load(dir: &Path) -> Result<Project, DeployError> {
     };
     check_name("project", &name)
         .map_err(|e| DeployError::InvalidName { path: dir.to_owned(), reason: e.to_string() })?;
+    let payout = match &file.project.payout {
+        Some(text) => Some(text.parse::<Owner>().map_err(|_| DeployError::Settings {
+            reason: format!("[project] payout {text:?} is not an address (0x and 40 hex digits)"),
+        })?),
+        None => None,
+    };
 
     let functions_dir = dir.join("functions");
     let entries = std::fs::read_dir(&functions_dir).map_err(|e| match e.kind() {
@@ -200,11 +246,12 @@ pub fn load(dir: &Path) -> Result<Project, DeployError> {
         .map(|(name, (_, source))| {
             let settings =
                 file.functions.get(&name).cloned().unwrap_or_default().or(&file.defaults);
-            let (limits, tier, price) = settings.resolve(&name)?;
-            Ok(FunctionSource { name, source, limits, tier, price })
+            let Resolved { limits, tier, price, description, input_schema } =
+                settings.resolve(&name)?;
+            Ok(FunctionSource { name, source, limits, tier, price, description, input_schema })
         })
         .collect::<Result<Vec<_>, DeployError>>()?;
-    Ok(Project { name, dir: dir.to_owned(), functions })
+    Ok(Project { name, dir: dir.to_owned(), functions, payout })
 }
 
 #[cfg(test)]
@@ -232,14 +279,17 @@ mod tests {
             ("functions/b/Cargo.toml", ""),
             (
                 "peerhost.toml",
-                "[project]\nname = \"demo\"\n[defaults]\ntimeout_ms = 50\n[functions.b]\ntier = \"verified\"\nprice = 7\n",
+                "[project]\nname = \"demo\"\npayout = \"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"\n[defaults]\ntimeout_ms = 50\n[functions.b]\ntier = \"verified\"\nprice = \"0.01\"\ndescription = \"b does\"\ninput_schema = { type = \"object\" }\n",
             ),
         ]);
         let p = load(dir.path()).unwrap();
         assert_eq!(p.name, "demo");
         assert_eq!(p.functions.len(), 2);
         assert_eq!(p.functions[0].limits.timeout_ms, 50);
-        assert_eq!((p.functions[1].tier, p.functions[1].price), (Tier::Verified, 7));
+        assert_eq!((p.functions[1].tier, p.functions[1].price), (Tier::Verified, 10_000));
+        assert_eq!(p.functions[1].description, "b does");
+        assert_eq!(p.functions[1].input_schema.as_deref(), Some(r#"{"type":"object"}"#));
+        assert_eq!(p.payout.unwrap().to_string(), "0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
         assert_eq!(p.functions[1].limits.timeout_ms, 50);
     }
 
@@ -257,6 +307,11 @@ mod tests {
         let dir = project(&[
             ("functions/a.wasm", ""),
             ("peerhost.toml", "[project]\nname = \"p\"\n[defaults]\nfuell = 1\n"),
+        ]);
+        assert!(matches!(load(dir.path()), Err(DeployError::Settings { .. })));
+        let dir = project(&[
+            ("functions/a.wasm", ""),
+            ("peerhost.toml", "[project]\nname = \"p\"\n[defaults]\nprice = \"0.0000001\"\n"),
         ]);
         assert!(matches!(load(dir.path()), Err(DeployError::Settings { .. })));
         let dir = project(&[("functions/a.js", "")]);

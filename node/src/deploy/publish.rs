@@ -18,11 +18,13 @@ pub struct PublishOptions {
     pub replicas: usize,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Where payments for priced functions are credited (`None`: the owner).
+    pub payout: Option<peerhost_protocol::Owner>,
 }
 
 impl Default for PublishOptions {
     fn default() -> Self {
-        Self { replicas: 1, timeout: Duration::from_secs(60) }
+        Self { replicas: 1, timeout: Duration::from_secs(60), payout: None }
     }
 }
 
@@ -73,6 +75,7 @@ impl Node {
             bundle: hash,
             manifest: bundle.manifest.clone(),
             created_at_ms: now,
+            payout: options.payout,
         };
         let signed = SignedDeployment::sign(wallet, &record);
         self.view()

@@ -169,6 +169,8 @@ mod tests {
                 limits: Limits::default(),
                 tier: Tier::Fast,
                 price: 0,
+                description: String::new(),
+                input_schema: None,
             }],
         };
         let record = DeploymentRecord {
@@ -178,6 +180,7 @@ mod tests {
             bundle: manifest.bundle_hash(),
             manifest,
             created_at_ms: version,
+            payout: None,
         };
         SignedDeployment::sign(wallet, &record)
     }

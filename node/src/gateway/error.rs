@@ -61,6 +61,9 @@ pub enum CallError {
     /// The gateway is shutting down.
     #[error("gateway is shutting down")]
     Unavailable,
+    /// The function is priced, but this gateway is not connected to a chain to take payments.
+    #[error("this function is priced, and this gateway takes no payments (it has no chain)")]
+    PaymentsUnavailable,
 }
 
 impl CallError {
@@ -71,6 +74,7 @@ impl CallError {
             Self::UnknownProject { .. } | Self::UnknownFunction { .. } => "not_found",
             Self::TooLarge { .. } => "payload_too_large",
             Self::NoWorkers | Self::Unavailable => "unavailable",
+            Self::PaymentsUnavailable => "payments_unavailable",
             Self::Timeout { .. } => "timeout",
         }
     }
@@ -81,7 +85,9 @@ impl CallError {
             Self::Route(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnknownProject { .. } | Self::UnknownFunction { .. } => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoWorkers | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoWorkers | Self::Unavailable | Self::PaymentsUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }

@@ -1,11 +1,14 @@
 //! The axum front: reads the HTTP request (bounded), runs the call, writes the response.
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     Json, Router,
     body::Body,
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -37,7 +40,11 @@ pub(crate) async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) {
-    let app = Router::new().route("/healthz", get(health)).fallback(handle).with_state(gateway);
+    let app = Router::new().route("/healthz", get(health));
+    #[cfg(feature = "chain")]
+    let app = app.nest_service("/mcp", super::mcp::service(gateway.clone(), shutdown.clone()));
+    let app = app.fallback(handle).with_state(gateway);
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
     {
@@ -59,13 +66,18 @@ async fn health(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> 
 }
 
 async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
-    match call(&gateway, request).await {
-        Ok(answer) => respond(answer),
+    let caller = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    match call(&gateway, request, caller).await {
+        Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn call(gateway: &Gateway, request: Request) -> Result<Answer, CallError> {
+async fn call(
+    gateway: &Gateway,
+    request: Request,
+    caller: Option<IpAddr>,
+) -> Result<Response, CallError> {
     let (parts, body) = request.into_parts();
     let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let target = routes::resolve(host, &gateway.config.domain, parts.uri.path())?;
@@ -90,12 +102,61 @@ async fn call(gateway: &Gateway, request: Request) -> Result<Answer, CallError> 
                 CallError::BadRequest(e.to_string())
             }
         })?;
-    let headers = parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(n, _)| !PAYMENT_HEADERS.contains(&n.as_str()))
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
     let incoming = Incoming { method: parts.method.as_str(), query: parts.uri.query(), headers };
-    gateway.call(&resolved, incoming, bytes).await
+    let price = resolved.deployment.function(&resolved.target.function).map_or(0, |f| f.price);
+    if price > 0 {
+        #[cfg(feature = "chain")]
+        {
+            let resource = resource_url(host, &gateway.config.listen, &parts);
+            return Ok(super::paid::serve(
+                gateway,
+                &resolved,
+                incoming,
+                bytes,
+                &parts.headers,
+                caller,
+                resource,
+            )
+            .await);
+        }
+        #[cfg(not(feature = "chain"))]
+        {
+            let _ = caller;
+            return Err(CallError::PaymentsUnavailable);
+        }
+    }
+    gateway.call(&resolved, incoming, bytes).await.map(respond)
 }
 
-fn respond(answer: Answer) -> Response {
+/// Headers that carry x402 payments (the newer first): kept at the gateway, never sent to
+/// workers.
+pub(crate) const PAYMENT_HEADERS: [&str; 2] = ["payment-signature", "x-payment"];
+
+/// The absolute URL of the called resource, as the client addressed it.
+#[cfg(feature = "chain")]
+fn resource_url(
+    host: Option<&str>,
+    listen: &SocketAddr,
+    parts: &axum::http::request::Parts,
+) -> String {
+    let scheme = parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    let authority = host.map_or_else(|| listen.to_string(), str::to_owned);
+    format!("{scheme}://{authority}{}", parts.uri.path())
+}
+
+/// The HTTP response of an answer.
+pub(crate) fn respond(answer: Answer) -> Response {
     let status = StatusCode::from_u16(answer.response.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = Response::new(Body::from(answer.response.body));
     *response.status_mut() = status;

@@ -10,8 +10,14 @@
 mod call;
 mod error;
 mod http;
+#[cfg(feature = "chain")]
+mod mcp;
+#[cfg(feature = "chain")]
+mod paid;
 mod pending;
 mod routes;
+#[cfg(feature = "chain")]
+pub mod x402;
 
 use std::{
     net::SocketAddr,
@@ -47,6 +53,8 @@ pub struct GatewayConfig {
     pub max_attempts: u8,
     /// Added to a function's timeout to make one attempt's deadline (network, fetch, compile).
     pub slack_ms: u64,
+    /// Free calls of priced functions per caller (IP address) per day; 0 = none.
+    pub free_calls: u32,
 }
 
 impl Default for GatewayConfig {
@@ -60,6 +68,7 @@ impl Default for GatewayConfig {
             verified_quorum: 2,
             max_attempts: 2,
             slack_ms: 3_000,
+            free_calls: 0,
         }
     }
 }
@@ -75,6 +84,9 @@ pub struct Gateway {
     /// Where accepted receipts go to be anchored, once the node is connected to a chain.
     #[cfg(feature = "chain")]
     pub(crate) anchoring: std::sync::OnceLock<crate::chain::Anchoring>,
+    /// Takes x402 payments for priced functions, once the node is connected to a chain.
+    #[cfg(feature = "chain")]
+    pub(crate) paywall: std::sync::OnceLock<Arc<x402::Paywall>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -101,6 +113,8 @@ impl Gateway {
             config,
             #[cfg(feature = "chain")]
             anchoring: std::sync::OnceLock::new(),
+            #[cfg(feature = "chain")]
+            paywall: std::sync::OnceLock::new(),
         }
     }
 

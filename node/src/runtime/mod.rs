@@ -140,6 +140,10 @@ pub enum NodeError {
     /// A role is configured without something it needs.
     #[error("{0}")]
     Config(&'static str),
+    /// The gateway's payment desk could not start (token unreadable, journal unopenable).
+    #[cfg(all(feature = "chain", feature = "gateway"))]
+    #[error("payments: {0}")]
+    Payments(String),
     /// The chain could not be reached.
     #[cfg(feature = "chain")]
     #[error(transparent)]
@@ -272,6 +276,14 @@ impl Node {
                     );
                     let _ = gateway.anchoring.set(anchoring);
                     tasks.push(task);
+                    let paywall = crate::gateway::x402::Paywall::open(
+                        chain.clone(),
+                        &config.data_dir.join("payments.redb"),
+                        gateway.config().free_calls,
+                    )
+                    .await
+                    .map_err(|e| NodeError::Payments(e.to_string()))?;
+                    let _ = gateway.paywall.set(Arc::new(paywall));
                 }
                 #[cfg(feature = "worker")]
                 let claims = worker.as_ref().map(|worker| {

@@ -26,6 +26,8 @@ pub(crate) fn manifest() -> BundleManifest {
                 limits: Limits::default(),
                 tier: Tier::Fast,
                 price: 0,
+                description: String::new(),
+                input_schema: None,
             },
             FunctionSpec {
                 name: "sha".into(),
@@ -34,6 +36,8 @@ pub(crate) fn manifest() -> BundleManifest {
                 limits: Limits { fuel: 1_000_000, timeout_ms: 500, ..Limits::default() },
                 tier: Tier::Verified,
                 price: 1_000,
+                description: "SHA-256 of the request body".into(),
+                input_schema: Some(r#"{"type":"object"}"#.into()),
             },
         ],
     }
@@ -48,6 +52,7 @@ pub(crate) fn record() -> DeploymentRecord {
         bundle: manifest.bundle_hash(),
         manifest,
         created_at_ms: 1_763_000_000_000,
+        payout: Some(Wallet::from_bytes(&[0x44; 32]).unwrap().owner()),
     }
 }
 

@@ -24,6 +24,8 @@ fn bundle_of(component: Bytes) -> Bundle {
             limits: Limits::default(),
             tier: Tier::Fast,
             price: 0,
+            description: String::new(),
+            input_schema: None,
         }],
     };
     Bundle::new(manifest, vec![component]).expect("consistent bundle")

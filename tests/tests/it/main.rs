@@ -6,6 +6,7 @@
 mod chain;
 mod faults;
 mod integrity;
+mod payments;
 mod serving;
 mod settlement;
 mod silent;

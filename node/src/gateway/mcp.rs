@@ -1,0 +1,262 @@
+//! MCP for agents (streamable HTTP at `/mcp`): every deployed function the gateway knows is a
+//! tool — name `<project>_<function>` (plus `_<owner prefix>` when two owners share it),
+//! description and input schema from the manifest. A call POSTs the arguments as a JSON body
+//! through the mesh. Priced tools follow x402's MCP transport: without payment the tool
+//! result is an error whose structured content is the v2 `PaymentRequired`; the client pays
+//! in `_meta["x402/payment"]` and gets the settlement in `_meta["x402/payment-response"]`.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    sync::Arc,
+};
+
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        JsonObject, ListToolsResult, MetaObject, PaginatedRequestParams, ServerCapabilities,
+        ServerConfig, Tool,
+    },
+    service::RequestContext,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Answer, Gateway, Incoming, Resolved, Target,
+    x402::{Refusal, Rejection, wire},
+};
+
+/// The `_meta` key of a payment.
+const PAYMENT_META: &str = "x402/payment";
+/// The `_meta` key of a settlement response.
+const PAYMENT_RESPONSE_META: &str = "x402/payment-response";
+
+/// The `/mcp` service.
+pub(crate) fn service(
+    gateway: Arc<Gateway>,
+    shutdown: CancellationToken,
+) -> StreamableHttpService<Tools, LocalSessionManager> {
+    // The gateway is a public service that grants no ambient authority, so any Host may call.
+    let config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_cancellation_token(shutdown.child_token());
+    StreamableHttpService::new(
+        move || Ok(Tools { gateway: gateway.clone() }),
+        Arc::default(),
+        config,
+    )
+}
+
+/// The MCP handler: the mesh's functions as tools.
+#[derive(Clone)]
+pub(crate) struct Tools {
+    gateway: Arc<Gateway>,
+}
+
+impl Tools {
+    /// Every function by tool name.
+    fn catalog(&self) -> BTreeMap<String, Target> {
+        let registry = self.gateway.view.registry.read().expect("registry lock");
+        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        for d in registry.iter() {
+            for f in &d.record.manifest.functions {
+                *seen.entry((d.record.project.clone(), f.name.clone())).or_default() += 1;
+            }
+        }
+        let mut tools = BTreeMap::new();
+        for d in registry.iter() {
+            let owner = d.record.owner;
+            for f in &d.record.manifest.functions {
+                let pair = (d.record.project.clone(), f.name.clone());
+                let mut name = format!("{}_{}", pair.0, pair.1);
+                if seen[&pair] > 1 {
+                    name = format!("{name}_{}", &owner.to_string()[2..10].to_ascii_lowercase());
+                }
+                let target =
+                    Target { owner, project: pair.0, function: pair.1, path: "/".to_owned() };
+                tools.insert(name, target);
+            }
+        }
+        tools
+    }
+
+    fn tool(&self, name: &str, resolved: &Resolved) -> Tool {
+        let spec = resolved.deployment.function(&resolved.target.function).expect("resolved");
+        let schema = spec
+            .input_schema
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<JsonObject>(s).ok())
+            .unwrap_or_else(|| {
+                let mut object = JsonObject::new();
+                object.insert("type".into(), json!("object"));
+                object
+            });
+        let mut description = if spec.description.is_empty() {
+            format!("Calls {}/{}.", resolved.target.project, resolved.target.function)
+        } else {
+            spec.description.clone()
+        };
+        if spec.price > 0 {
+            description.push_str(&format!(
+                " Costs {} USDC per call (x402).",
+                crate::usdc::format(u128::from(spec.price))
+            ));
+        }
+        Tool::new(name.to_owned(), description, Arc::new(schema))
+    }
+}
+
+fn error_result(text: String, structured: Option<Value>) -> CallToolResult {
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content = structured;
+    result
+}
+
+fn answer_result(answer: &Answer) -> CallToolResult {
+    let body = String::from_utf8_lossy(&answer.response.body).into_owned();
+    let failed = answer.response.status >= 400;
+    let structured = serde_json::from_str::<Value>(&body).ok().filter(Value::is_object);
+    let mut result = if failed {
+        CallToolResult::error(vec![ContentBlock::text(body)])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(body)])
+    };
+    result.structured_content = structured;
+    result
+}
+
+impl ServerHandler for Tools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("peerhost-gateway", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Each tool is a PeerHost function run on the mesh. Priced tools take x402 \
+                 payments in _meta[\"x402/payment\"].",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self
+            .catalog()
+            .into_iter()
+            .filter_map(|(name, target)| {
+                let resolved = self.gateway.resolve(target).ok()?;
+                Some(self.tool(&name, &resolved))
+            })
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(target) = self.catalog().remove(request.name.as_ref()) else {
+            return Err(ErrorData::invalid_params(format!("no tool {:?}", request.name), None));
+        };
+        let resolved = self
+            .gateway
+            .resolve(target)
+            .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+        let body =
+            Bytes::from(Value::Object(request.arguments.clone().unwrap_or_default()).to_string());
+        let incoming = Incoming {
+            method: "POST",
+            query: None,
+            headers: vec![("content-type", b"application/json".as_slice())],
+        };
+        let spec = resolved.deployment.function(&resolved.target.function).expect("resolved");
+        if spec.price == 0 {
+            return Ok(self.run(&resolved, incoming, body).await.into());
+        }
+        let Some(paywall) = self.gateway.paywall.get() else {
+            return Ok(error_result(super::CallError::PaymentsUnavailable.to_string(), None).into());
+        };
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let host = parts
+            .and_then(|p| p.headers.get(axum::http::header::HOST))
+            .and_then(|h| h.to_str().ok())
+            .map_or_else(|| self.gateway.config.listen.to_string(), str::to_owned);
+        let target = &resolved.target;
+        let url = format!("http://{host}/{}/{}/{}", target.owner, target.project, target.function);
+        let requirements = paywall.requirements(spec.price, url, &spec.description);
+        let required = |rejection: &Rejection| {
+            let structured = paywall.terms().required_v2(&requirements, rejection.code());
+            error_result(structured.to_string(), Some(structured)).into()
+        };
+        let payment = request
+            .meta
+            .as_ref()
+            .and_then(|m| m.get(PAYMENT_META))
+            .or_else(|| context.meta.get(PAYMENT_META))
+            .cloned();
+        let Some(payment) = payment else {
+            let caller =
+                parts.and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>()).map(|c| c.0.ip());
+            if caller.is_some_and(|ip| paywall.free_call(ip)) {
+                return Ok(self.run(&resolved, incoming, body).await.into());
+            }
+            return Ok(required(&Rejection::Required { amount: spec.price }));
+        };
+        let payment = match wire::parse_payment(payment) {
+            Ok(payment) => payment,
+            Err(rejection) => return Ok(required(&rejection)),
+        };
+        let name = format!("{}/{}/{}", target.owner, target.project, target.function);
+        let payee = resolved.deployment.record.payee().0;
+        let mut ticket = match paywall.accept(payment, spec.price, &name, payee).await {
+            Ok(ticket) => ticket,
+            Err(Refusal::Payment(rejection)) => return Ok(required(&rejection)),
+            Err(Refusal::Unavailable(message)) => return Ok(error_result(message, None).into()),
+        };
+        let mut meta = MetaObject::default();
+        meta.insert(PAYMENT_RESPONSE_META.into(), ticket.receipt());
+        let result = match ticket.stored.take() {
+            Some((request_id, worker, response)) => {
+                answer_result(&Answer { request_id, worker, response })
+            }
+            None => match self.gateway.call(&resolved, incoming, body).await {
+                Ok(answer) => {
+                    ticket.answered((answer.request_id, answer.worker, answer.response.clone()));
+                    answer_result(&answer)
+                }
+                Err(e) => {
+                    // Paid but not served: the payment stays unspent for a retry.
+                    let mut result = error_result(e.to_string(), None);
+                    result.meta = Some(meta);
+                    return Ok(result.into());
+                }
+            },
+        };
+        ticket.delivered();
+        let mut result = result;
+        result.meta = Some(meta);
+        Ok(result.into())
+    }
+}
+
+impl Tools {
+    async fn run(
+        &self,
+        resolved: &Resolved,
+        incoming: Incoming<'_>,
+        body: Bytes,
+    ) -> CallToolResult {
+        match self.gateway.call(resolved, incoming, body).await {
+            Ok(answer) => answer_result(&answer),
+            Err(e) => error_result(e.to_string(), None),
+        }
+    }
+}
