@@ -173,6 +173,8 @@ pub struct Devnet {
     /// The local chain, if the devnet settles on one.
     pub chain: Option<DevnetChain>,
     options: DevnetOptions,
+    /// How the gateway was started, to start it again.
+    gateway_config: NodeConfig,
 }
 
 impl Devnet {
@@ -234,9 +236,11 @@ impl Devnet {
             .with_gateway(options.gateway.clone());
         config.mesh.listen = listen;
         config.chain = settle;
+        let gateway_config = config.clone();
         let gateway = node("gateway", config).await?;
 
-        let mut devnet = Self { bootstrap, workers, gateway, deployed: None, chain, options };
+        let mut devnet =
+            Self { bootstrap, workers, gateway, deployed: None, chain, options, gateway_config };
         match devnet.prepare().await {
             Ok(()) => Ok(devnet),
             Err(e) => {
@@ -366,6 +370,50 @@ impl Devnet {
     /// The URL of a function of the deployed project.
     pub fn function_url(&self, project: &str, function: &str) -> String {
         format!("{}/{}/{project}/{function}", self.gateway_url(), self.owner())
+    }
+
+    /// Stops the gateway abruptly (in-flight calls are cut off) and starts it again on the same
+    /// HTTP address, keys, data folder (payment journal) and chain, as after a crash. Returns
+    /// once it sees every worker and every project it knew before.
+    ///
+    /// # Errors
+    ///
+    /// The new gateway does not start or does not catch up within the timeout.
+    pub async fn restart_gateway(self) -> Result<Self, DevnetError> {
+        let Self { bootstrap, workers, gateway, deployed, chain, options, mut gateway_config } =
+            self;
+        let known: Vec<(Owner, String, u64)> = {
+            let registry = gateway.view().registry.read().expect("registry lock");
+            registry
+                .iter()
+                .map(|d| (d.record.owner, d.record.project.clone(), d.record.version))
+                .collect()
+        };
+        if let (Some(addr), Some(http)) = (gateway.http_addr(), gateway_config.gateway.as_mut()) {
+            http.listen = addr;
+        }
+        gateway.kill();
+        let gateway = Box::pin(Node::start(gateway_config.clone()))
+            .await
+            .map_err(|source| DevnetError::Node { role: "gateway".into(), source })?;
+        let devnet = Self { bootstrap, workers, gateway, deployed, chain, options, gateway_config };
+        devnet.wait_for_workers().await?;
+        let deadline = tokio::time::Instant::now() + devnet.options.timeout;
+        loop {
+            let caught_up = {
+                let registry = devnet.gateway.view().registry.read().expect("registry lock");
+                known.iter().all(|(owner, project, version)| {
+                    registry.get(owner, project).is_some_and(|d| d.record.version >= *version)
+                })
+            };
+            if caught_up {
+                return Ok(devnet);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DevnetError::Deploy(DeployError::NoPeers));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Stops every node, then the chain.

@@ -306,3 +306,47 @@ async fn bad_replayed_and_raced_payments_never_settle_twice() {
     assert_eq!(settlements.len(), 2, "one settlement per accepted payment");
     net.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_crash_after_settling_loses_nothing_and_free_calls_run_out() {
+    let mut net = TestNet::start(1, |options| {
+        options.chain = Some(DevnetChainOptions { validator: false, ..Default::default() });
+        options.gateway.free_calls = 1;
+    })
+    .await;
+    let settings = "[functions.slow]\nprice = \"0.01\"\ntimeout_ms = 2000\n";
+    let dir = project("slow", &[("slow", "fixture")], settings);
+    net.deploy(dir.path()).await;
+    let url = net.url("slow", "slow");
+
+    // The free tier: one call per caller, then 402.
+    assert_eq!(send("GET", &format!("{url}?mode=echo"), &[], "").await.status, 200);
+    let over = send("GET", &format!("{url}?mode=echo"), &[], "").await;
+    assert_eq!((over.status, over.json()["error"].as_str()), (402, Some("payment_required")));
+    assert_eq!(credits(&net).await, U256::ZERO, "free calls pay the owner nothing");
+
+    // A paid call is settled, then the gateway dies while the function still runs.
+    let payer = Payer::of(&net);
+    let header = payer.header(|_, _| {}, false);
+    let slow = format!("{url}?mode=sleep&ms=1500");
+    let in_flight = tokio::spawn({
+        let header = header.clone();
+        async move { pay(&slow, &header).await.status }
+    });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while credits(&net).await != U256::from(NET) {
+        assert!(tokio::time::Instant::now() < deadline, "the payment never settled");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    net.net = net.net.restart_gateway().await.expect("the gateway starts again");
+    let lost = in_flight.await;
+    assert!(!matches!(lost, Ok(200)), "the crashed gateway did not answer");
+
+    // Retried with the same payment: served, and settled only once.
+    let retry = pay(&format!("{url}?mode=echo"), &header).await;
+    assert_eq!(retry.status, 200, "{:?}", String::from_utf8_lossy(&retry.body));
+    assert!(retry.header("payment-response").is_some());
+    assert_eq!(credits(&net).await, U256::from(NET));
+    assert_eq!(pay(&url, &header).await.json()["error"], "payment_already_used");
+    net.net.shutdown().await;
+}

@@ -62,11 +62,21 @@ pub(crate) enum State {
 
 /// Why the journal failed (disk, corruption): the gateway answers 503, never serves unpaid.
 #[derive(Debug, thiserror::Error)]
-#[error("payment journal: {0}")]
-pub struct JournalError(String);
+#[error("payment journal: {message}")]
+pub struct JournalError {
+    message: String,
+    locked: bool,
+}
+
+impl JournalError {
+    /// Another process (or a dying gateway in this one) has the journal open.
+    pub fn is_locked(&self) -> bool {
+        self.locked
+    }
+}
 
 fn fail(e: impl std::fmt::Display) -> JournalError {
-    JournalError(e.to_string())
+    JournalError { message: e.to_string(), locked: false }
 }
 
 /// The journal file.
@@ -81,7 +91,10 @@ impl Journal {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        let db = Database::create(path).map_err(fail)?;
+        let db = Database::create(path).map_err(|e| JournalError {
+            locked: matches!(e, redb::DatabaseError::DatabaseAlreadyOpen),
+            message: e.to_string(),
+        })?;
         let tx = db.begin_write().map_err(fail)?;
         tx.open_table(PAYMENTS).map_err(fail)?;
         tx.commit().map_err(fail)?;

@@ -44,6 +44,9 @@ const MAX_TIMEOUT_S: u64 = 60;
 /// Free calls are counted per caller over this window.
 const FREE_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 
+/// How long a starting gateway waits for its predecessor to release the journal.
+const JOURNAL_LOCK_WAIT_MS: u64 = 30_000;
+
 /// A call's answer as the journal keeps it.
 pub(crate) type StoredAnswer = (RequestId, NodeKey, HttpResponse);
 
@@ -145,11 +148,24 @@ impl Paywall {
             version,
             max_timeout_s: MAX_TIMEOUT_S,
         };
+        // A gateway that just died may still hold the journal for a moment (its last calls
+        // unwinding); wait for it rather than fail the restart.
+        let mut waited = 0;
+        let journal = loop {
+            match Journal::open(journal) {
+                Ok(journal) => break journal,
+                Err(e) if e.is_locked() && waited < JOURNAL_LOCK_WAIT_MS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    waited += 100;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(Self {
             chain,
             terms,
             domain,
-            journal: Journal::open(journal)?,
+            journal,
             in_flight: Mutex::default(),
             free_calls,
             free_used: Mutex::default(),
