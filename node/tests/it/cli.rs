@@ -105,7 +105,32 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     let bootstrap = bootstrap.strip_prefix("bootstrap ").unwrap().to_owned();
     let gateway = devnet.wait_for("gateway ", Duration::from_secs(60));
     let gateway = gateway.strip_prefix("gateway ").unwrap().to_owned();
+    let rpc = devnet.wait_for("rpc ", Duration::from_secs(60));
+    let coordinator = devnet.wait_for("coordinator ", Duration::from_secs(60));
     let curl_line = devnet.wait_for("curl ", Duration::from_secs(60));
+    let paid = devnet.wait_for("paid ", Duration::from_secs(10));
+    let payer = devnet.wait_for("payer 0x", Duration::from_secs(10));
+    assert_eq!(payer.len(), "payer 0x".len() + 64, "{payer}");
+
+    // The priced example answers 402 until paid; its owner has nothing credited yet.
+    let (headers, body) = curl(&[paid.strip_prefix("paid ").unwrap()]);
+    assert!(headers.to_ascii_lowercase().starts_with("http/1.1 402"), "{headers}");
+    assert!(header(&headers, "payment-required").is_some(), "{headers}");
+    let required: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(required["accepts"][0]["network"], "polygon-amoy");
+    let balance = Command::new(BIN)
+        .env("PEERHOST_DATA_DIR", dir.path().join("owner"))
+        .args(["owner", "balance", "--rpc-url", rpc.strip_prefix("rpc ").unwrap()])
+        .args(["--coordinator", coordinator.strip_prefix("coordinator ").unwrap()])
+        .args(["--wallet-key", peerhost_node::devnet::DEVNET_OWNER_KEY])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&balance.stdout);
+    assert!(
+        stdout.contains("credits 0.000000"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&balance.stderr)
+    );
 
     // The printed line, run exactly as printed.
     let output = Command::new("sh").arg("-c").arg(&curl_line).output().unwrap();
