@@ -266,7 +266,7 @@ impl Paywall {
                 Ok(ticket)
             }
             None => {
-                verify::check(&payment, &self.terms, &self.domain, price, clock::unix_ms() / 1000)?;
+                verify::check(&payment, &self.terms, signer, price, clock::unix_ms() / 1000)?;
                 let state = self.chain.payment_state(from, nonce).await?;
                 if state.settled || state.nonce_used {
                     return Err(Rejection::NonceUsed.into());
@@ -297,8 +297,8 @@ impl Paywall {
         let auth = ChainAuthorization {
             from: a.from,
             value: a.value,
-            validAfter: a.valid_after,
-            validBefore: a.valid_before,
+            validAfter: a.validAfter,
+            validBefore: a.validBefore,
             nonce: a.nonce,
         };
         let tx = match self.chain.settle_transfer(payee, auth, payment.signature.clone()).await {

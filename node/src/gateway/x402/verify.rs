@@ -5,7 +5,6 @@ use alloy::{
     primitives::{Address, B256, Signature, U256},
     sol_types::Eip712Domain,
 };
-use peerhost_contracts::payments::TransferWithAuthorization;
 
 use super::{
     Rejection,
@@ -19,30 +18,22 @@ pub(crate) const MIN_VALIDITY_S: u64 = 6;
 /// The signer of `payment`'s authorization under the token's `domain`, if the signature is
 /// well-formed. Returns the digest too (the journal keys retries on it).
 pub(crate) fn signer(payment: &Payment, domain: &Eip712Domain) -> (B256, Option<Address>) {
-    let a = &payment.authorization;
-    let digest = TransferWithAuthorization {
-        from: a.from,
-        to: a.to,
-        value: a.value,
-        validAfter: a.valid_after,
-        validBefore: a.valid_before,
-        nonce: a.nonce,
-    }
-    .digest(domain);
+    let digest = payment.authorization.digest(domain);
     let recovered = Signature::try_from(payment.signature.as_ref())
         .ok()
         .and_then(|s| s.recover_address_from_prehash(&digest).ok());
     (digest, recovered)
 }
 
-/// Checks `payment` against the terms and the price at `now` (Unix seconds).
+/// Checks `payment` against the terms and the price at `now` (Unix seconds); `signer` is
+/// what [`signer`] recovered from it.
 pub(crate) fn check(
     payment: &Payment,
     terms: &Terms,
-    domain: &Eip712Domain,
+    signer: Option<Address>,
     price: u64,
     now: u64,
-) -> Result<B256, Rejection> {
+) -> Result<(), Rejection> {
     if payment.scheme != SCHEME {
         return Err(Rejection::Scheme(payment.scheme.clone()));
     }
@@ -67,17 +58,17 @@ pub(crate) fn check(
     if a.value != U256::from(price) {
         return Err(Rejection::Amount { got: a.value, want: price });
     }
-    if a.valid_after > U256::from(now) {
-        return Err(Rejection::NotYetValid { valid_after: a.valid_after, now });
+    if a.validAfter > U256::from(now) {
+        return Err(Rejection::NotYetValid { valid_after: a.validAfter, now });
     }
     let needed = now + MIN_VALIDITY_S;
-    if a.valid_before < U256::from(needed) {
-        return Err(Rejection::Expired { valid_before: a.valid_before, needed });
+    if a.validBefore < U256::from(needed) {
+        return Err(Rejection::Expired { valid_before: a.validBefore, needed });
     }
-    match signer(payment, domain) {
-        (digest, Some(signer)) if signer == a.from => Ok(digest),
-        _ => Err(Rejection::Signature(a.from)),
+    if signer != Some(a.from) {
+        return Err(Rejection::Signature(a.from));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -89,7 +80,7 @@ mod tests {
     use peerhost_contracts::payments::token_domain;
 
     use super::*;
-    use crate::gateway::x402::wire::Authorization;
+    use peerhost_contracts::payments::TransferWithAuthorization;
 
     const NOW: u64 = 1_800_000_000;
 
@@ -117,12 +108,12 @@ mod tests {
             network: "eip155:80002".into(),
             asset: Some(terms().asset.to_string()),
             pay_to: Some(terms().pay_to.to_string()),
-            authorization: Authorization {
+            authorization: TransferWithAuthorization {
                 from: key.address(),
                 to: terms().pay_to,
                 value: U256::from(10_000),
-                valid_after: U256::ZERO,
-                valid_before: U256::from(NOW + 60),
+                validAfter: U256::ZERO,
+                validBefore: U256::from(NOW + 60),
                 nonce: B256::repeat_byte(7),
             },
             signature: Bytes::new(),
@@ -133,8 +124,8 @@ mod tests {
         p
     }
 
-    fn verdict(p: &Payment) -> Result<B256, Rejection> {
-        check(p, &terms(), &domain(), 10_000, NOW)
+    fn verdict(p: &Payment) -> Result<(), Rejection> {
+        check(p, &terms(), signer(p, &domain()).1, 10_000, NOW)
     }
 
     #[test]
@@ -161,8 +152,8 @@ mod tests {
             (signed(|p| p.asset = Some(Address::repeat_byte(2).to_string())), "payload_asset"),
             (signed(|p| p.network = "eip155:1".into()), "invalid_network"),
             (signed(|p| p.scheme = "upto".into()), "unsupported_scheme"),
-            (signed(|p| p.authorization.valid_after = U256::from(NOW + 10)), "valid_after"),
-            (signed(|p| p.authorization.valid_before = U256::from(NOW + 2)), "valid_before"),
+            (signed(|p| p.authorization.validAfter = U256::from(NOW + 10)), "valid_after"),
+            (signed(|p| p.authorization.validBefore = U256::from(NOW + 2)), "valid_before"),
         ];
         for (payment, code) in cases {
             let err = verdict(&payment).unwrap_err();

@@ -4,6 +4,7 @@
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use data_encoding::{BASE64, BASE64_NOPAD};
+use peerhost_contracts::payments::TransferWithAuthorization;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -129,17 +130,6 @@ pub(crate) fn encode_header(value: &Value) -> String {
     BASE64.encode(value.to_string().as_bytes())
 }
 
-/// An EIP-3009 authorization, parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Authorization {
-    pub from: Address,
-    pub to: Address,
-    pub value: U256,
-    pub valid_after: U256,
-    pub valid_before: U256,
-    pub nonce: B256,
-}
-
 /// A payment as the client sent it.
 #[derive(Debug, Clone)]
 pub(crate) struct Payment {
@@ -153,8 +143,9 @@ pub(crate) struct Payment {
     pub asset: Option<String>,
     /// v2: the payee the client accepted.
     pub pay_to: Option<String>,
-    /// The authorization.
-    pub authorization: Authorization,
+    /// The authorization: the token's own EIP-712 struct, so its digest is what the payer
+    /// signed.
+    pub authorization: TransferWithAuthorization,
     /// The payer's signature.
     pub signature: Bytes,
 }
@@ -235,12 +226,12 @@ pub(crate) fn parse_payment(value: Value) -> Result<Payment, Rejection> {
         U256::from_str_radix(text, 10)
             .map_err(|_| Rejection::Malformed(format!("authorization.{field} is not a number")))
     };
-    let authorization = Authorization {
+    let authorization = TransferWithAuthorization {
         from: address("from", &a.from)?,
         to: address("to", &a.to)?,
         value: number("value", &a.value)?,
-        valid_after: number("validAfter", &a.valid_after)?,
-        valid_before: number("validBefore", &a.valid_before)?,
+        validAfter: number("validAfter", &a.valid_after)?,
+        validBefore: number("validBefore", &a.valid_before)?,
         nonce: a.nonce.parse().map_err(|_| {
             Rejection::Malformed("authorization.nonce is not 32 bytes of hex".into())
         })?,
