@@ -30,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Answer, Gateway, Incoming, Resolved, Target,
-    x402::{Refusal, Rejection, wire},
+    paid::{Priced, call_priced},
+    x402::{Rejection, wire},
 };
 
 /// The `_meta` key of a payment.
@@ -179,7 +180,8 @@ impl ServerHandler for Tools {
         };
         let spec = resolved.deployment.function(&resolved.target.function).expect("resolved");
         if spec.price == 0 {
-            return Ok(self.run(&resolved, incoming, body).await.into());
+            let answer = self.gateway.call(&resolved, incoming, body).await;
+            return Ok(answer_or_error(answer).into());
         }
         let Some(paywall) = self.gateway.paywall.get() else {
             return Ok(error_result(super::CallError::PaymentsUnavailable.to_string(), None).into());
@@ -201,62 +203,34 @@ impl ServerHandler for Tools {
             .as_ref()
             .and_then(|m| m.get(PAYMENT_META))
             .or_else(|| context.meta.get(PAYMENT_META))
-            .cloned();
-        let Some(payment) = payment else {
-            let caller =
-                parts.and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>()).map(|c| c.0.ip());
-            if caller.is_some_and(|ip| paywall.free_call(ip)) {
-                return Ok(self.run(&resolved, incoming, body).await.into());
-            }
-            return Ok(required(&Rejection::Required { amount: spec.price }));
-        };
-        let payment = match wire::parse_payment(payment) {
-            Ok(payment) => payment,
-            Err(rejection) => return Ok(required(&rejection)),
-        };
-        let name = format!("{}/{}/{}", target.owner, target.project, target.function);
-        let payee = resolved.deployment.record.payee().0;
-        let mut ticket = match paywall.accept(payment, spec.price, &name, payee).await {
-            Ok(ticket) => ticket,
-            Err(Refusal::Payment(rejection)) => return Ok(required(&rejection)),
-            Err(Refusal::Unavailable(message)) => return Ok(error_result(message, None).into()),
+            .cloned()
+            .map(wire::parse_payment);
+        let caller =
+            parts.and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>()).map(|c| c.0.ip());
+        let priced =
+            call_priced(&self.gateway, paywall, &resolved, incoming, body, payment, caller).await;
+        let (ticket, answer) = match priced {
+            Priced::Free(answer) => return Ok(answer_or_error(answer).into()),
+            Priced::Refused(rejection) => return Ok(required(&rejection)),
+            Priced::Unavailable(message) => return Ok(error_result(message, None).into()),
+            Priced::Paid(ticket, answer) => (ticket, answer),
         };
         let mut meta = MetaObject::default();
         meta.insert(PAYMENT_RESPONSE_META.into(), ticket.receipt());
-        let result = match ticket.stored.take() {
-            Some((request_id, worker, response)) => {
-                answer_result(&Answer { request_id, worker, response })
-            }
-            None => match self.gateway.call(&resolved, incoming, body).await {
-                Ok(answer) => {
-                    ticket.answered((answer.request_id, answer.worker, answer.response.clone()));
-                    answer_result(&answer)
-                }
-                Err(e) => {
-                    // Paid but not served: the payment stays unspent for a retry.
-                    let mut result = error_result(e.to_string(), None);
-                    result.meta = Some(meta);
-                    return Ok(result.into());
-                }
-            },
-        };
-        ticket.delivered();
-        let mut result = result;
+        // MCP has no view of the bytes leaving: an answer handed to the transport is spent; a
+        // call that got no answer leaves the payment unspent for a retry.
+        if answer.is_ok() {
+            ticket.delivered();
+        }
+        let mut result = answer_or_error(answer);
         result.meta = Some(meta);
         Ok(result.into())
     }
 }
 
-impl Tools {
-    async fn run(
-        &self,
-        resolved: &Resolved,
-        incoming: Incoming<'_>,
-        body: Bytes,
-    ) -> CallToolResult {
-        match self.gateway.call(resolved, incoming, body).await {
-            Ok(answer) => answer_result(&answer),
-            Err(e) => error_result(e.to_string(), None),
-        }
+fn answer_or_error(answer: Result<Answer, super::CallError>) -> CallToolResult {
+    match answer {
+        Ok(answer) => answer_result(&answer),
+        Err(e) => error_result(e.to_string(), None),
     }
 }

@@ -19,12 +19,66 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
 use super::{
-    CallError, Gateway, Incoming, Resolved,
+    Answer, CallError, Gateway, Incoming, Resolved,
     http::{PAYMENT_HEADERS, respond},
-    x402::{Paywall, Refusal, Rejection, Ticket, wire},
+    x402::{Paywall, Refusal, Rejection, Ticket, wire, wire::Payment},
 };
 
-/// Serves one call to a priced function.
+/// What a call to a priced function came to — shared by HTTP and MCP, which differ only in
+/// how they carry payments and answers.
+pub(crate) enum Priced {
+    /// A free-tier call: run without payment.
+    Free(Result<Answer, CallError>),
+    /// The payment is missing or refused.
+    Refused(Rejection),
+    /// Payments cannot be taken right now (chain or journal down).
+    Unavailable(String),
+    /// Paid and run (or answered before a crash). The ticket is spent once the answer is out;
+    /// dropped unspent, a retry with the same payment is served again without paying twice.
+    Paid(Box<Ticket>, Result<Answer, CallError>),
+}
+
+/// Takes the payment (or a free call) for a priced function and runs it.
+pub(crate) async fn call_priced(
+    gateway: &Gateway,
+    paywall: &Arc<Paywall>,
+    resolved: &Resolved,
+    incoming: Incoming<'_>,
+    body: Bytes,
+    payment: Option<Result<Payment, Rejection>>,
+    caller: Option<IpAddr>,
+) -> Priced {
+    let spec = resolved.deployment.function(&resolved.target.function).expect("resolved function");
+    let payment = match payment {
+        Some(Ok(payment)) => payment,
+        Some(Err(rejection)) => return Priced::Refused(rejection),
+        None if caller.is_some_and(|ip| paywall.free_call(ip)) => {
+            return Priced::Free(gateway.call(resolved, incoming, body).await);
+        }
+        None => return Priced::Refused(Rejection::Required { amount: spec.price }),
+    };
+    let target = &resolved.target;
+    let name = format!("{}/{}/{}", target.owner, target.project, target.function);
+    let payee = resolved.deployment.record.payee().0;
+    let mut ticket = match paywall.accept(payment, spec.price, &name, payee).await {
+        Ok(ticket) => ticket,
+        Err(Refusal::Payment(rejection)) => return Priced::Refused(rejection),
+        Err(Refusal::Unavailable(message)) => return Priced::Unavailable(message),
+    };
+    let answer = match ticket.stored.take() {
+        Some((request_id, worker, response)) => Ok(Answer { request_id, worker, response }),
+        None => {
+            let answer = gateway.call(resolved, incoming, body).await;
+            if let Ok(answer) = &answer {
+                ticket.answered((answer.request_id, answer.worker, answer.response.clone()));
+            }
+            answer
+        }
+    };
+    Priced::Paid(Box::new(ticket), answer)
+}
+
+/// Serves one HTTP call to a priced function.
 pub(crate) async fn serve(
     gateway: &Gateway,
     resolved: &Resolved,
@@ -39,62 +93,32 @@ pub(crate) async fn serve(
     };
     let spec = resolved.deployment.function(&resolved.target.function).expect("resolved function");
     let requirements = paywall.requirements(spec.price, resource, &spec.description);
-    let header = PAYMENT_HEADERS.iter().find_map(|name| headers.get(*name));
-    let Some(header) = header else {
-        if caller.is_some_and(|ip| paywall.free_call(ip)) {
-            return match gateway.call(resolved, incoming, body).await {
-                Ok(answer) => respond(answer),
-                Err(e) => e.into_response(),
-            };
+    let payment = PAYMENT_HEADERS
+        .iter()
+        .find_map(|name| headers.get(*name))
+        .map(|header| wire::decode_header(header.as_bytes()));
+    match call_priced(gateway, paywall, resolved, incoming, body, payment, caller).await {
+        Priced::Free(Ok(answer)) => respond(answer),
+        Priced::Free(Err(e)) => e.into_response(),
+        Priced::Refused(rejection) => payment_required(paywall, &requirements, &rejection),
+        Priced::Unavailable(message) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "payments_unavailable", "message": message })),
+        )
+            .into_response(),
+        Priced::Paid(ticket, Err(e)) => {
+            let mut response = e.into_response();
+            attach_receipt(&mut response, &ticket);
+            response
         }
-        return payment_required(
-            paywall,
-            &requirements,
-            &Rejection::Required { amount: spec.price },
-        );
-    };
-    let payment = match wire::decode_header(header.as_bytes()) {
-        Ok(payment) => payment,
-        Err(rejection) => return payment_required(paywall, &requirements, &rejection),
-    };
-    let target = &resolved.target;
-    let name = format!("{}/{}/{}", target.owner, target.project, target.function);
-    let payee = resolved.deployment.record.payee().0;
-    let mut ticket = match paywall.accept(payment, spec.price, &name, payee).await {
-        Ok(ticket) => ticket,
-        Err(Refusal::Payment(rejection)) => {
-            return payment_required(paywall, &requirements, &rejection);
+        Priced::Paid(ticket, Ok(mut answer)) => {
+            let data = Bytes::from(std::mem::take(&mut answer.response.body));
+            let mut response = respond(answer);
+            attach_receipt(&mut response, &ticket);
+            *response.body_mut() = Body::new(Delivery { data: Some(data), ticket: Some(*ticket) });
+            response
         }
-        Err(Refusal::Unavailable(message)) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "error": "payments_unavailable", "message": message })),
-            )
-                .into_response();
-        }
-    };
-    let answer = match ticket.stored.take() {
-        Some((request_id, worker, response)) => super::Answer { request_id, worker, response },
-        None => match gateway.call(resolved, incoming, body).await {
-            Ok(answer) => {
-                ticket.answered((answer.request_id, answer.worker, answer.response.clone()));
-                answer
-            }
-            Err(e) => {
-                // Settled but not served: the ticket is dropped unspent, so a retry with the
-                // same payment runs the function again without paying twice.
-                let mut response = e.into_response();
-                attach_receipt(&mut response, &ticket);
-                return response;
-            }
-        },
-    };
-    let mut answer = answer;
-    let data = Bytes::from(std::mem::take(&mut answer.response.body));
-    let mut response = respond(answer);
-    attach_receipt(&mut response, &ticket);
-    *response.body_mut() = Body::new(Delivery { data: Some(data), ticket: Some(ticket) });
-    response
+    }
 }
 
 /// A 402 with the v1 body and the v2 `PAYMENT-REQUIRED` header, both naming the reason.
