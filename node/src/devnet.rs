@@ -392,7 +392,16 @@ impl Devnet {
         if let (Some(addr), Some(http)) = (gateway.http_addr(), gateway_config.gateway.as_mut()) {
             http.listen = addr;
         }
+        let addr = gateway.http_addr();
         gateway.kill();
+        // Killing aborts the HTTP task; its listener closes as the abort completes.
+        let deadline = tokio::time::Instant::now() + options.timeout;
+        while let Some(addr) = addr
+            && std::net::TcpListener::bind(addr).is_err()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let gateway = Box::pin(Node::start(gateway_config.clone()))
             .await
             .map_err(|source| DevnetError::Node { role: "gateway".into(), source })?;
