@@ -13,8 +13,18 @@ pub struct SandboxConfig {
     pub caps: Limits,
     /// Largest table a guest may grow to, in elements.
     pub max_table_elements: usize,
+    /// Most core instances one call may create (a component instantiates several).
+    pub max_core_instances: usize,
+    /// Most tables one call may create.
+    pub max_tables: usize,
+    /// Most linear memories one call may create.
+    pub max_memories: usize,
     /// Largest component accepted for compilation, in bytes.
     pub max_component_bytes: u64,
+    /// Longest a component may take to compile, in milliseconds. A compile past it is
+    /// refused (the compiler thread finishes in the background, still holding the one compile
+    /// slot, so hostile components cannot pile up compilations).
+    pub max_compile_ms: u64,
     /// Memory kept mapped per pool slot between requests (resets by `pagemap_scan` instead of
     /// `madvise`; see `shared/notes/wasmtime-wasi-http.md`).
     pub keep_resident_bytes: usize,
@@ -36,7 +46,11 @@ impl Default for SandboxConfig {
                 max_response_bytes: 32 << 20,
             },
             max_table_elements: 100_000,
+            max_core_instances: 64,
+            max_tables: 64,
+            max_memories: 8,
             max_component_bytes: 64 << 20,
+            max_compile_ms: 120_000,
             keep_resident_bytes: 16 << 20,
             epoch_tick_ms: 1,
             cache_dir: None,

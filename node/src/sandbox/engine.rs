@@ -115,7 +115,7 @@ pub struct Sandbox {
     pub(crate) config: SandboxConfig,
     cache: Mutex<MemoryCache>,
     /// Compiles run one at a time so they never starve request execution.
-    compiles: Semaphore,
+    compiles: Arc<Semaphore>,
     _ticker: EpochTicker,
 }
 
@@ -149,7 +149,7 @@ impl Sandbox {
             linker,
             config,
             cache: Mutex::default(),
-            compiles: Semaphore::new(1),
+            compiles: Arc::new(Semaphore::new(1)),
             _ticker: ticker,
         })
     }
@@ -209,15 +209,26 @@ impl Sandbox {
     }
 
     async fn load(&self, hash: BlobHash, bytes: Bytes) -> Result<Arc<Compiled>, SandboxError> {
-        let _permit =
-            self.compiles.acquire().await.map_err(|e| SandboxError::Internal(e.to_string()))?;
+        let permit = self
+            .compiles
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| SandboxError::Internal(e.to_string()))?;
         let engine = self.engine.clone();
         let path = self.cache_path(&hash);
         let max = self.config.max_component_bytes;
-        let component =
-            tokio::task::spawn_blocking(move || load_component(&engine, path, &bytes, max))
-                .await
-                .map_err(|e| SandboxError::Internal(e.to_string()))??;
+        // The permit moves into the compiler thread: a compile past its deadline is refused
+        // here but keeps the one compile slot until it really ends.
+        let compile = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            load_component(&engine, path, &bytes, max)
+        });
+        let limit_ms = self.config.max_compile_ms;
+        let component = tokio::time::timeout(Duration::from_millis(limit_ms), compile)
+            .await
+            .map_err(|_| SandboxError::CompileTimeout { limit_ms })?
+            .map_err(|e| SandboxError::Internal(e.to_string()))??;
         let bad = |e: wasmtime::Error| SandboxError::BadComponent(format!("{e:#}"));
         let pre = self.linker.instantiate_pre(&component).map_err(bad)?;
         let pre = ProxyPre::new(pre).map_err(bad)?;

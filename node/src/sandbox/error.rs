@@ -12,8 +12,9 @@ pub enum SandboxError {
     /// The call ran past its wall-clock deadline.
     #[error("function exceeded its time limit")]
     DeadlineExceeded,
-    /// The guest tried to grow memory or a table past its limit.
-    #[error("function exceeded its memory limit")]
+    /// The guest tried to grow memory or a table past its limit (or create more instances,
+    /// memories or tables than allowed).
+    #[error("function exceeded its memory or table limit")]
     MemoryLimit,
     /// The guest trapped.
     #[error("function trapped: {message}")]
@@ -42,6 +43,12 @@ pub enum SandboxError {
     /// failed to compile or link.
     #[error("component cannot run: {0}")]
     BadComponent(String),
+    /// Compiling the component took longer than the worker allows.
+    #[error("component took longer than {limit_ms} ms to compile")]
+    CompileTimeout {
+        /// The limit.
+        limit_ms: u64,
+    },
     /// A failure of the worker itself (not the guest's fault).
     #[error("worker error: {0}")]
     Internal(String),
@@ -60,6 +67,7 @@ impl SandboxError {
             Self::ResponseTooLarge { .. } => "response_too_large",
             Self::InvalidResponse(_) => "invalid_response",
             Self::BadComponent(_) => "bad_component",
+            Self::CompileTimeout { .. } => "compile_timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -68,7 +76,10 @@ impl SandboxError {
     pub fn status(&self) -> u16 {
         match self {
             Self::DeadlineExceeded => 504,
-            Self::ResponseTooLarge { .. } | Self::InvalidResponse(_) | Self::BadComponent(_) => 502,
+            Self::ResponseTooLarge { .. }
+            | Self::InvalidResponse(_)
+            | Self::BadComponent(_)
+            | Self::CompileTimeout { .. } => 502,
             _ => 500,
         }
     }

@@ -87,6 +87,9 @@ impl WasiHttpHooks for NoNetwork {
 pub(crate) struct Limiter {
     pub(crate) memory_bytes: usize,
     pub(crate) table_elements: usize,
+    pub(crate) instances: usize,
+    pub(crate) tables: usize,
+    pub(crate) memories: usize,
     pub(crate) hit: bool,
 }
 
@@ -111,6 +114,18 @@ impl wasmtime::ResourceLimiter for Limiter {
         let ok = desired <= self.table_elements && maximum.is_none_or(|m| desired <= m);
         self.hit |= !ok;
         Ok(ok)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.tables
+    }
+
+    fn memories(&self) -> usize {
+        self.memories
     }
 }
 

@@ -72,6 +72,9 @@ impl Sandbox {
         let limiter = Limiter {
             memory_bytes: limits.memory_bytes as usize,
             table_elements: self.config.max_table_elements,
+            instances: self.config.max_core_instances,
+            tables: self.config.max_tables,
+            memories: self.config.max_memories,
             hit: false,
         };
         let host = Host::new(&invocation.request_id, invocation.received_at_ms, limiter);

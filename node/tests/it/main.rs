@@ -4,4 +4,9 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::print_stderr)]
 
 mod cli;
+mod determinism;
+mod engine;
+mod guests;
+mod hostile;
+mod isolation;
 mod sandbox;

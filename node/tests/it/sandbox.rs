@@ -7,33 +7,16 @@ use bytes::Bytes;
 use peerhost_node::sandbox::{Compiled, Invocation, Sandbox, SandboxConfig, SandboxError};
 use peerhost_protocol::{BlobHash, Limits, RequestId};
 
-fn fixture() -> Bytes {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let path = root.join("target/wasm/wasm32-wasip2/release/fixture.wasm");
-    Bytes::from(
-        std::fs::read(&path)
-            .unwrap_or_else(|_| panic!("{} missing: run scripts/build-guests", path.display())),
-    )
-}
+use crate::guests::{self, fixture, prepare};
 
 async fn sandbox() -> (Sandbox, std::sync::Arc<Compiled>) {
-    let config = SandboxConfig { max_instances: 4, ..SandboxConfig::default() };
-    let sandbox = Sandbox::new(config).unwrap();
-    let bytes = fixture();
-    let compiled = sandbox.prepare(BlobHash::of(&bytes), || bytes.clone()).await.unwrap();
+    let sandbox = guests::sandbox(4);
+    let compiled = prepare(&sandbox, &fixture()).await;
     (sandbox, compiled)
 }
 
 fn call(query: &str, limits: Limits) -> Invocation {
-    Invocation {
-        request_id: RequestId([3; 32]),
-        method: "POST".into(),
-        path_and_query: format!("/p?{query}"),
-        headers: vec![],
-        body: Bytes::from_static(b"body"),
-        received_at_ms: 1_700_000_000_000,
-        limits,
-    }
+    guests::call(query, b"body", limits)
 }
 
 /// Whether an error is the one a case expects.
