@@ -138,6 +138,8 @@ mod tests {
                 price: 0,
                 description: String::new(),
                 input_schema: None,
+                effectful: false,
+                allowed_hosts: Vec::new(),
             }],
         };
         DeploymentRecord {

@@ -91,8 +91,8 @@ pub use gossip::{
 pub use hash::{BlobHash, Keccak, RequestId, keccak256, keccak256_parts};
 pub use keys::{NodeKey, NodeSecret, Signature, SignatureError};
 pub use manifest::{
-    BundleManifest, FunctionSpec, Limits, MAX_DESCRIPTION_LEN, MAX_FUNCTIONS, MAX_INPUT_SCHEMA_LEN,
-    Tier,
+    BundleManifest, FunctionSpec, Limits, MAX_ALLOWED_HOSTS, MAX_DESCRIPTION_LEN, MAX_FUNCTIONS,
+    MAX_INPUT_SCHEMA_LEN, Tier,
 };
 pub use names::{MAX_NAME_LEN, check_name};
 pub use request::{

@@ -22,6 +22,9 @@ pub const MAX_DESCRIPTION_LEN: usize = 1024;
 /// Longest input schema (JSON text), in bytes.
 pub const MAX_INPUT_SCHEMA_LEN: usize = 8 * 1024;
 
+/// Most outbound hosts one effectful function may allow-list.
+pub const MAX_ALLOWED_HOSTS: usize = 32;
+
 /// How a function's result is accepted by the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(into = "u8", try_from = "u8")]
@@ -140,6 +143,14 @@ pub struct FunctionSpec {
     /// JSON Schema of the JSON body the function takes (MCP tool input schema), as JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<String>,
+    /// The function has effects outside the sandbox (outbound HTTP): it runs on one worker and
+    /// its results are never hash-voted. `false` means `pure`: deterministic by contract.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub effectful: bool,
+    /// Hosts an effectful function may reach with `wasi:http` outgoing requests, as `host` (any
+    /// port) or `host:port`. Empty: no network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl FunctionSpec {
@@ -160,8 +171,55 @@ impl FunctionSpec {
                 format!("must be 1 to {MAX_INPUT_SCHEMA_LEN} bytes of JSON"),
             ));
         }
+        if self.effectful && self.tier == Tier::Verified {
+            return Err(Invalid::new(
+                "functions.effectful",
+                "effectful functions run once and cannot use the verified tier",
+            ));
+        }
+        if !self.allowed_hosts.is_empty() && !self.effectful {
+            return Err(Invalid::new(
+                "functions.allowed_hosts",
+                "only effectful functions may reach the network",
+            ));
+        }
+        if self.allowed_hosts.len() > MAX_ALLOWED_HOSTS {
+            return Err(Invalid::new(
+                "functions.allowed_hosts",
+                format!("at most {MAX_ALLOWED_HOSTS} hosts"),
+            ));
+        }
+        for host in &self.allowed_hosts {
+            check_host(host)?;
+        }
         Ok(())
     }
+}
+
+/// An allow-list entry: `host` or `host:port`, lower-case DNS name or IPv4 address.
+fn check_host(entry: &str) -> Result<(), Invalid> {
+    let bad =
+        || Invalid::new("functions.allowed_hosts", format!("{entry:?} is not host or host:port"));
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (entry, None),
+    };
+    if let Some(port) = port
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return Err(bad());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 /// The manifest blob at the head of a bundle.
@@ -242,6 +300,30 @@ mod tests {
             price: 0,
             description: String::new(),
             input_schema: None,
+            effectful: false,
+            allowed_hosts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_effectful_fast_functions_reach_allow_listed_hosts() {
+        let mut f = spec("a");
+        f.allowed_hosts = vec!["api.example.com".into()];
+        assert!(Wire::validate(&f).is_err(), "a pure function has no network");
+        f.effectful = true;
+        Wire::validate(&f).unwrap();
+        let back: FunctionSpec = codec::decode(&codec::encode(&f)).unwrap();
+        assert_eq!(back, f);
+        f.tier = Tier::Verified;
+        assert!(Wire::validate(&f).is_err(), "effectful results are never voted on");
+        f.tier = Tier::Fast;
+        for good in ["127.0.0.1:8080", "localhost", "a-b.example.org:443"] {
+            f.allowed_hosts = vec![good.into()];
+            Wire::validate(&f).unwrap();
+        }
+        for bad in ["", "Example.com", "a..b", "-a.com", "host:0", "host:99999", "a b", "h/x"] {
+            f.allowed_hosts = vec![bad.into()];
+            assert!(Wire::validate(&f).is_err(), "{bad:?}");
         }
     }
 

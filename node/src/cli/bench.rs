@@ -166,6 +166,7 @@ async fn in_process(
         body: body.clone(),
         received_at_ms: 1_700_000_000_000,
         limits: Limits::default(),
+        allowed_hosts: Vec::new(),
     };
     let invocation = Arc::new(invocation);
     let mut reports = Vec::new();

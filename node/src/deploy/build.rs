@@ -1,5 +1,6 @@
 //! Turning a [`Project`] into a [`Bundle`]: build Rust crates with cargo for
-//! `wasm32-wasip2`, read prebuilt components, check each is a component.
+//! `wasm32-wasip2` and JavaScript modules with componentize-js, read prebuilt components,
+//! check each is a component.
 
 use std::{path::Path, process::Stdio};
 
@@ -19,7 +20,7 @@ const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0
 ///
 /// # Errors
 ///
-/// [`DeployError::Build`] with cargo's message, [`DeployError::NotAComponent`] for core
+/// [`DeployError::Build`] with cargo's or componentize-js's message, [`DeployError::NotAComponent`] for core
 /// modules or other files, [`DeployError::Io`] for unreadable files.
 pub async fn build(project: &Project, quiet: bool) -> Result<Bundle, DeployError> {
     let mut functions = Vec::with_capacity(project.functions.len());
@@ -28,6 +29,9 @@ pub async fn build(project: &Project, quiet: bool) -> Result<Bundle, DeployError
         let path = match &function.source {
             Source::Wasm(path) => path.clone(),
             Source::Crate(dir) => cargo_build(&function.name, dir, quiet).await?,
+            Source::JavaScript(file) => {
+                super::javascript::build(&function.name, file, &project.dir, quiet).await?
+            }
         };
         let bytes = std::fs::read(&path)
             .map_err(|source| DeployError::Io { path: path.clone(), source })?;
@@ -43,6 +47,8 @@ pub async fn build(project: &Project, quiet: bool) -> Result<Bundle, DeployError
             price: function.price,
             description: function.description.clone(),
             input_schema: function.input_schema.clone(),
+            effectful: function.effectful,
+            allowed_hosts: function.allowed_hosts.clone(),
         });
         components.push(Bytes::from(bytes));
     }

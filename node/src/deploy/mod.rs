@@ -1,6 +1,7 @@
 //! Deploying a project: read the folder, build its functions into a bundle, publish.
 
 mod build;
+mod javascript;
 mod project;
 mod publish;
 

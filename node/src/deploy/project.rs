@@ -1,6 +1,7 @@
-//! Project folders: `functions/<name>.wasm` (a ready component) or `functions/<name>/` (a Rust
-//! crate built for `wasm32-wasip2`), plus an optional `peerhost.toml` with per-function
-//! settings. `functions/<stem>` becomes the function `<stem>`.
+//! Project folders: `functions/<name>.wasm` (a ready component), `functions/<name>.js` (a
+//! JavaScript module with a fetch handler, built with componentize-js) or `functions/<name>/`
+//! (a Rust crate built for `wasm32-wasip2`), plus an optional `peerhost.toml` with
+//! per-function settings. `functions/<stem>` becomes the function `<stem>`.
 
 use std::{
     collections::BTreeMap,
@@ -19,6 +20,8 @@ pub enum Source {
     Wasm(PathBuf),
     /// A Rust crate to build.
     Crate(PathBuf),
+    /// A JavaScript module to build into a `wasi:http` component.
+    JavaScript(PathBuf),
 }
 
 /// One function of a project, before building.
@@ -38,6 +41,10 @@ pub struct FunctionSource {
     pub description: String,
     /// JSON Schema of the JSON body, as JSON text.
     pub input_schema: Option<String>,
+    /// Outbound HTTP allowed (not hash-voted).
+    pub effectful: bool,
+    /// Hosts an effectful function may reach.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// A project folder, read and checked.
@@ -88,15 +95,10 @@ struct Settings {
     description: Option<String>,
     /// JSON Schema of the body, as a TOML table.
     input_schema: Option<toml::Table>,
-}
-
-/// A function's resolved settings.
-struct Resolved {
-    limits: Limits,
-    tier: Tier,
-    price: u64,
-    description: String,
-    input_schema: Option<String>,
+    /// The function makes outbound HTTP requests.
+    effectful: Option<bool>,
+    /// `host` or `host:port` entries it may reach (implies `effectful`).
+    allowed_hosts: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -111,12 +113,15 @@ impl Settings {
             price: self.price.clone().or_else(|| fallback.price.clone()),
             description: self.description.clone().or_else(|| fallback.description.clone()),
             input_schema: self.input_schema.clone().or_else(|| fallback.input_schema.clone()),
+            effectful: self.effectful.or(fallback.effectful),
+            allowed_hosts: self.allowed_hosts.clone().or_else(|| fallback.allowed_hosts.clone()),
         }
     }
 
-    fn resolve(&self, function: &str) -> Result<Resolved, DeployError> {
+    /// The function `name` built from `source` with these settings.
+    fn resolve(&self, name: String, source: Source) -> Result<FunctionSource, DeployError> {
         let invalid = |reason: String| DeployError::Settings {
-            reason: format!("function '{function}': {reason}"),
+            reason: format!("function '{name}': {reason}"),
         };
         let d = Limits::default();
         let limits = Limits {
@@ -140,12 +145,17 @@ impl Settings {
             ),
             None => None,
         };
-        Ok(Resolved {
+        Ok(FunctionSource {
+            name,
+            source,
             limits,
             tier,
             price,
             description: self.description.clone().unwrap_or_default(),
             input_schema,
+            // Allow-listing a host is asking for the network: it makes the function effectful.
+            effectful: self.effectful.unwrap_or(false) || self.allowed_hosts.is_some(),
+            allowed_hosts: self.allowed_hosts.clone().unwrap_or_default(),
         })
     }
 }
@@ -206,20 +216,19 @@ pub fn load(dir: &Path) -> Result<Project, DeployError> {
         } else {
             match file_name.rsplit_once('.') {
                 Some((stem, "wasm")) => (stem.to_owned(), Source::Wasm(path.clone())),
-                Some((_, "js" | "mjs" | "ts")) => {
+                Some((stem, "js" | "mjs")) => (stem.to_owned(), Source::JavaScript(path.clone())),
+                Some((_, "ts" | "mts")) => {
                     return Err(DeployError::Unsupported {
                         path,
-                        reason:
-                            "JavaScript functions need the componentize-js toolchain, which this \
-                                 version of PeerHost does not install yet; build a .wasm component \
-                                 and place it in functions/"
-                                .into(),
+                        reason: "TypeScript is not built here: compile it to a JavaScript module \
+                                 (e.g. with tsc) and place the .js file in functions/"
+                            .into(),
                     });
                 }
                 _ => {
                     return Err(DeployError::Unsupported {
                         path,
-                        reason: "expected <name>.wasm or a Rust crate folder".into(),
+                        reason: "expected <name>.wasm, <name>.js or a Rust crate folder".into(),
                     });
                 }
             }
@@ -246,9 +255,7 @@ pub fn load(dir: &Path) -> Result<Project, DeployError> {
         .map(|(name, (_, source))| {
             let settings =
                 file.functions.get(&name).cloned().unwrap_or_default().or(&file.defaults);
-            let Resolved { limits, tier, price, description, input_schema } =
-                settings.resolve(&name)?;
-            Ok(FunctionSource { name, source, limits, tier, price, description, input_schema })
+            settings.resolve(name, source)
         })
         .collect::<Result<Vec<_>, DeployError>>()?;
     Ok(Project { name, dir: dir.to_owned(), functions, payout })
@@ -270,6 +277,18 @@ mod tests {
             std::fs::write(path, content).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn allow_listing_a_host_makes_a_function_effectful() {
+        let toml =
+            "[project]\nname = \"p\"\n[functions.a]\nallowed_hosts = [\"api.example.com\"]\n";
+        let dir =
+            project(&[("functions/a.wasm", ""), ("functions/b.wasm", ""), ("peerhost.toml", toml)]);
+        let p = load(dir.path()).unwrap();
+        assert!(p.functions[0].effectful);
+        assert_eq!(p.functions[0].allowed_hosts, ["api.example.com"]);
+        assert!(!p.functions[1].effectful, "functions are pure unless marked");
     }
 
     #[test]
@@ -314,8 +333,14 @@ mod tests {
             ("peerhost.toml", "[project]\nname = \"p\"\n[defaults]\nprice = \"0.0000001\"\n"),
         ]);
         assert!(matches!(load(dir.path()), Err(DeployError::Settings { .. })));
-        let dir = project(&[("functions/a.js", "")]);
+        let dir = project(&[("functions/a.ts", "")]);
         assert!(matches!(load(dir.path()), Err(DeployError::Unsupported { .. })));
+        let dir = project(&[("functions/a.js", ""), ("functions/a.wasm", "")]);
+        assert!(matches!(load(dir.path()), Err(DeployError::Collision { .. })));
+        let dir = project(&[("functions/a.js", ""), ("functions/a.mjs", "")]);
+        assert!(matches!(load(dir.path()), Err(DeployError::Collision { .. })));
+        let dir = project(&[("functions/Hello.js", "")]);
+        assert!(matches!(load(dir.path()), Err(DeployError::InvalidName { .. })));
         let dir = project(&[("readme.md", "")]);
         assert!(matches!(load(dir.path()), Err(DeployError::NoFunctions(_))));
     }

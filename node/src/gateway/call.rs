@@ -120,7 +120,7 @@ impl Gateway {
         let inline = body.len() <= MAX_INLINE_BODY;
         let (_guard, mut inputs) = self.pending.register(id, (!inline).then(|| body.clone()));
 
-        let config = self.race_config(spec.tier, spec.limits.timeout_ms);
+        let config = self.race_config(spec);
         let mut race = Race::new(id, config);
         let topic = topics::exec_topic(topics::exec_shard(&record.owner, &record.project));
         let mut results: HashMap<NodeKey, Accepted> = HashMap::new();
@@ -220,8 +220,11 @@ impl Gateway {
         let _ = (workers, results);
     }
 
-    fn race_config(&self, tier: Tier, timeout_ms: u64) -> RaceConfig {
-        let (racers, quorum) = match tier {
+    /// An effectful function runs on exactly one worker (racing it would repeat its outbound
+    /// effects); manifest validation already keeps it off the verified tier.
+    fn race_config(&self, spec: &peerhost_protocol::FunctionSpec) -> RaceConfig {
+        let (racers, quorum) = match spec.tier {
+            Tier::Fast if spec.effectful => (1, 1),
             Tier::Fast => (self.config.fast_racers, 1),
             Tier::Verified => (self.config.verified_racers, self.config.verified_quorum),
         };
@@ -229,7 +232,7 @@ impl Gateway {
             racers,
             quorum,
             max_attempts: self.config.max_attempts,
-            attempt_timeout_ms: timeout_ms + self.config.slack_ms,
+            attempt_timeout_ms: spec.limits.timeout_ms + self.config.slack_ms,
         }
     }
 

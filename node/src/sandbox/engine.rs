@@ -116,6 +116,8 @@ pub struct Sandbox {
     cache: Mutex<MemoryCache>,
     /// Compiles run one at a time so they never starve request execution.
     compiles: Arc<Semaphore>,
+    /// Fuel and epochs are on (always, except for the benchmark baseline).
+    pub(crate) metered: bool,
     _ticker: EpochTicker,
 }
 
@@ -133,8 +135,31 @@ impl Sandbox {
     /// [`SandboxError::Internal`] if wasmtime rejects the configuration (e.g. the pool cannot
     /// reserve its address space).
     pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        let engine_config = engine_config(&config);
+        Self::with_engine(config, &engine_config, true)
+    }
+
+    /// A sandbox without fuel and without epoch interruption: the baseline that benchmarks
+    /// measure the cost of metering against. Nothing bounds a guest's CPU here; never serve
+    /// with it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sandbox::new`].
+    #[doc(hidden)]
+    pub fn unmetered(config: SandboxConfig) -> Result<Self, SandboxError> {
+        let mut engine_config = engine_config(&config);
+        engine_config.consume_fuel(false).epoch_interruption(false);
+        Self::with_engine(config, &engine_config, false)
+    }
+
+    fn with_engine(
+        config: SandboxConfig,
+        engine_config: &Config,
+        metered: bool,
+    ) -> Result<Self, SandboxError> {
         let internal = |e: wasmtime::Error| SandboxError::Internal(format!("{e:#}"));
-        let engine = Engine::new(&engine_config(&config)).map_err(internal)?;
+        let engine = Engine::new(engine_config).map_err(internal)?;
         let mut linker = Linker::<Host>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(internal)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(internal)?;
@@ -150,6 +175,7 @@ impl Sandbox {
             config,
             cache: Mutex::default(),
             compiles: Arc::new(Semaphore::new(1)),
+            metered,
             _ticker: ticker,
         })
     }

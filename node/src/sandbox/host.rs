@@ -1,5 +1,6 @@
 //! Per-request host state: the WASI and wasi:http contexts a guest sees, with deterministic
-//! clocks and randomness, no filesystem, no sockets and no outbound HTTP.
+//! clocks and randomness, no filesystem, no sockets, and outbound HTTP only to the hosts an
+//! effectful function allow-lists.
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -8,6 +9,7 @@ use std::{
 
 use peerhost_protocol::{RequestId, keccak256_parts};
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+use tracing::debug;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
@@ -57,28 +59,51 @@ impl HostMonotonicClock for StepClock {
     }
 }
 
-/// Refuses every outbound HTTP request: functions have no network unless a later policy
-/// allow-lists hosts.
-struct NoNetwork;
+/// Outbound `wasi:http` requests: refused unless the request's host (and port) is on the
+/// function's allow-list, which is empty for pure functions.
+struct Outbound {
+    allowed: Vec<String>,
+}
 
-impl WasiHttpHooks for NoNetwork {
+impl Outbound {
+    /// Whether `uri` names an allow-listed `host` (any port) or `host:port`.
+    fn allows(&self, uri: &http::Uri) -> bool {
+        let Some(host) = uri.host() else { return false };
+        let host = host.to_ascii_lowercase();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        self.allowed.iter().any(|entry| match entry.rsplit_once(':') {
+            Some((h, p)) => h == host && p.parse() == Ok(port),
+            None => *entry == host,
+        })
+    }
+}
+
+type Sent = Result<
+    (
+        http::Response<wasmtime_wasi_http::WasiBody>,
+        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ),
+    wasmtime_wasi_http::Error,
+>;
+
+impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) })
+    ) -> Box<dyn Future<Output = Sent> + Send> {
+        if !self.allows(request.uri()) {
+            debug!(target: "peerhost::sandbox", uri = %request.uri(), "outbound request refused");
+            return Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let io: Box<dyn Future<Output = _> + Send> = Box::new(io);
+            Ok((response.map(BodyExt::boxed_unsync), io))
+        })
     }
 }
 
@@ -134,14 +159,19 @@ pub(crate) struct Host {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: NoNetwork,
+    hooks: Outbound,
     pub(crate) limiter: Limiter,
 }
 
 impl Host {
     /// Host state for one call: clocks start at `received_at_ms`, randomness is seeded from
-    /// the request id.
-    pub(crate) fn new(request_id: &RequestId, received_at_ms: u64, limiter: Limiter) -> Self {
+    /// the request id, outbound HTTP may reach `allowed_hosts` only.
+    pub(crate) fn new(
+        request_id: &RequestId,
+        received_at_ms: u64,
+        limiter: Limiter,
+        allowed_hosts: Vec<String>,
+    ) -> Self {
         let start = Duration::from_millis(received_at_ms);
         let seed = |label: &[u8]| keccak256_parts(&[label, request_id.as_bytes()]).0;
         let insecure_seed =
@@ -160,7 +190,7 @@ impl Host {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: NoNetwork,
+            hooks: Outbound { allowed: allowed_hosts },
             limiter,
         }
     }

@@ -42,6 +42,9 @@ pub struct Invocation {
     pub received_at_ms: u64,
     /// The limits to enforce (already capped by policy).
     pub limits: Limits,
+    /// Hosts (`host` or `host:port`) outgoing `wasi:http` requests may reach; empty for pure
+    /// functions, which have no network.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The outcome of one call: a response or a typed error, and the fuel it consumed either way.
@@ -77,15 +80,22 @@ impl Sandbox {
             memories: self.config.max_memories,
             hit: false,
         };
-        let host = Host::new(&invocation.request_id, invocation.received_at_ms, limiter);
+        let host = Host::new(
+            &invocation.request_id,
+            invocation.received_at_ms,
+            limiter,
+            invocation.allowed_hosts.clone(),
+        );
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);
-        if let Err(e) = store.set_fuel(limits.fuel) {
-            return internal(e);
+        if self.metered {
+            if let Err(e) = store.set_fuel(limits.fuel) {
+                return internal(e);
+            }
+            let ticks = limits.timeout_ms.div_ceil(self.config.epoch_tick_ms.max(1)) + 1;
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_trap();
         }
-        let ticks = limits.timeout_ms.div_ceil(self.config.epoch_tick_ms.max(1)) + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
 
         let request = match build_request(&invocation) {
             Ok(request) => request,
@@ -123,7 +133,11 @@ impl Sandbox {
                 }
             }
         };
-        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_used = if self.metered {
+            limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0))
+        } else {
+            0
+        };
         let limit_hit = store.data().limiter.hit;
         // Dropping the store drops the outparam and body senders still in its resource table,
         // so the host side below always finishes.

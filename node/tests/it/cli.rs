@@ -74,7 +74,15 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// A failed test still stops the process the way a user would (SIGINT), so it stops its
+    /// own children (the devnet's anvil) before a last-resort kill.
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -140,6 +148,19 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     assert_eq!(echo["path"], "/greet");
     assert_eq!(echo["query"]["name"], "peerhost");
     assert_eq!(echo["body"]["hello"], "world");
+
+    // A JavaScript function deploys with one command and answers through the devnet.
+    let gateway_url = gateway.as_str();
+    let deploy = Proc::spawn(
+        &["deploy", "examples/greet", "--bootstrap", &bootstrap, "--gateway-url", gateway_url],
+        &dir.path().join("js-owner"),
+    );
+    let line = deploy.wait_for("hello\t", Duration::from_secs(300));
+    let url = line.split('\t').nth(1).unwrap();
+    let (headers, body) = curl(&[&format!("{url}?name=Ada")]);
+    assert!(headers.starts_with("http/1.1 200"), "{headers}{body}");
+    let greeting: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(greeting["greeting"], "Hello, Ada!");
 
     // A volunteer joins from "a second terminal" and starts winning calls.
     let volunteer = Proc::spawn(&["--bootstrap", &bootstrap], &dir.path().join("volunteer"));

@@ -70,5 +70,6 @@ pub(crate) fn call(query: &str, body: &[u8], limits: Limits) -> Invocation {
         body: Bytes::copy_from_slice(body),
         received_at_ms: 1_700_000_000_000,
         limits,
+        allowed_hosts: Vec::new(),
     }
 }

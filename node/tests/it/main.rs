@@ -9,4 +9,6 @@ mod engine;
 mod guests;
 mod hostile;
 mod isolation;
+mod javascript;
+mod outbound;
 mod sandbox;

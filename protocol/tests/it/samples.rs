@@ -28,6 +28,8 @@ pub(crate) fn manifest() -> BundleManifest {
                 price: 0,
                 description: String::new(),
                 input_schema: None,
+                effectful: false,
+                allowed_hosts: Vec::new(),
             },
             FunctionSpec {
                 name: "sha".into(),
@@ -38,6 +40,8 @@ pub(crate) fn manifest() -> BundleManifest {
                 price: 1_000,
                 description: "SHA-256 of the request body".into(),
                 input_schema: Some(r#"{"type":"object"}"#.into()),
+                effectful: false,
+                allowed_hosts: Vec::new(),
             },
         ],
     }

@@ -26,6 +26,8 @@ fn bundle_of(component: Bytes) -> Bundle {
             price: 0,
             description: String::new(),
             input_schema: None,
+            effectful: false,
+            allowed_hosts: Vec::new(),
         }],
     };
     Bundle::new(manifest, vec![component]).expect("consistent bundle")

@@ -10,3 +10,4 @@ mod payments;
 mod serving;
 mod settlement;
 mod silent;
+mod warm;
