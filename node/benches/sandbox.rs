@@ -17,7 +17,7 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use peerhost_node::{
     deploy,
-    sandbox::{Invocation, Sandbox, SandboxConfig, engine_config},
+    sandbox::{Env, Invocation, Sandbox, SandboxConfig, engine_config},
 };
 use peerhost_protocol::{BlobHash, Limits, RequestId};
 
@@ -61,6 +61,7 @@ fn invocation(query: &str) -> Invocation {
         received_at_ms: 1_700_000_000_000,
         limits: Limits { memory_bytes: 128 << 20, fuel: 5_000_000_000, ..Limits::default() },
         allowed_hosts: Vec::new(),
+        env: Env::default(),
     }
 }
 

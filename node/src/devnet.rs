@@ -314,10 +314,24 @@ impl Devnet {
     ///
     /// See [`DeployError`].
     pub async fn deploy(&self, project: &std::path::Path) -> Result<Deployed, DeployError> {
+        self.deploy_with_secrets(project, Vec::new()).await
+    }
+
+    /// Deploys `project` with sealed `secrets` (see [`peerhost_protocol::ProjectSecret`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Devnet::deploy`].
+    pub async fn deploy_with_secrets(
+        &self,
+        project: &std::path::Path,
+        secrets: Vec<peerhost_protocol::ProjectSecret>,
+    ) -> Result<Deployed, DeployError> {
         let options = PublishOptions {
             replicas: self.workers.len(),
             timeout: self.options.timeout,
             payout: None,
+            secrets,
         };
         let deployed = deploy::deploy_project(
             project,

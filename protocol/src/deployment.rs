@@ -11,6 +11,7 @@ use crate::{
     domain,
     hash::{BlobHash, Keccak, keccak256_parts},
     manifest::BundleManifest,
+    secrets::{ProjectSecret, validate_secrets},
     wallet::{EvmSignature, Owner, Wallet, WalletError, recover_personal},
 };
 
@@ -33,13 +34,21 @@ pub struct DeploymentRecord {
     /// Where payments for priced functions are credited; `None` means the owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payout: Option<Owner>,
+    /// The project's secrets, each sealed to the workers authorized to run the functions that
+    /// need it. Sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<ProjectSecret>,
 }
 
+/// Room for sealed secrets in a deployment record.
+pub const MAX_SEALED_SECRETS_BYTES: usize = 64 * 1024;
+
 impl Wire for DeploymentRecord {
-    const MAX_BYTES: usize = BundleManifest::MAX_BYTES + 256;
+    const MAX_BYTES: usize = BundleManifest::MAX_BYTES + 256 + MAX_SEALED_SECRETS_BYTES;
 
     fn validate(&self) -> Result<(), Invalid> {
         self.manifest.validate()?;
+        validate_secrets(&self.secrets)?;
         if self.project != self.manifest.project {
             return Err(Invalid::new("project", "differs from the manifest's project"));
         }
@@ -51,6 +60,17 @@ impl Wire for DeploymentRecord {
 }
 
 impl DeploymentRecord {
+    /// The secret `name`, if set.
+    pub fn secret(&self, name: &str) -> Option<&ProjectSecret> {
+        self.secrets.binary_search_by(|s| s.name.as_str().cmp(name)).ok().map(|i| &self.secrets[i])
+    }
+
+    /// Whether `worker` may run `function`: it holds every secret the function needs (any
+    /// worker may run a function without secrets). A secret that is not set authorizes nobody.
+    pub fn authorizes(&self, function: &crate::FunctionSpec, worker: &crate::NodeKey) -> bool {
+        function.secrets.iter().all(|name| self.secret(name).is_some_and(|s| s.authorizes(worker)))
+    }
+
     /// The address credited with payments for this project's functions.
     pub fn payee(&self) -> Owner {
         self.payout.unwrap_or(self.owner)
@@ -140,6 +160,7 @@ mod tests {
                 input_schema: None,
                 effectful: false,
                 allowed_hosts: Vec::new(),
+                secrets: Vec::new(),
             }],
         };
         DeploymentRecord {
@@ -150,6 +171,7 @@ mod tests {
             manifest,
             created_at_ms: 1,
             payout: None,
+            secrets: Vec::new(),
         }
     }
 

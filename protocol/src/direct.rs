@@ -26,6 +26,8 @@ pub enum DeclineReason {
     BadComponent,
     /// The deadline passed before the worker could start.
     Expired,
+    /// The function needs secrets this worker was not given.
+    NotAuthorized,
 }
 
 impl From<DeclineReason> for u8 {
@@ -36,6 +38,7 @@ impl From<DeclineReason> for u8 {
             DeclineReason::BodyUnavailable => 2,
             DeclineReason::BadComponent => 3,
             DeclineReason::Expired => 4,
+            DeclineReason::NotAuthorized => 5,
         }
     }
 }
@@ -50,6 +53,7 @@ impl TryFrom<u8> for DeclineReason {
             2 => Self::BodyUnavailable,
             3 => Self::BadComponent,
             4 => Self::Expired,
+            5 => Self::NotAuthorized,
             other => return Err(format!("unknown decline reason {other}")),
         })
     }
@@ -63,6 +67,7 @@ impl std::fmt::Display for DeclineReason {
             Self::BodyUnavailable => "request body unavailable",
             Self::BadComponent => "component cannot run",
             Self::Expired => "deadline passed",
+            Self::NotAuthorized => "not authorized for the function's secrets",
         })
     }
 }

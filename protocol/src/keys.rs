@@ -49,6 +49,12 @@ impl NodeSecret {
         NodeKey(self.0.verifying_key().to_bytes())
     }
 
+    /// The X25519 secret scalar of this key (its ed25519 key in Montgomery form), which opens
+    /// secrets sealed to [`NodeKey`] (see [`crate::ProjectSecret`]).
+    pub(crate) fn x25519_scalar_bytes(&self) -> [u8; 32] {
+        self.0.to_scalar_bytes()
+    }
+
     /// Signs `domain ‖ message`.
     pub fn sign(&self, domain: &[u8], message: &[u8]) -> Signature {
         let mut signed = Vec::with_capacity(domain.len() + message.len());

@@ -69,11 +69,14 @@ mod keys;
 mod manifest;
 mod names;
 mod request;
+mod secrets;
 mod wallet;
 
 pub use bytes::ParseHexError;
 pub use codec::{DecodeError, Invalid, Wire};
-pub use deployment::{DeploymentError, DeploymentRecord, SignedDeployment};
+pub use deployment::{
+    DeploymentError, DeploymentRecord, MAX_SEALED_SECRETS_BYTES, SignedDeployment,
+};
 pub use direct::{
     BodyRequest, BodyResponse, CATALOG_PAGE, CatalogRequest, CatalogResponse, DeclineReason,
     Delivery, DeliveryAck,
@@ -98,5 +101,9 @@ pub use names::{MAX_NAME_LEN, check_name};
 pub use request::{
     CanonicalRequest, FORWARDED_HEADERS, Header, HttpResponse, MAX_BODY_LEN, MAX_HEADER_BYTES,
     MAX_HEADERS, MAX_PATH_LEN, MAX_QUERY_LEN, RawRequest, is_forwarded_header,
+};
+pub use secrets::{
+    MAX_AUTHORIZED, MAX_SECRET_LEN, MAX_SECRETS, ProjectSecret, SealedSecret, SecretError,
+    check_secret_name,
 };
 pub use wallet::{EvmSignature, Owner, ParseOwnerError, Wallet, WalletError, recover_personal};

@@ -151,6 +151,10 @@ pub struct FunctionSpec {
     /// port) or `host:port`. Empty: no network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// Names of the project secrets the function reads from its environment. Only workers
+    /// the owner sealed every one of them to run it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 impl FunctionSpec {
@@ -191,6 +195,13 @@ impl FunctionSpec {
         }
         for host in &self.allowed_hosts {
             check_host(host)?;
+        }
+        if self.secrets.len() > crate::MAX_SECRETS {
+            return Err(Invalid::new("functions.secrets", "too many secrets"));
+        }
+        for name in &self.secrets {
+            crate::check_secret_name(name)
+                .map_err(|e| Invalid::new("functions.secrets", e.to_string()))?;
         }
         Ok(())
     }
@@ -302,6 +313,7 @@ mod tests {
             input_schema: None,
             effectful: false,
             allowed_hosts: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 

@@ -129,6 +129,7 @@ mod tests {
                 input_schema: None,
                 effectful: false,
                 allowed_hosts: Vec::new(),
+                secrets: Vec::new(),
             }],
         };
         Bundle::new(manifest, vec![component]).unwrap()

@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::{
     devnet::{Devnet, DevnetOptions},
     gateway::GatewayConfig,
-    sandbox::{Invocation, Sandbox, SandboxConfig},
+    sandbox::{Env, Invocation, Sandbox, SandboxConfig},
     worker::WorkerConfig,
 };
 
@@ -167,6 +167,7 @@ async fn in_process(
         received_at_ms: 1_700_000_000_000,
         limits: Limits::default(),
         allowed_hosts: Vec::new(),
+        env: Env::default(),
     };
     let invocation = Arc::new(invocation);
     let mut reports = Vec::new();

@@ -7,6 +7,7 @@ mod bench;
 mod chain;
 mod devnet;
 mod roles;
+mod secrets;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -41,6 +42,9 @@ enum Command {
     Gateway(GatewayArgs),
     /// Build a project folder and publish it.
     Deploy(DeployArgs),
+    /// An owner's function secrets, sealed to the workers allowed to run them.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// An owner's x402 earnings: credited balance, withdrawal.
     #[command(subcommand)]
     Owner(chain::OwnerCommand),
@@ -176,6 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Gateway(args)) => roles::gateway(&data_dir, args).await,
         Some(Command::Deploy(args)) => roles::deploy(&data_dir, args).await,
+        Some(Command::Secrets(command)) => secrets::run(&data_dir, command),
         Some(Command::Owner(command)) => chain::run_owner(&data_dir, command).await,
         Some(Command::Devnet(args)) => devnet::run(&data_dir, args).await,
         Some(Command::Bench(args)) => bench::run(&data_dir, args).await,

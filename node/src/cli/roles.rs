@@ -85,10 +85,12 @@ pub(super) async fn deploy(data_dir: &Path, args: DeployArgs) -> anyhow::Result<
         Some(hex) => keys::wallet_from_hex(hex)?,
         None => keys::wallet(data_dir)?,
     };
+    let project = deploy::load(&args.project)?;
     let options = deploy::PublishOptions {
         replicas: args.replicas,
         timeout: Duration::from_secs(args.timeout),
         payout: None,
+        secrets: deploy::secrets::load(data_dir, &project.name)?,
     };
     let deployed = deploy::deploy_project(
         &args.project,

@@ -49,6 +49,7 @@ pub async fn build(project: &Project, quiet: bool) -> Result<Bundle, DeployError
             input_schema: function.input_schema.clone(),
             effectful: function.effectful,
             allowed_hosts: function.allowed_hosts.clone(),
+            secrets: function.secrets.clone(),
         });
         components.push(Bytes::from(bytes));
     }

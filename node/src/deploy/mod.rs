@@ -4,6 +4,7 @@ mod build;
 mod javascript;
 mod project;
 mod publish;
+pub mod secrets;
 
 use std::path::PathBuf;
 
@@ -86,6 +87,14 @@ pub enum DeployError {
     /// Nobody heard the announcement.
     #[error("no peers received the deployment announcement (is the bootstrap address right?)")]
     NoPeers,
+    /// Functions need secrets that are not set.
+    #[error("{}", missing_secrets_message(project, missing))]
+    MissingSecrets {
+        /// The project.
+        project: String,
+        /// `(function, secret)` pairs.
+        missing: Vec<(String, String)>,
+    },
     /// Too few workers fetched the bundle in time.
     #[error("only {got} of {wanted} workers fetched the bundle in time")]
     NotReplicated {
@@ -94,6 +103,19 @@ pub enum DeployError {
         /// Replicas seen.
         got: usize,
     },
+}
+
+fn missing_secrets_message(project: &str, missing: &[(String, String)]) -> String {
+    let lines: Vec<String> = missing
+        .iter()
+        .map(|(function, name)| {
+            format!(
+                "function '{function}' needs the secret {name}, which is not set: \
+                 peerhost-node secrets set {project} {name} --worker <peer id> (value on stdin)"
+            )
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// Builds the project in `dir` and publishes it from a short-lived deployer node that joins
@@ -113,6 +135,10 @@ pub async fn deploy_project(
 ) -> Result<Deployed, DeployError> {
     let project = load(dir)?;
     let bundle = build(&project, quiet).await?;
+    let missing = secrets::missing(&bundle.manifest, &options.secrets);
+    if !missing.is_empty() {
+        return Err(DeployError::MissingSecrets { project: project.name, missing });
+    }
     let mut config = crate::NodeConfig::new(data_dir).bootstrap(bootstrap.clone()).with_blobs();
     if let Some(ip) = bootstrap.first().and_then(crate::mesh::ip_of) {
         config.mesh.listen = crate::mesh::listen_addrs_on(ip);

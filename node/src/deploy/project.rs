@@ -45,6 +45,8 @@ pub struct FunctionSource {
     pub effectful: bool,
     /// Hosts an effectful function may reach.
     pub allowed_hosts: Vec<String>,
+    /// Names of the project secrets it reads from its environment.
+    pub secrets: Vec<String>,
 }
 
 /// A project folder, read and checked.
@@ -99,6 +101,8 @@ struct Settings {
     effectful: Option<bool>,
     /// `host` or `host:port` entries it may reach (implies `effectful`).
     allowed_hosts: Option<Vec<String>>,
+    /// Secret names it reads from its environment.
+    secrets: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -115,6 +119,7 @@ impl Settings {
             input_schema: self.input_schema.clone().or_else(|| fallback.input_schema.clone()),
             effectful: self.effectful.or(fallback.effectful),
             allowed_hosts: self.allowed_hosts.clone().or_else(|| fallback.allowed_hosts.clone()),
+            secrets: self.secrets.clone().or_else(|| fallback.secrets.clone()),
         }
     }
 
@@ -156,6 +161,7 @@ impl Settings {
             // Allow-listing a host is asking for the network: it makes the function effectful.
             effectful: self.effectful.unwrap_or(false) || self.allowed_hosts.is_some(),
             allowed_hosts: self.allowed_hosts.clone().unwrap_or_default(),
+            secrets: self.secrets.clone().unwrap_or_default(),
         })
     }
 }

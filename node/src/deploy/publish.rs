@@ -20,11 +20,13 @@ pub struct PublishOptions {
     pub timeout: Duration,
     /// Where payments for priced functions are credited (`None`: the owner).
     pub payout: Option<peerhost_protocol::Owner>,
+    /// The project's sealed secrets.
+    pub secrets: Vec<peerhost_protocol::ProjectSecret>,
 }
 
 impl Default for PublishOptions {
     fn default() -> Self {
-        Self { replicas: 1, timeout: Duration::from_secs(60), payout: None }
+        Self { replicas: 1, timeout: Duration::from_secs(60), payout: None, secrets: Vec::new() }
     }
 }
 
@@ -76,6 +78,7 @@ impl Node {
             manifest: bundle.manifest.clone(),
             created_at_ms: now,
             payout: options.payout,
+            secrets: options.secrets.clone(),
         };
         let signed = SignedDeployment::sign(wallet, &record);
         self.view()

@@ -173,6 +173,7 @@ mod tests {
                 input_schema: None,
                 effectful: false,
                 allowed_hosts: Vec::new(),
+                secrets: Vec::new(),
             }],
         };
         let record = DeploymentRecord {
@@ -183,6 +184,7 @@ mod tests {
             manifest,
             created_at_ms: version,
             payout: None,
+            secrets: Vec::new(),
         };
         SignedDeployment::sign(wallet, &record)
     }

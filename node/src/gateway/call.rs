@@ -121,11 +121,17 @@ impl Gateway {
         let (_guard, mut inputs) = self.pending.register(id, (!inline).then(|| body.clone()));
 
         let config = self.race_config(spec);
+        // Only workers the owner sealed the function's secrets to may race it.
+        let candidates = |now: u64| {
+            let mut all = self.view.candidates(&record.bundle, now);
+            all.retain(|c| record.authorizes(spec, &c.key));
+            all
+        };
         let mut race = Race::new(id, config);
         let topic = topics::exec_topic(topics::exec_shard(&record.owner, &record.project));
         let mut results: HashMap<NodeKey, Accepted> = HashMap::new();
         let mut published = false;
-        let mut step = race.start(started, &self.view.candidates(&record.bundle, started));
+        let mut step = race.start(started, &candidates(started));
         loop {
             let wake_at = match step {
                 Step::Dispatch { attempt, racers, wake_at_ms } => {
@@ -150,10 +156,7 @@ impl Gateway {
                         }
                         Err(e) => {
                             debug!(target: "peerhost::gateway", request_id = %id, error = %e, "dispatch failed");
-                            step = race.on_dispatch_failed(
-                                now,
-                                &self.view.candidates(&record.bundle, now),
-                            );
+                            step = race.on_dispatch_failed(now, &candidates(now));
                         }
                     }
                     continue;
@@ -181,7 +184,7 @@ impl Gateway {
                 () = tokio::time::sleep(sleep) => None,
             };
             let now = clock::unix_ms();
-            let candidates = self.view.candidates(&record.bundle, now);
+            let candidates = candidates(now);
             step = match input {
                 None => race.on_timer(now, &candidates),
                 Some(RaceInput::Result { from, result }) => {

@@ -171,6 +171,7 @@ impl Host {
         received_at_ms: u64,
         limiter: Limiter,
         allowed_hosts: Vec<String>,
+        env: &super::invoke::Env,
     ) -> Self {
         let start = Duration::from_millis(received_at_ms);
         let seed = |label: &[u8]| keccak256_parts(&[label, request_id.as_bytes()]).0;
@@ -182,6 +183,7 @@ impl Host {
             .secure_random(ChaCha20Rng::from_seed(seed(b"secure")))
             .insecure_random(ChaCha20Rng::from_seed(seed(b"insecure")))
             .insecure_random_seed(insecure_seed)
+            .envs(&env.0)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)

@@ -45,6 +45,19 @@ pub struct Invocation {
     /// Hosts (`host` or `host:port`) outgoing `wasi:http` requests may reach; empty for pure
     /// functions, which have no network.
     pub allowed_hosts: Vec<String>,
+    /// Environment variables of the call: the function's opened secrets.
+    pub env: Env,
+}
+
+/// Environment variables one call sees (opened secrets). Never printed: `Debug` shows the
+/// names only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Env(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()
+    }
 }
 
 /// The outcome of one call: a response or a typed error, and the fuel it consumed either way.
@@ -85,6 +98,7 @@ impl Sandbox {
             invocation.received_at_ms,
             limiter,
             invocation.allowed_hosts.clone(),
+            &invocation.env,
         );
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);

@@ -15,4 +15,4 @@ mod invoke;
 pub use config::SandboxConfig;
 pub use engine::{Compiled, ENGINE_ID, Sandbox, engine_config};
 pub use error::SandboxError;
-pub use invoke::{Execution, Invocation};
+pub use invoke::{Env, Execution, Invocation};

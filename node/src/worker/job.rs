@@ -14,7 +14,7 @@ use tracing::{Instrument, debug, info_span, trace, warn};
 use super::Worker;
 use crate::{
     clock,
-    sandbox::{Execution, Invocation, SandboxError},
+    sandbox::{Env, Execution, Invocation, SandboxError},
 };
 
 impl Worker {
@@ -60,6 +60,7 @@ impl Worker {
             Ok(compiled) => compiled.clone(),
             Err(error) => return Ok(Execution { result: Err(error.clone()), fuel_used: 0 }),
         };
+        let env = self.open_secrets(request, spec)?;
         if clock::unix_ms() >= request.deadline_ms {
             return Err(DeclineReason::Expired);
         }
@@ -72,12 +73,45 @@ impl Worker {
             received_at_ms: request.request.received_at_ms,
             limits: self.sandbox.config().effective(&spec.limits),
             allowed_hosts: if spec.effectful { spec.allowed_hosts.clone() } else { Vec::new() },
+            env,
         };
         let execution = self.sandbox.invoke(&compiled, invocation).await;
         if let Err(e @ SandboxError::Internal(_)) = &execution.result {
             warn!(target: "peerhost::worker", error = %e, "execution failed inside the worker");
         }
         Ok(execution)
+    }
+
+    /// The secrets `spec` needs, opened with this worker's key, as environment variables.
+    /// A worker the owner did not seal every one of them to declines.
+    fn open_secrets(
+        &self,
+        request: &ExecutionRequest,
+        spec: &peerhost_protocol::FunctionSpec,
+    ) -> Result<Env, DeclineReason> {
+        if spec.secrets.is_empty() {
+            return Ok(Env::default());
+        }
+        let target = &request.request;
+        let deployment =
+            self.view.registry.read().expect("registry lock").get(&target.owner, &target.project);
+        let record = &deployment.ok_or(DeclineReason::NotAuthorized)?.record;
+        let mut env = Vec::with_capacity(spec.secrets.len());
+        for name in &spec.secrets {
+            let opened = record
+                .secret(name)
+                .ok_or(peerhost_protocol::SecretError::NotAuthorized)
+                .and_then(|secret| secret.open(&record.owner, &record.project, &self.secret));
+            let value = match opened.map(String::from_utf8) {
+                Ok(Ok(value)) => value,
+                Ok(Err(_)) | Err(_) => {
+                    debug!(target: "peerhost::worker", secret = %name, "secret unavailable to this worker");
+                    return Err(DeclineReason::NotAuthorized);
+                }
+            };
+            env.push((name.clone(), value));
+        }
+        Ok(Env(env))
     }
 
     /// Runs `request` again as a validator: the response an honest worker returns.
@@ -87,8 +121,10 @@ impl Worker {
         }
         let bundle = Box::pin(self.bundle(request.bundle)).await.ok()?;
         let (spec, compiled) = bundle.function(&request.request.function)?;
-        if spec.effectful {
-            return None; // effectful results are never compared: they depend on the outside
+        if spec.effectful || !spec.secrets.is_empty() {
+            // Effectful results depend on the outside and are never compared; secret-bearing
+            // functions run only on the workers their owner authorized.
+            return None;
         }
         let compiled = compiled.as_ref().ok()?.clone();
         let invocation = Invocation {
@@ -100,6 +136,7 @@ impl Worker {
             received_at_ms: request.request.received_at_ms,
             limits: self.sandbox.config().effective(&spec.limits),
             allowed_hosts: Vec::new(),
+            env: Env::default(),
         };
         Some(self.sandbox.invoke(&compiled, invocation).await.response())
     }

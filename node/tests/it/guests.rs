@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use peerhost_node::sandbox::{Compiled, Invocation, Sandbox, SandboxConfig};
+use peerhost_node::sandbox::{Compiled, Env, Invocation, Sandbox, SandboxConfig};
 use peerhost_protocol::{BlobHash, Limits, RequestId};
 
 /// The fixture component (tests/guests/fixture).
@@ -71,5 +71,6 @@ pub(crate) fn call(query: &str, body: &[u8], limits: Limits) -> Invocation {
         received_at_ms: 1_700_000_000_000,
         limits,
         allowed_hosts: Vec::new(),
+        env: Env::default(),
     }
 }

@@ -30,6 +30,7 @@ pub(crate) fn manifest() -> BundleManifest {
                 input_schema: None,
                 effectful: false,
                 allowed_hosts: Vec::new(),
+                secrets: Vec::new(),
             },
             FunctionSpec {
                 name: "sha".into(),
@@ -42,6 +43,7 @@ pub(crate) fn manifest() -> BundleManifest {
                 input_schema: Some(r#"{"type":"object"}"#.into()),
                 effectful: false,
                 allowed_hosts: Vec::new(),
+                secrets: Vec::new(),
             },
         ],
     }
@@ -57,6 +59,7 @@ pub(crate) fn record() -> DeploymentRecord {
         manifest,
         created_at_ms: 1_763_000_000_000,
         payout: Some(Wallet::from_bytes(&[0x44; 32]).unwrap().owner()),
+        secrets: Vec::new(),
     }
 }
 

@@ -28,6 +28,7 @@ fn bundle_of(component: Bytes) -> Bundle {
             input_schema: None,
             effectful: false,
             allowed_hosts: Vec::new(),
+            secrets: Vec::new(),
         }],
     };
     Bundle::new(manifest, vec![component]).expect("consistent bundle")

@@ -7,6 +7,7 @@ mod chain;
 mod faults;
 mod integrity;
 mod payments;
+mod secrets;
 mod serving;
 mod settlement;
 mod silent;
