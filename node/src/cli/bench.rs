@@ -54,6 +54,10 @@ pub(super) struct BenchArgs {
     /// Racers per call on the in-process devnet.
     #[arg(long, default_value_t = 1)]
     racers: usize,
+    /// Only the in-process sandbox scenarios (no network): several of these at once measure
+    /// throughput with one executor process per core.
+    #[arg(long)]
+    sandbox_only: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -255,6 +259,9 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
         args.concurrency,
     )
     .await?;
+    if args.sandbox_only {
+        return print(&reports, args.json);
+    }
 
     let mut devnet = None;
     let url = match &args.url {
@@ -284,22 +291,25 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
         net.shutdown().await;
     }
 
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports.iter().map(Report::json).collect::<Vec<_>>())?
-        );
+    if !args.json {
+        let (n, method, bytes) = (args.requests, &args.method, args.body_bytes);
+        println!("{n} requests per scenario, {method} {bytes}-byte body");
+    }
+    print(&reports, args.json)
+}
+
+/// Prints the reports as a table, or as JSON.
+fn print(reports: &[Report], json: bool) -> anyhow::Result<()> {
+    if json {
+        let reports: Vec<_> = reports.iter().map(Report::json).collect();
+        println!("{}", serde_json::to_string_pretty(&reports)?);
         return Ok(());
     }
-    println!(
-        "{} requests per scenario, {} {}-byte body",
-        args.requests, args.method, args.body_bytes
-    );
     println!(
         "{:<34} {:>5} {:>10} {:>10} {:>10} {:>10} {:>6}",
         "scenario", "conc", "p50 µs", "p90 µs", "p99 µs", "req/s", "fail"
     );
-    for r in &reports {
+    for r in reports {
         let us = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6);
         println!(
             "{:<34} {:>5} {:>10} {:>10} {:>10} {:>10.0} {:>6}",
