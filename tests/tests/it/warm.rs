@@ -35,8 +35,9 @@ async fn the_first_call_after_a_deploy_is_warm() {
     warm.sort();
     let median = warm[warm.len() / 2];
     eprintln!("first call {first:?}, warm median {median:?}");
-    // Compiling the fixture takes ~100 ms here; a warm call takes ~1–3 ms. The floor absorbs
-    // scheduler noise on a busy 2-core machine without letting a compile through.
-    let allowed = (median * 2).max(median + Duration::from_millis(10));
+    // Compiling the fixture on the request path costs several hundred milliseconds here; a
+    // warm call takes ~1–3 ms on a quiet machine but tens of milliseconds on a CI machine busy
+    // with other suites. The 100 ms floor absorbs that noise without letting a compile through.
+    let allowed = (median * 2).max(median + Duration::from_millis(100));
     assert!(first <= allowed, "first call {first:?} vs warm median {median:?}: not warm");
 }
