@@ -96,6 +96,10 @@ impl Worker {
         let deployment =
             self.view.registry.read().expect("registry lock").get(&target.owner, &target.project);
         let record = &deployment.ok_or(DeclineReason::NotAuthorized)?.record;
+        let key = (record.owner, record.project.clone(), record.version, spec.name.clone());
+        if let Some(env) = self.opened.lock().expect("opened lock").get(&key) {
+            return Ok(env.clone());
+        }
         let mut env = Vec::with_capacity(spec.secrets.len());
         for name in &spec.secrets {
             let opened = record
@@ -111,7 +115,13 @@ impl Worker {
             };
             env.push((name.clone(), value));
         }
-        Ok(Env(env))
+        let env = Env(env);
+        let mut opened = self.opened.lock().expect("opened lock");
+        if opened.len() >= super::OPENED_SECRETS {
+            opened.clear();
+        }
+        opened.insert(key, env.clone());
+        Ok(env)
     }
 
     /// Runs `request` again as a validator: the response an honest worker returns.

@@ -36,6 +36,12 @@ use crate::{
 pub(crate) use bundles::Bundles;
 use seen::Seen;
 
+/// Which deployment's secrets an opened [`crate::sandbox::Env`] holds.
+pub(crate) type OpenedKey = (peerhost_protocol::Owner, String, u64, String);
+
+/// Most opened-secret sets kept; the cache is cleared when it would grow past this.
+const OPENED_SECRETS: usize = 1024;
+
 /// Request ids remembered to avoid running a request twice (e.g. named in two attempts).
 const SEEN_REQUESTS: usize = 16_384;
 
@@ -83,6 +89,9 @@ pub(crate) struct Worker {
     pub(crate) bundles: Bundles,
     seen: Mutex<Seen<RequestId>>,
     wanted: Mutex<HashSet<BlobHash>>,
+    /// Secrets already opened, per (owner, project, record version, function): HPKE opening
+    /// is done once per deployment, not on every call.
+    pub(crate) opened: Mutex<std::collections::HashMap<OpenedKey, crate::sandbox::Env>>,
     pub(crate) active: AtomicUsize,
     /// The chain client, once the node is connected (signs receipts for disputes).
     #[cfg(feature = "chain")]
@@ -112,6 +121,7 @@ impl Worker {
             bundles: Bundles::default(),
             seen: Mutex::new(Seen::new(SEEN_REQUESTS)),
             wanted: Mutex::default(),
+            opened: Mutex::default(),
             active: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             #[cfg(feature = "chain")]
