@@ -219,7 +219,9 @@ impl Devnet {
         let mut workers = Vec::with_capacity(options.workers);
         for i in 0..options.workers {
             let cheat = i + options.cheaters >= options.workers;
-            let worker = WorkerConfig { cheat, ..options.worker.clone() };
+            let mut worker = WorkerConfig { cheat, ..options.worker.clone() };
+            // One machine, one compile of each component: the workers share a cache.
+            worker.sandbox.cache_dir.get_or_insert_with(|| dir("compiled"));
             let mut config = NodeConfig::new(dir(&format!("worker-{i}")))
                 .bootstrap(vec![entry.clone()])
                 .with_worker(worker);

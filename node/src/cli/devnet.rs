@@ -92,8 +92,10 @@ pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()>
         println!("mcp {}/mcp", devnet.gateway_url());
     }
     eprintln!(
-        "ready: a volunteer joins with `peerhost-node --bootstrap {}` (Ctrl-C to stop)",
-        devnet.bootstrap_addr()
+        "ready: a volunteer joins with `peerhost-node --bootstrap {}` (on this machine, add \
+         `--compile-cache {}` to reuse the devnet's compiled components; Ctrl-C to stop)",
+        devnet.bootstrap_addr(),
+        dir.join("compiled").display()
     );
     let stop = tokio_util::sync::CancellationToken::new();
     if let Some(chain) = &devnet.chain {

@@ -89,6 +89,10 @@ struct WorkerArgs {
     /// Address the bundle store listens on (iroh, UDP).
     #[arg(long, value_name = "SOCKET")]
     blob_addr: Option<SocketAddr>,
+    /// Where compiled components are kept (default: `<data-dir>/compiled`). Workers on one
+    /// machine that share a directory compile each component once, one compile at a time.
+    #[arg(long, value_name = "DIR", env = "PEERHOST_COMPILE_CACHE")]
+    compile_cache: Option<PathBuf>,
     /// Also validate: re-execute receipts gateways put up for audit and dispute wrong ones
     /// (the wallet must be registered as a validator).
     #[arg(long, requires = "rpc_url")]

@@ -40,6 +40,7 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
         anyhow::ensure!(slots > 0, "--slots must be positive");
         worker.slots = slots;
     }
+    worker.sandbox.cache_dir = args.compile_cache;
     let mut config = mesh_config(data_dir, &args.mesh, &args.listen).with_worker(worker);
     config.chain =
         args.chain.config().map(|c| crate::chain::ChainConfig { validate: args.validate, ..c });

@@ -14,7 +14,7 @@ use crate::{blobs::Bundle, clock, dispatch::Deployment, mesh::MeshError, runtime
 /// How a deployment is published.
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
-    /// Return once this many workers hold the bundle (0: return once announced).
+    /// Return once this many workers hold the bundle (0: return shortly after announcing).
     pub replicas: usize,
     /// Give up after this long.
     pub timeout: Duration,
@@ -44,6 +44,11 @@ pub struct Deployed {
 /// How often the announcement is repeated while waiting for replicas (reaches workers that
 /// joined in the meantime).
 const REANNOUNCE: Duration = Duration::from_secs(3);
+
+/// How long a deployer that waits for no replicas stays connected after announcing. Nobody
+/// confirms receipt then, and a node that shuts down at once can drop the announcement from
+/// its connections' send queues before it is written (seen on a loaded 2-core machine).
+const LINGER: Duration = Duration::from_secs(1);
 
 impl Node {
     /// Publishes `bundle` as the next version of its project, owned by `wallet`.
@@ -110,6 +115,9 @@ impl Node {
             }
             let replicas = self.replicas(&hash);
             if announced && replicas.len() >= options.replicas {
+                if options.replicas == 0 {
+                    tokio::time::sleep(LINGER).await;
+                }
                 return Ok(Deployed { signed, record, replicas });
             }
             if now >= deadline {

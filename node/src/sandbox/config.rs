@@ -30,7 +30,8 @@ pub struct SandboxConfig {
     pub keep_resident_bytes: usize,
     /// Epoch tick: the granularity of wall-clock deadlines.
     pub epoch_tick_ms: u64,
-    /// Directory for precompiled components (`None`: memory only).
+    /// Directory for precompiled components (`None`: memory only). Workers that share one
+    /// compile each component once, and one compile at a time among them.
     pub cache_dir: Option<PathBuf>,
 }
 

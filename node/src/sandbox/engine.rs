@@ -3,10 +3,9 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -14,14 +13,17 @@ use std::{
 use bytes::Bytes;
 use peerhost_protocol::BlobHash;
 use tokio::sync::{OnceCell, Semaphore};
-use tracing::{debug, info};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
     component::{Component, Linker},
 };
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use super::{SandboxConfig, SandboxError, host::Host};
+use super::{
+    SandboxConfig, SandboxError,
+    host::Host,
+    precompiled::{Lookup, Precompiled},
+};
 
 pub use peerhost_protocol::ENGINE_ID;
 
@@ -100,6 +102,16 @@ impl std::fmt::Debug for Compiled {
     }
 }
 
+/// How a sandbox obtained its components: compiled them itself, or loaded them precompiled
+/// from the disk cache (written by itself earlier or by another worker sharing the directory).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Components compiled by this sandbox.
+    pub compiled: u64,
+    /// Components loaded precompiled.
+    pub loaded: u64,
+}
+
 type Slot = Arc<OnceCell<Result<Arc<Compiled>, SandboxError>>>;
 
 #[derive(Default)]
@@ -114,6 +126,11 @@ pub struct Sandbox {
     linker: Linker<Host>,
     pub(crate) config: SandboxConfig,
     cache: Mutex<MemoryCache>,
+    /// Precompiled components on disk, shared with other workers on this machine.
+    precompiled: Precompiled,
+    /// Components compiled here, and loaded precompiled from disk.
+    compiled: AtomicU64,
+    loaded: AtomicU64,
     /// Compiles run one at a time so they never starve request execution.
     compiles: Arc<Semaphore>,
     /// Fuel and epochs are on (always, except for the benchmark baseline).
@@ -163,10 +180,7 @@ impl Sandbox {
         let mut linker = Linker::<Host>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(internal)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(internal)?;
-        if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| SandboxError::Internal(format!("cache dir {}: {e}", dir.display())))?;
-        }
+        let precompiled = Precompiled::open(config.cache_dir.clone())?;
         let ticker =
             EpochTicker::start(engine.clone(), Duration::from_millis(config.epoch_tick_ms));
         Ok(Self {
@@ -174,6 +188,9 @@ impl Sandbox {
             linker,
             config,
             cache: Mutex::default(),
+            precompiled,
+            compiled: AtomicU64::new(0),
+            loaded: AtomicU64::new(0),
             compiles: Arc::new(Semaphore::new(1)),
             metered,
             _ticker: ticker,
@@ -183,6 +200,14 @@ impl Sandbox {
     /// The policy this sandbox enforces.
     pub fn config(&self) -> &SandboxConfig {
         &self.config
+    }
+
+    /// How this sandbox obtained its components so far.
+    pub fn compile_stats(&self) -> CompileStats {
+        CompileStats {
+            compiled: self.compiled.load(Ordering::Relaxed),
+            loaded: self.loaded.load(Ordering::Relaxed),
+        }
     }
 
     /// The compiled component for `hash` if it is ready in memory.
@@ -228,88 +253,57 @@ impl Sandbox {
         slot.get_or_init(|| self.load(hash, bytes)).await.clone()
     }
 
-    fn cache_path(&self, hash: &BlobHash) -> Option<PathBuf> {
-        let dir = self.config.cache_dir.as_ref()?;
-        let engine = peerhost_protocol::keccak256(ENGINE_ID.as_bytes());
-        Some(dir.join(format!("{}-{}.cwasm", hash.to_hex(), &engine.to_hex()[..16])))
+    async fn load(&self, hash: BlobHash, bytes: Bytes) -> Result<Arc<Compiled>, SandboxError> {
+        let joined = |e: tokio::task::JoinError| SandboxError::Internal(e.to_string());
+        let (engine, disk) = (self.engine.clone(), self.precompiled.clone());
+        let cached = tokio::task::spawn_blocking(move || disk.load(&engine, &hash));
+        let component = match cached.await.map_err(joined)? {
+            Some(component) => {
+                self.loaded.fetch_add(1, Ordering::Relaxed);
+                component
+            }
+            None => self.compile(hash, bytes).await?,
+        };
+        let bad = |e: wasmtime::Error| SandboxError::BadComponent(format!("{e:#}"));
+        let pre = self.linker.instantiate_pre(&component).map_err(bad)?;
+        let pre = ProxyPre::new(pre).map_err(bad)?;
+        Ok(Arc::new(Compiled { pre, hash }))
     }
 
-    async fn load(&self, hash: BlobHash, bytes: Bytes) -> Result<Arc<Compiled>, SandboxError> {
+    /// Compiles under the deadline, holding this sandbox's compile permit and then the
+    /// machine's compile slot (always in that order). The deadline starts once both are held:
+    /// waiting for another worker's compile is not this component's fault.
+    async fn compile(&self, hash: BlobHash, bytes: Bytes) -> Result<Component, SandboxError> {
+        let joined = |e: tokio::task::JoinError| SandboxError::Internal(e.to_string());
         let permit = self
             .compiles
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| SandboxError::Internal(e.to_string()))?;
-        let engine = self.engine.clone();
-        let path = self.cache_path(&hash);
+        let (engine, disk) = (self.engine.clone(), self.precompiled.clone());
+        let slot = tokio::task::spawn_blocking(move || disk.lookup_or_lock(&engine, &hash));
+        let slot = match slot.await.map_err(joined)?? {
+            Lookup::Ready(component) => {
+                self.loaded.fetch_add(1, Ordering::Relaxed);
+                return Ok(component);
+            }
+            Lookup::Compile(slot) => slot,
+        };
+        let (engine, disk) = (self.engine.clone(), self.precompiled.clone());
         let max = self.config.max_component_bytes;
-        // The permit moves into the compiler thread: a compile past its deadline is refused
-        // here but keeps the one compile slot until it really ends.
+        // The permit and the slot move into the compiler thread: a compile past its deadline
+        // is refused here but keeps the compile slot until it really ends.
         let compile = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            load_component(&engine, path, &bytes, max)
+            disk.compile(&engine, &hash, &bytes, max, slot)
         });
         let limit_ms = self.config.max_compile_ms;
         let component = tokio::time::timeout(Duration::from_millis(limit_ms), compile)
             .await
             .map_err(|_| SandboxError::CompileTimeout { limit_ms })?
-            .map_err(|e| SandboxError::Internal(e.to_string()))??;
-        let bad = |e: wasmtime::Error| SandboxError::BadComponent(format!("{e:#}"));
-        let pre = self.linker.instantiate_pre(&component).map_err(bad)?;
-        let pre = ProxyPre::new(pre).map_err(bad)?;
-        Ok(Arc::new(Compiled { pre, hash }))
+            .map_err(joined)??;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        Ok(component)
     }
-}
-
-/// Loads a precompiled component from `path` if valid, else compiles `bytes` and writes
-/// `path`. Runs on a blocking thread.
-fn load_component(
-    engine: &Engine,
-    path: Option<PathBuf>,
-    bytes: &[u8],
-    max_bytes: u64,
-) -> Result<Component, SandboxError> {
-    if let Some(path) = &path
-        && path.exists()
-    {
-        // SAFETY: files in the cache directory are written only by `serialize` below,
-        // for an engine with the same ENGINE_ID (part of the file name), via an atomic
-        // rename; wasmtime additionally checks engine compatibility in the header.
-        #[allow(unsafe_code)]
-        match unsafe { Component::deserialize_file(engine, path) } {
-            Ok(component) => {
-                debug!(target: "peerhost::sandbox", path = %path.display(), "loaded precompiled component");
-                return Ok(component);
-            }
-            Err(e) => {
-                debug!(target: "peerhost::sandbox", error = %e, "stale precompiled component; recompiling")
-            }
-        }
-    }
-    if bytes.len() as u64 > max_bytes {
-        return Err(SandboxError::BadComponent(format!(
-            "component is {} bytes, more than the {max_bytes}-byte limit",
-            bytes.len()
-        )));
-    }
-    #[allow(clippy::disallowed_methods)] // compile time is reported, not used for decisions
-    let started = std::time::Instant::now();
-    let component =
-        Component::new(engine, bytes).map_err(|e| SandboxError::BadComponent(format!("{e:#}")))?;
-    info!(
-        target: "peerhost::sandbox",
-        bytes = bytes.len(),
-        ms = started.elapsed().as_millis() as u64,
-        "compiled component"
-    );
-    if let Some(path) = path
-        && let Ok(serialized) = component.serialize()
-    {
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, serialized).and_then(|()| std::fs::rename(&tmp, &path)).is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-    }
-    Ok(component)
 }

@@ -3,7 +3,7 @@
 //!
 //! One [`Sandbox`] per worker holds the engine (pooling allocator, epoch ticker) and a cache
 //! of compiled, pre-linked components keyed by component hash (in memory and, optionally, as
-//! precompiled artifacts on disk). Each call gets a fresh store; nothing survives a call.
+//! precompiled artifacts on disk, shared by the workers of one machine). Each call gets a fresh store; nothing survives a call.
 //! Every failure is a typed [`SandboxError`] that renders as an HTTP response.
 
 mod config;
@@ -11,8 +11,9 @@ mod engine;
 mod error;
 mod host;
 mod invoke;
+mod precompiled;
 
 pub use config::SandboxConfig;
-pub use engine::{Compiled, ENGINE_ID, Sandbox, engine_config};
+pub use engine::{CompileStats, Compiled, ENGINE_ID, Sandbox, engine_config};
 pub use error::SandboxError;
 pub use invoke::{Env, Execution, Invocation};

@@ -152,8 +152,8 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     // A JavaScript function deploys with one command and answers through the devnet.
     let gateway_url = gateway.as_str();
     let deploy = Proc::spawn(
-        // Three workers compile the 13 MB JavaScript engine at once; on a loaded 2-core CI
-        // machine that takes minutes, so wait longer than deploy's default.
+        // The devnet's workers compile the 13 MB JavaScript engine once between them; on a
+        // loaded 2-core CI machine that can take minutes, so wait longer than deploy's default.
         &[
             "deploy",
             "examples/greet",
@@ -174,7 +174,13 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     assert_eq!(greeting["greeting"], "Hello, Ada!");
 
     // A volunteer joins from "a second terminal" and starts winning calls.
-    let volunteer = Proc::spawn(&["--bootstrap", &bootstrap], &dir.path().join("volunteer"));
+    // On the devnet's machine it shares the devnet's compiled components instead of compiling
+    // the 13 MB JavaScript engine again.
+    let compiled = dir.path().join("devnet/devnet/compiled");
+    let volunteer = Proc::spawn(
+        &["--bootstrap", &bootstrap, "--compile-cache", compiled.to_str().unwrap()],
+        &dir.path().join("volunteer"),
+    );
     let peer = volunteer.wait_for("peer ", Duration::from_secs(60));
     let peer = peer.strip_prefix("peer ").unwrap().to_owned();
     volunteer.wait_for("worker ready", Duration::from_secs(60));

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use peerhost_node::sandbox::{Compiled, Invocation, Sandbox, SandboxConfig, SandboxError};
+use peerhost_node::sandbox::{
+    CompileStats, Compiled, Invocation, Sandbox, SandboxConfig, SandboxError,
+};
 use peerhost_protocol::{BlobHash, Limits, RequestId};
 
 use crate::guests::{self, fixture, prepare};
@@ -116,7 +118,7 @@ async fn invalid_components_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compiled_components_are_cached_on_disk() {
+async fn compiled_components_are_cached_on_disk_and_shared() {
     let dir = tempfile::tempdir().unwrap();
     let config = || SandboxConfig {
         max_instances: 1,
@@ -125,12 +127,43 @@ async fn compiled_components_are_cached_on_disk() {
     };
     let bytes = fixture();
     let hash = BlobHash::of(&bytes);
-    Sandbox::new(config()).unwrap().prepare(hash, || bytes.clone()).await.unwrap();
-    let cached: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
-    assert_eq!(cached.len(), 1, "one precompiled artifact");
+    // Two workers sharing the directory ask at once: one compiles, the other waits for it and
+    // loads its artifact.
+    let (a, b) = (Sandbox::new(config()).unwrap(), Sandbox::new(config()).unwrap());
+    let (ra, rb) =
+        tokio::join!(a.prepare(hash, || bytes.clone()), b.prepare(hash, || bytes.clone()));
+    ra.unwrap();
+    rb.unwrap();
+    let (sa, sb) = (a.compile_stats(), b.compile_stats());
+    assert_eq!(sa.compiled + sb.compiled, 1, "{sa:?} {sb:?}");
+    assert_eq!(sa.loaded + sb.loaded, 1, "{sa:?} {sb:?}");
+    let artifacts = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(artifacts().len(), 1, "one precompiled artifact");
+
     // A fresh sandbox loads it without the component bytes.
     let fresh = Sandbox::new(config()).unwrap();
     let compiled = fresh.prepare(hash, Bytes::new).await.unwrap();
     let execution = fresh.invoke(&compiled, call("mode=echo", limits())).await;
     assert_eq!(execution.result.unwrap().status, 200);
+    assert_eq!(fresh.compile_stats().loaded, 1);
+
+    // A damaged artifact is not trusted: the next worker compiles again and replaces it.
+    // (Replaced by a rename, as the cache itself writes: the fresh sandbox above still maps
+    // the old file, and truncating a mapped file in place would pull pages from under it.)
+    let damaged = dir.path().join("damaged");
+    std::fs::write(&damaged, b"not a precompiled component").unwrap();
+    std::fs::rename(&damaged, &artifacts()[0]).unwrap();
+    let repaired = Sandbox::new(config()).unwrap();
+    let compiled = repaired.prepare(hash, || bytes.clone()).await.unwrap();
+    let execution = repaired.invoke(&compiled, call("mode=echo", limits())).await;
+    assert_eq!(execution.result.unwrap().status, 200);
+    assert_eq!(repaired.compile_stats(), CompileStats { compiled: 1, loaded: 0 });
+    assert!(std::fs::metadata(&artifacts()[0]).unwrap().len() > 1024, "artifact rewritten");
 }
