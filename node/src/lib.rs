@@ -48,6 +48,8 @@ pub mod mesh;
 pub mod runtime;
 pub mod usdc;
 
+#[cfg(any(feature = "worker", feature = "blobs"))]
+mod atomic_file;
 #[cfg(feature = "blobs")]
 pub mod blobs;
 #[cfg(feature = "chain")]

@@ -7,6 +7,7 @@ use alloy::primitives::{Address, B256, U256};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use super::WalletArgs;
 use crate::{
     chain::{Chain, ChainConfig},
     keys,
@@ -123,23 +124,6 @@ pub(super) enum OwnerCommand {
         #[command(flatten)]
         wallet: WalletArgs,
     },
-}
-
-/// Which wallet signs.
-#[derive(Debug, Clone, Args)]
-pub(super) struct WalletArgs {
-    /// Owner (or payout) wallet key (hex). Default: `wallet.key` in the data dir.
-    #[arg(long, env = "PEERHOST_WALLET_KEY", hide_env_values = true)]
-    wallet_key: Option<String>,
-}
-
-impl WalletArgs {
-    fn wallet(&self, data_dir: &Path) -> anyhow::Result<peerhost_protocol::Wallet> {
-        Ok(match &self.wallet_key {
-            Some(hex) => keys::wallet_from_hex(hex)?,
-            None => keys::wallet(data_dir)?,
-        })
-    }
 }
 
 pub(super) async fn run_owner(data_dir: &Path, command: OwnerCommand) -> anyhow::Result<()> {

@@ -64,6 +64,24 @@ struct MeshArgs {
     bootstrap: Vec<Multiaddr>,
 }
 
+/// Which owner wallet signs.
+#[derive(Debug, Clone, Args)]
+struct WalletArgs {
+    /// Owner (or payout) wallet key (hex). Default: `wallet.key` in the data dir, created on
+    /// first use.
+    #[arg(long, env = "PEERHOST_WALLET_KEY", hide_env_values = true)]
+    wallet_key: Option<String>,
+}
+
+impl WalletArgs {
+    fn wallet(&self, data_dir: &std::path::Path) -> anyhow::Result<peerhost_protocol::Wallet> {
+        Ok(match &self.wallet_key {
+            Some(hex) => keys::wallet_from_hex(hex)?,
+            None => keys::wallet(data_dir)?,
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 struct WorkerCommand {
@@ -131,9 +149,8 @@ struct DeployArgs {
     project: PathBuf,
     #[command(flatten)]
     mesh: MeshArgs,
-    /// Owner wallet key (hex). Default: `wallet.key` in the data dir, created on first use.
-    #[arg(long, env = "PEERHOST_WALLET_KEY", hide_env_values = true)]
-    wallet_key: Option<String>,
+    #[command(flatten)]
+    wallet: WalletArgs,
     /// Gateway base URL to print function URLs with.
     #[arg(long, default_value = "http://127.0.0.1:8787")]
     gateway_url: String,

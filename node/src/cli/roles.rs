@@ -6,7 +6,7 @@ use anyhow::Context;
 use libp2p::Multiaddr;
 
 use super::{DeployArgs, GatewayArgs, MeshArgs, WorkerArgs, stop_signal};
-use crate::{Node, NodeConfig, deploy, gateway::GatewayConfig, keys, mesh, worker::WorkerConfig};
+use crate::{Node, NodeConfig, deploy, gateway::GatewayConfig, mesh, worker::WorkerConfig};
 
 /// The mesh part of a node config from flags: listen next to the bootstrap peer unless told.
 fn mesh_config(data_dir: &Path, mesh: &MeshArgs, listen: &[Multiaddr]) -> NodeConfig {
@@ -82,10 +82,7 @@ pub(super) async fn deploy(data_dir: &Path, args: DeployArgs) -> anyhow::Result<
     if args.mesh.bootstrap.is_empty() {
         anyhow::bail!("deploy needs a peer to join: --bootstrap <multiaddr>");
     }
-    let wallet = match &args.wallet_key {
-        Some(hex) => keys::wallet_from_hex(hex)?,
-        None => keys::wallet(data_dir)?,
-    };
+    let wallet = args.wallet.wallet(data_dir)?;
     let project = deploy::load(&args.project)?;
     let options = deploy::PublishOptions {
         replicas: args.replicas,

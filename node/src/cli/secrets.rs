@@ -8,7 +8,8 @@ use clap::Subcommand;
 use libp2p::PeerId;
 use peerhost_protocol::NodeKey;
 
-use crate::{deploy::secrets, keys};
+use super::WalletArgs;
+use crate::deploy::secrets;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum SecretsCommand {
@@ -21,9 +22,8 @@ pub(super) enum SecretsCommand {
         /// A worker allowed to run the functions that need it: its peer id (repeatable).
         #[arg(long = "worker", required = true, value_name = "PEER_ID")]
         workers: Vec<String>,
-        /// Owner wallet key (hex). Default: `wallet.key` in the data dir.
-        #[arg(long, env = "PEERHOST_WALLET_KEY", hide_env_values = true)]
-        wallet_key: Option<String>,
+        #[command(flatten)]
+        wallet: WalletArgs,
     },
     /// List a project's secrets and the workers each is sealed to (never the values).
     List {
@@ -50,11 +50,8 @@ fn worker_key(text: &str) -> anyhow::Result<NodeKey> {
 
 pub(super) fn run(data_dir: &Path, command: SecretsCommand) -> anyhow::Result<()> {
     match command {
-        SecretsCommand::Set { project, name, workers, wallet_key } => {
-            let wallet = match &wallet_key {
-                Some(hex) => keys::wallet_from_hex(hex)?,
-                None => keys::wallet(data_dir)?,
-            };
+        SecretsCommand::Set { project, name, workers, wallet } => {
+            let wallet = wallet.wallet(data_dir)?;
             let workers =
                 workers.iter().map(|w| worker_key(w)).collect::<anyhow::Result<Vec<_>>>()?;
             let mut value = String::new();

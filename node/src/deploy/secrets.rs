@@ -34,10 +34,8 @@ fn save(data_dir: &Path, project: &str, secrets: &[ProjectSecret]) -> Result<(),
     let path = path(data_dir, project);
     let io = |source| DeployError::Io { path: path.clone(), source };
     std::fs::create_dir_all(path.parent().expect("secrets dir")).map_err(io)?;
-    let tmp = path.with_extension("tmp");
     let bytes = serde_cbor::to_vec(&secrets).expect("secrets serialize");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)
+    crate::atomic_file::write(&path, &bytes).map_err(io)
 }
 
 /// Seals `value` as `name` to `workers` and stores it for `owner`'s `project`, replacing a

@@ -254,7 +254,6 @@ impl Sandbox {
     }
 
     async fn load(&self, hash: BlobHash, bytes: Bytes) -> Result<Arc<Compiled>, SandboxError> {
-        let joined = |e: tokio::task::JoinError| SandboxError::Internal(e.to_string());
         let (engine, disk) = (self.engine.clone(), self.precompiled.clone());
         let cached = tokio::task::spawn_blocking(move || disk.load(&engine, &hash));
         let component = match cached.await.map_err(joined)? {
@@ -274,7 +273,6 @@ impl Sandbox {
     /// machine's compile slot (always in that order). The deadline starts once both are held:
     /// waiting for another worker's compile is not this component's fault.
     async fn compile(&self, hash: BlobHash, bytes: Bytes) -> Result<Component, SandboxError> {
-        let joined = |e: tokio::task::JoinError| SandboxError::Internal(e.to_string());
         let permit = self
             .compiles
             .clone()
@@ -306,4 +304,9 @@ impl Sandbox {
         self.compiled.fetch_add(1, Ordering::Relaxed);
         Ok(component)
     }
+}
+
+/// A blocking compile or load task that panicked or was cancelled.
+fn joined(e: tokio::task::JoinError) -> SandboxError {
+    SandboxError::Internal(e.to_string())
 }

@@ -4,10 +4,7 @@
 //! (an advisory lock on `compile.lock` in the directory, released by the kernel if its holder
 //! dies).
 
-use std::{
-    fs::File,
-    path::{Path, PathBuf},
-};
+use std::{fs::File, path::PathBuf};
 
 use peerhost_protocol::BlobHash;
 use tracing::{debug, info};
@@ -126,18 +123,10 @@ impl Precompiled {
         if let Some(path) = self.path(hash)
             && let Ok(serialized) = component.serialize()
         {
-            store(&path, &serialized);
+            // A failed write only costs a later recompile.
+            let _ = crate::atomic_file::write(&path, &serialized);
         }
         drop(slot);
         Ok(component)
-    }
-}
-
-/// Writes `bytes` to `path` atomically (temporary file, then rename); a failure only costs a
-/// later recompile.
-fn store(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    if std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).is_err() {
-        let _ = std::fs::remove_file(&tmp);
     }
 }
