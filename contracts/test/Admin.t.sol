@@ -5,41 +5,21 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {ExecutionCoordinator as EC} from "../src/ExecutionCoordinator.sol";
+import {Ledger} from "../src/Ledger.sol";
+import {Params} from "../src/Types.sol";
 import {Fixture} from "./lib/Fixture.sol";
 
 contract AdminTest is Fixture {
     function test_only_the_admin_configures() public {
         address stranger = address(0x5757);
-        vm.startPrank(stranger);
-        EC.Params memory p = defaultParams();
+        Params memory p = defaultParams();
+        vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
         coordinator.setParams(p);
-        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
-        coordinator.setGateway(stranger, true);
-        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
-        coordinator.setValidator(stranger, true);
-        vm.stopPrank();
-    }
-
-    function test_gateways_and_validators_are_switched_with_events() public {
-        address g = address(0x6666);
-        vm.expectEmit(address(coordinator));
-        emit EC.GatewaySet(g, true);
-        vm.prank(admin);
-        coordinator.setGateway(g, true);
-        vm.assertTrue(coordinator.isGateway(g), "gateway on");
-        vm.prank(admin);
-        coordinator.setGateway(g, false);
-        vm.assertFalse(coordinator.isGateway(g), "gateway off");
-        vm.expectEmit(address(coordinator));
-        emit EC.ValidatorSet(g, true);
-        vm.prank(admin);
-        coordinator.setValidator(g, true);
-        vm.assertTrue(coordinator.isValidator(g), "validator on");
     }
 
     function test_params_are_bounded() public {
-        EC.Params[] memory bad = new EC.Params[](7);
+        Params[] memory bad = new Params[](16);
         for (uint256 i; i < bad.length; ++i) {
             bad[i] = defaultParams();
         }
@@ -50,20 +30,42 @@ contract AdminTest is Fixture {
         bad[4].claimWindow = 0;
         bad[5].claimWindow = 366 days;
         bad[6].unbondDelay = 366 days;
+        bad[7].challengeWindow = 0;
+        // A challenge must be possible while the stake it targets is still slashable.
+        bad[8].challengeWindow = 7 days + 1;
+        bad[9].answerWindow = 0;
+        bad[10].answerWindow = 366 days;
+        // Claims must outlast a challenge and its answer.
+        bad[11].answerWindow = 29 days;
+        bad[12].challengeDeposit = 0;
+        bad[13].unbondDelay = 0;
+        bad[14].anchorWindow = 0;
+        bad[15].anchorWindow = 366 days;
         vm.startPrank(admin);
         for (uint256 i; i < bad.length; ++i) {
-            vm.expectRevert(EC.InvalidParams.selector);
+            vm.expectRevert(Ledger.InvalidParams.selector);
             coordinator.setParams(bad[i]);
         }
-        EC.Params memory good = defaultParams();
+        Params memory good = defaultParams();
         good.rewardPerRequest = 7;
+        good.challengeWindow = 7 days;
+        vm.expectEmit(address(coordinator));
+        emit Ledger.ParamsUpdated(good);
         coordinator.setParams(good);
         vm.stopPrank();
         vm.assertEq(coordinator.params().rewardPerRequest, 7, "applied");
+        vm.assertEq(coordinator.params().challengeWindow, 7 days, "applied");
+    }
+
+    function test_constructor_rejects_bad_params() public {
+        Params memory p = defaultParams();
+        p.challengeDeposit = 0;
+        vm.expectRevert(Ledger.InvalidParams.selector);
+        new EC(IERC20(address(usdc)), EPOCH, p, admin);
     }
 
     function test_constructor_rejects_a_zero_epoch() public {
-        vm.expectRevert(EC.InvalidParams.selector);
+        vm.expectRevert(Ledger.InvalidParams.selector);
         new EC(IERC20(address(usdc)), 0, defaultParams(), admin);
     }
 
@@ -78,11 +80,11 @@ contract AdminTest is Fixture {
     }
 
     function test_treasury_funding() public {
-        vm.expectRevert(EC.ZeroAmount.selector);
+        vm.expectRevert(Ledger.ZeroAmount.selector);
         coordinator.fundTreasury(0);
         uint256 before = coordinator.treasury();
         vm.expectEmit(address(coordinator));
-        emit EC.TreasuryFunded(payer, 5 * USDC);
+        emit Ledger.TreasuryFunded(payer, 5 * USDC);
         vm.prank(payer);
         coordinator.fundTreasury(5 * USDC);
         vm.assertEq(coordinator.treasury(), before + 5 * USDC, "funded");

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {ExecutionCoordinator as EC} from "../src/ExecutionCoordinator.sol";
+import {Bonds} from "../src/Bonds.sol";
+import {Ledger} from "../src/Ledger.sol";
+import {Settlement} from "../src/Settlement.sol";
+import {Authorization, Params, Role} from "../src/Types.sol";
 import {MockUSDC} from "../src/MockUSDC.sol";
 import {Fixture} from "./lib/Fixture.sol";
 
@@ -17,13 +20,13 @@ contract SettlementTest is Fixture {
     }
 
     function test_settle_credits_the_owner_and_the_treasury() public {
-        EC.Authorization memory auth = authorization(10_000, keccak256("nonce"));
+        Authorization memory auth = authorization(10_000, keccak256("nonce"));
         bytes memory sig = signAuthorization(payerKey, RECEIVE, auth);
         uint256 treasuryBefore = coordinator.treasury();
         vm.expectEmit(address(coordinator));
-        emit EC.PaymentSettled(payer, owner, REQUEST, 10_000);
+        emit Settlement.PaymentSettled(payer, owner, REQUEST, 10_000);
         vm.expectEmit(address(coordinator));
-        emit EC.ProtocolFeeCollected(REQUEST, 500);
+        emit Settlement.ProtocolFeeCollected(REQUEST, 500);
         vm.prank(gateway);
         coordinator.settle(owner, REQUEST, auth, sig);
         vm.assertEq(coordinator.credits(owner), 9_500, "owner credited net of the 5% fee");
@@ -31,60 +34,73 @@ contract SettlementTest is Fixture {
         vm.assertEq(usdc.balanceOf(payer), 1_000 * USDC - 10_000, "payer charged");
         vm.assertTrue(coordinator.settled(payer, auth.nonce), "recorded");
         vm.assertTrue(usdc.authorizationState(payer, auth.nonce), "nonce used at the token");
-        vm.assertEq(usdc.balanceOf(address(coordinator)), balanceAccounted(), "accounted");
+        assertAccounted();
 
         address to = address(0x7070);
         vm.expectEmit(address(coordinator));
-        emit EC.CreditsWithdrawn(owner, to, 9_500);
+        emit Settlement.CreditsWithdrawn(owner, to, 9_500);
         vm.prank(owner);
         coordinator.withdrawCredits(to);
         vm.assertEq(usdc.balanceOf(to), 9_500, "withdrawn");
         vm.prank(owner);
-        vm.expectRevert(EC.NothingToWithdraw.selector);
+        vm.expectRevert(Ledger.NothingToWithdraw.selector);
         coordinator.withdrawCredits(to);
     }
 
     function test_a_payment_settles_once() public {
-        EC.Authorization memory auth = authorization(10_000, keccak256("once"));
+        Authorization memory auth = authorization(10_000, keccak256("once"));
         bytes memory sig = signAuthorization(payerKey, RECEIVE, auth);
         vm.startPrank(gateway);
         coordinator.settle(owner, REQUEST, auth, sig);
-        vm.expectRevert(abi.encodeWithSelector(EC.AlreadySettled.selector, payer, auth.nonce));
+        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadySettled.selector, payer, auth.nonce));
         coordinator.settle(owner, REQUEST, auth, sig);
-        vm.expectRevert(abi.encodeWithSelector(EC.AlreadySettled.selector, payer, auth.nonce));
+        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadySettled.selector, payer, auth.nonce));
         coordinator.settleTransfer(owner, REQUEST, auth, sig);
         vm.stopPrank();
         vm.assertEq(coordinator.credits(owner), 9_500, "credited once");
     }
 
     function test_settle_transfer_accepts_what_x402_clients_sign() public {
-        EC.Authorization memory auth = authorization(25_000, keccak256("x402"));
+        Authorization memory auth = authorization(25_000, keccak256("x402"));
         bytes memory sig = signAuthorization(payerKey, TRANSFER, auth);
         vm.prank(gateway);
         coordinator.settleTransfer(owner, REQUEST, auth, sig);
         vm.assertEq(coordinator.credits(owner), 23_750, "credited");
-        vm.assertEq(usdc.balanceOf(address(coordinator)), balanceAccounted(), "accounted");
+        assertAccounted();
     }
 
-    function test_only_gateways_settle() public {
-        EC.Authorization memory auth = authorization(10_000, keccak256("n"));
+    function test_only_bonded_gateways_settle() public {
+        Authorization memory auth = authorization(10_000, keccak256("n"));
         bytes memory sig = signAuthorization(payerKey, RECEIVE, auth);
-        vm.expectRevert(abi.encodeWithSelector(EC.NotGateway.selector, address(this)));
+        vm.expectRevert(abi.encodeWithSelector(Bonds.NotGateway.selector, address(this)));
         coordinator.settle(owner, REQUEST, auth, sig);
-        vm.expectRevert(abi.encodeWithSelector(EC.NotGateway.selector, address(this)));
+        vm.expectRevert(abi.encodeWithSelector(Bonds.NotGateway.selector, address(this)));
         coordinator.settleTransfer(owner, REQUEST, auth, sig);
+        // A gateway whose bond is on its way out no longer settles.
+        vm.startPrank(gateway);
+        coordinator.requestUnbond(Role.Gateway, GATEWAY_BOND);
+        vm.expectRevert(abi.encodeWithSelector(Bonds.NotGateway.selector, gateway));
+        coordinator.settle(owner, REQUEST, auth, sig);
+        vm.stopPrank();
+        // Anyone who bonds does.
+        address newcomer = address(0x6A80);
+        fund(newcomer, GATEWAY_BOND);
+        bondRole(Role.Gateway, newcomer, GATEWAY_BOND);
+        vm.prank(newcomer);
+        coordinator.settle(owner, REQUEST, auth, sig);
+        vm.assertEq(coordinator.credits(owner), 9_500, "settled by the newcomer");
     }
 
     function test_bad_payments_revert_and_leave_nothing_behind() public {
         vm.startPrank(gateway);
         // Zero value.
-        EC.Authorization memory zero = authorization(0, keccak256("zero"));
+        Authorization memory zero = authorization(0, keccak256("zero"));
         bytes memory zeroSig = signAuthorization(payerKey, RECEIVE, zero);
-        vm.expectRevert(EC.ZeroAmount.selector);
+        vm.expectRevert(Ledger.ZeroAmount.selector);
         coordinator.settle(owner, REQUEST, zero, zeroSig);
 
         // Signed by someone else.
-        EC.Authorization memory auth = authorization(10_000, keccak256("forged"));
+        Authorization memory auth = authorization(10_000, keccak256("forged"));
         bytes memory forged = signAuthorization(workerKey, RECEIVE, auth);
         vm.expectRevert(MockUSDC.InvalidSignature.selector);
         coordinator.settle(owner, REQUEST, auth, forged);
@@ -98,19 +114,19 @@ contract SettlementTest is Fixture {
         coordinator.settleTransfer(owner, REQUEST, auth, receiveSig);
 
         // Expired and not yet valid.
-        EC.Authorization memory late = authorization(10_000, keccak256("late"));
+        Authorization memory late = authorization(10_000, keccak256("late"));
         late.validBefore = block.timestamp;
         bytes memory lateSig = signAuthorization(payerKey, RECEIVE, late);
         vm.expectRevert(abi.encodeWithSelector(MockUSDC.AuthorizationExpired.selector, late.validBefore));
         coordinator.settle(owner, REQUEST, late, lateSig);
-        EC.Authorization memory early = authorization(10_000, keccak256("early"));
+        Authorization memory early = authorization(10_000, keccak256("early"));
         early.validAfter = block.timestamp + 10;
         bytes memory earlySig = signAuthorization(payerKey, RECEIVE, early);
         vm.expectRevert(abi.encodeWithSelector(MockUSDC.AuthorizationNotYetValid.selector, early.validAfter));
         coordinator.settle(owner, REQUEST, early, earlySig);
 
         // More than the payer has.
-        EC.Authorization memory rich = authorization(2_000 * USDC, keccak256("rich"));
+        Authorization memory rich = authorization(2_000 * USDC, keccak256("rich"));
         bytes memory richSig = signAuthorization(payerKey, RECEIVE, rich);
         vm.expectRevert();
         coordinator.settle(owner, REQUEST, rich, richSig);
@@ -122,7 +138,7 @@ contract SettlementTest is Fixture {
     }
 
     function test_a_cancelled_authorization_does_not_settle() public {
-        EC.Authorization memory auth = authorization(10_000, keccak256("cancel me"));
+        Authorization memory auth = authorization(10_000, keccak256("cancel me"));
         bytes memory sig = signAuthorization(payerKey, RECEIVE, auth);
         bytes32 cancelDigest = keccak256(
             abi.encodePacked(
@@ -139,11 +155,11 @@ contract SettlementTest is Fixture {
 
     function testFuzz_fee_and_credit_add_up(uint256 value, uint16 feeBps) public {
         value = bound(value, 1, 1_000 * USDC);
-        EC.Params memory p = defaultParams();
+        Params memory p = defaultParams();
         p.protocolFeeBps = uint16(bound(feeBps, 0, 10_000));
         vm.prank(admin);
         coordinator.setParams(p);
-        EC.Authorization memory auth = authorization(value, keccak256(abi.encode(value, feeBps)));
+        Authorization memory auth = authorization(value, keccak256(abi.encode(value, feeBps)));
         bytes memory sig = signAuthorization(payerKey, RECEIVE, auth);
         uint256 treasuryBefore = coordinator.treasury();
         vm.prank(gateway);
@@ -151,6 +167,6 @@ contract SettlementTest is Fixture {
         uint256 fee = coordinator.treasury() - treasuryBefore;
         vm.assertEq(fee + coordinator.credits(owner), value, "fee + credit = payment");
         vm.assertEq(fee, value * p.protocolFeeBps / 10_000, "fee rounds down");
-        vm.assertEq(usdc.balanceOf(address(coordinator)), balanceAccounted(), "accounted");
+        assertAccounted();
     }
 }

@@ -21,6 +21,7 @@ use crate::{
     },
     clock,
     deploy::{self, DeployError, Deployed, PublishOptions},
+    dispatch::BondRole,
     gateway::GatewayConfig,
     mesh,
     worker::WorkerConfig,
@@ -73,7 +74,7 @@ pub struct DevnetChainOptions {
     pub anvil: Option<PathBuf>,
     /// Seconds per epoch.
     pub epoch_length_s: u64,
-    /// USDC (token units) each worker bonds.
+    /// USDC (token units) each worker bonds (and the gateway, and the validator).
     pub bond: u64,
     /// How often gateways look for finished epochs.
     pub tick: Duration,
@@ -81,6 +82,9 @@ pub struct DevnetChainOptions {
     pub audit_fraction: f64,
     /// Worker 0 also validates (registered as validator, re-executes audited receipts).
     pub validator: bool,
+    /// Requests of one function owner the treasury pays for per epoch (`None`: the devnet
+    /// default of [`DeployOptions::devnet`]).
+    pub owner_budget: Option<u32>,
 }
 
 impl Default for DevnetChainOptions {
@@ -92,6 +96,7 @@ impl Default for DevnetChainOptions {
             tick: Duration::from_secs(1),
             audit_fraction: 0.1,
             validator: true,
+            owner_budget: None,
         }
     }
 }
@@ -154,10 +159,14 @@ pub struct DevnetChain {
     pub admin: Chain,
     /// A test account holding test USDC and no other role: the devnet's x402 payer.
     pub payer: [u8; 32],
+    /// A test account holding test USDC and gas that volunteers bond from (`--fund-from`).
+    pub faucet: [u8; 32],
 }
 
 /// Test USDC the devnet's payer account starts with.
 pub const PAYER_USDC: u64 = 100 * USDC;
+/// Test USDC the devnet's faucet account starts with.
+pub const FAUCET_USDC: u64 = 10_000 * USDC;
 
 /// A running devnet.
 #[derive(Debug)]
@@ -175,6 +184,8 @@ pub struct Devnet {
     options: DevnetOptions,
     /// How the gateway was started, to start it again.
     gateway_config: NodeConfig,
+    /// How an honest worker that does not validate is started (data dir to be replaced).
+    worker_config: NodeConfig,
 }
 
 impl Devnet {
@@ -216,20 +227,25 @@ impl Devnet {
         let bootstrap = node("bootstrap", config).await?;
         let entry = bootstrap_addr(&bootstrap);
 
+        let mut worker = WorkerConfig { cheat: false, ..options.worker.clone() };
+        // One machine, one compile of each component: the workers share a cache.
+        worker.sandbox.cache_dir.get_or_insert_with(|| dir("compiled"));
+        let mut worker_config =
+            NodeConfig::new(dir("worker")).bootstrap(vec![entry.clone()]).with_worker(worker);
+        worker_config.mesh.listen = listen.clone();
+        worker_config.blobs = Some(blobs);
+        worker_config.heartbeat_interval = options.heartbeat;
+        worker_config.chain = settle.clone();
         let mut workers = Vec::with_capacity(options.workers);
         for i in 0..options.workers {
-            let cheat = i + options.cheaters >= options.workers;
-            let mut worker = WorkerConfig { cheat, ..options.worker.clone() };
-            // One machine, one compile of each component: the workers share a cache.
-            worker.sandbox.cache_dir.get_or_insert_with(|| dir("compiled"));
-            let mut config = NodeConfig::new(dir(&format!("worker-{i}")))
-                .bootstrap(vec![entry.clone()])
-                .with_worker(worker);
-            config.mesh.listen = listen.clone();
-            config.blobs = Some(blobs);
-            config.heartbeat_interval = options.heartbeat;
-            config.chain =
-                settle.clone().map(|c| ChainConfig { validate: validator && i == 0, ..c });
+            let mut config = worker_config.clone();
+            config.data_dir = dir(&format!("worker-{i}"));
+            if let Some(worker) = config.worker.as_mut() {
+                worker.cheat = i + options.cheaters >= options.workers;
+            }
+            if let Some(chain) = config.chain.as_mut() {
+                chain.validate = validator && i == 0;
+            }
             workers.push(node(&format!("worker {i}"), config).await?);
         }
 
@@ -241,8 +257,16 @@ impl Devnet {
         let gateway_config = config.clone();
         let gateway = node("gateway", config).await?;
 
-        let mut devnet =
-            Self { bootstrap, workers, gateway, deployed: None, chain, options, gateway_config };
+        let mut devnet = Self {
+            bootstrap,
+            workers,
+            gateway,
+            deployed: None,
+            chain,
+            options,
+            gateway_config,
+            worker_config,
+        };
         match devnet.prepare().await {
             Ok(()) => Ok(devnet),
             Err(e) => {
@@ -261,30 +285,29 @@ impl Devnet {
         Ok(())
     }
 
-    /// On the chain: gas money for every node, test USDC and a bond for every worker, the
-    /// gateway registered.
+    /// On the chain: gas money and test USDC for every node; a worker bond for every worker,
+    /// a validator bond for worker 0, a gateway bond for the gateway; test USDC for the payer
+    /// and the faucet.
     async fn enrol(&self) -> Result<(), DevnetError> {
         let (Some(chain), Some(options)) = (&self.chain, &self.options.chain) else {
             return Ok(());
         };
-        let gas = U256::from(10u64) * U256::from(10u64).pow(U256::from(18u64));
-        for worker in &self.workers {
-            let client = worker.chain().expect("devnet workers settle");
-            chain.admin.send_native(client.address(), gas).await?;
-            chain.admin.mint(client.address(), U256::from(2 * options.bond)).await?;
-            client.bond(U256::from(options.bond), B256::from(worker.node_key().0)).await?;
+        let bond = U256::from(options.bond);
+        for (i, worker) in self.workers.iter().enumerate() {
+            let validates = options.validator && i == 0;
+            chain.enrol(worker, BondRole::Worker, bond).await?;
+            if validates {
+                chain.enrol(worker, BondRole::Validator, bond).await?;
+            }
         }
-        if options.validator
-            && let Some(first) = self.workers.first().and_then(Node::chain)
-        {
-            chain.admin.set_validator(first.address(), true).await?;
-        }
-        let gateway = self.gateway.chain().expect("the devnet gateway settles");
-        chain.admin.send_native(gateway.address(), gas).await?;
-        chain.admin.set_gateway(gateway.address(), true).await?;
-        let payer =
-            Wallet::from_bytes(&chain.payer).map_err(|e| ChainError::Deploy(e.to_string()))?;
-        chain.admin.mint(payer.owner().0, U256::from(PAYER_USDC)).await?;
+        chain.enrol(&self.gateway, BondRole::Gateway, bond).await?;
+        let account = |key: &[u8; 32]| {
+            Wallet::from_bytes(key)
+                .map(|w| w.owner().0)
+                .map_err(|e| ChainError::Deploy(e.to_string()))
+        };
+        chain.admin.mint(account(&chain.payer)?, U256::from(PAYER_USDC)).await?;
+        chain.admin.mint(account(&chain.faucet)?, U256::from(FAUCET_USDC)).await?;
         Ok(())
     }
 
@@ -301,6 +324,38 @@ impl Devnet {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Starts one more honest worker like the others, in `<data dir>/<name>`, joined to the
+    /// mesh and the chain but not bonded (see [`DevnetChain::enrol`]) and not in
+    /// [`Devnet::workers`].
+    ///
+    /// # Errors
+    ///
+    /// The node does not start.
+    pub async fn start_worker(&self, name: &str) -> Result<Node, DevnetError> {
+        let mut config = self.worker_config.clone();
+        config.data_dir = self.options.data_dir.join(name);
+        Box::pin(Node::start(config))
+            .await
+            .map_err(|source| DevnetError::Node { role: name.to_owned(), source })
+    }
+
+    /// Starts one more gateway like the devnet's, in `<data dir>/<name>` on an ephemeral HTTP
+    /// port, joined to the mesh and the chain but not bonded and not [`Devnet::gateway`].
+    ///
+    /// # Errors
+    ///
+    /// The node does not start.
+    pub async fn start_gateway(&self, name: &str) -> Result<Node, DevnetError> {
+        let mut config = self.gateway_config.clone();
+        config.data_dir = self.options.data_dir.join(name);
+        if let Some(http) = config.gateway.as_mut() {
+            http.listen = SocketAddr::new(self.options.ip, 0);
+        }
+        Box::pin(Node::start(config))
+            .await
+            .map_err(|source| DevnetError::Node { role: name.to_owned(), source })
     }
 
     /// Workers the gateway currently considers live.
@@ -396,8 +451,8 @@ impl Devnet {
     ///
     /// The new gateway does not start or does not catch up within the timeout.
     pub async fn restart_gateway(self) -> Result<Self, DevnetError> {
-        let Self { bootstrap, workers, gateway, deployed, chain, options, mut gateway_config } =
-            self;
+        let mut devnet = self;
+        let gateway = devnet.gateway;
         let known: Vec<(Owner, String, u64)> = {
             let registry = gateway.view().registry.read().expect("registry lock");
             registry
@@ -405,23 +460,24 @@ impl Devnet {
                 .map(|d| (d.record.owner, d.record.project.clone(), d.record.version))
                 .collect()
         };
-        if let (Some(addr), Some(http)) = (gateway.http_addr(), gateway_config.gateway.as_mut()) {
+        if let (Some(addr), Some(http)) =
+            (gateway.http_addr(), devnet.gateway_config.gateway.as_mut())
+        {
             http.listen = addr;
         }
         let addr = gateway.http_addr();
         gateway.kill();
         // Killing aborts the HTTP task; its listener closes as the abort completes.
-        let deadline = tokio::time::Instant::now() + options.timeout;
+        let deadline = tokio::time::Instant::now() + devnet.options.timeout;
         while let Some(addr) = addr
             && std::net::TcpListener::bind(addr).is_err()
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let gateway = Box::pin(Node::start(gateway_config.clone()))
+        devnet.gateway = Box::pin(Node::start(devnet.gateway_config.clone()))
             .await
             .map_err(|source| DevnetError::Node { role: "gateway".into(), source })?;
-        let devnet = Self { bootstrap, workers, gateway, deployed, chain, options, gateway_config };
         devnet.wait_for_workers().await?;
         let deadline = tokio::time::Instant::now() + devnet.options.timeout;
         loop {
@@ -452,22 +508,42 @@ impl Devnet {
     }
 }
 
+impl DevnetChain {
+    /// Gives `node` gas money and `bond` test USDC, then bonds it in `role` with its mesh key.
+    ///
+    /// # Errors
+    ///
+    /// A chain step failed.
+    pub async fn enrol(&self, node: &Node, role: BondRole, bond: U256) -> Result<(), ChainError> {
+        let client = node.chain().ok_or_else(|| ChainError::Deploy("node has no chain".into()))?;
+        let gas = U256::from(10u64) * U256::from(10u64).pow(U256::from(18u64));
+        self.admin.send_native(client.address(), gas).await?;
+        self.admin.mint(client.address(), bond).await?;
+        client.bond(role, bond, B256::from(node.node_key().0)).await?;
+        Ok(())
+    }
+}
+
 /// Starts anvil and deploys the contracts with anvil's first account as admin.
 async fn start_chain(options: &DevnetChainOptions) -> Result<DevnetChain, DevnetError> {
     let local = LocalChain::start(options.anvil.as_deref())?;
     let admin_key = local.keys()[0];
-    let deployment =
-        deploy(&local.http_url(), &admin_key, &DeployOptions::devnet(options.epoch_length_s))
-            .await?;
+    let mut deploy_options = DeployOptions::devnet(options.epoch_length_s);
+    if let Some(budget) = options.owner_budget {
+        deploy_options.params.ownerBudgetPerEpoch = budget;
+    }
+    let deployment = deploy(&local.http_url(), &admin_key, &deploy_options).await?;
     let admin = Chain::connect(
         &local.ws_url(),
         deployment.coordinator,
         &Wallet::from_bytes(&admin_key).map_err(|e| ChainError::Deploy(e.to_string()))?,
     )
     .await?;
-    // Anvil's last development account: no node uses it.
-    let payer = *local.keys().last().expect("anvil has development accounts");
-    Ok(DevnetChain { local, deployment, admin, payer })
+    // Anvil's last two development accounts: no node uses them.
+    let keys = local.keys();
+    let payer = keys[keys.len() - 1];
+    let faucet = keys[keys.len() - 2];
+    Ok(DevnetChain { local, deployment, admin, payer, faucet })
 }
 
 fn bootstrap_addr(node: &Node) -> Multiaddr {

@@ -9,8 +9,9 @@
 //! (sharded by project) → the chosen workers admit it, fetch the bundle if needed (iroh,
 //! BLAKE3-verified), run it with fuel, memory and time limits, sign a receipt → the result
 //! goes straight back to the gateway over a direct stream → the first valid result (or the
-//! first `q` agreeing ones, for `verified` functions) is the HTTP response. The chain is never
-//! on this path.
+//! first `q` agreeing ones, for `verified` functions) is the HTTP response. A free call never
+//! waits for the chain: who is bonded (and so may race or dispatch) is followed from chain
+//! events in the background; a priced call waits for one x402 settlement before dispatch.
 //!
 //! The protocol decisions (admission, racer choice, result acceptance, re-dispatch) are
 //! I/O-free state machines in [`dispatch`], so `peerhost-simnet` runs the very same code.
@@ -47,6 +48,7 @@ pub mod keys;
 pub mod mesh;
 pub mod runtime;
 pub mod usdc;
+pub mod view;
 
 #[cfg(any(feature = "worker", feature = "blobs"))]
 mod atomic_file;
@@ -67,4 +69,5 @@ pub mod sandbox;
 #[cfg(feature = "worker")]
 pub mod worker;
 
-pub use runtime::{Node, NodeConfig, NodeError, View};
+pub use runtime::{Node, NodeConfig, NodeError};
+pub use view::View;

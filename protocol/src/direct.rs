@@ -28,6 +28,8 @@ pub enum DeclineReason {
     Expired,
     /// The function needs secrets this worker was not given.
     NotAuthorized,
+    /// The requesting gateway holds no gateway bond on the chain this worker settles on.
+    UnregisteredGateway,
 }
 
 impl From<DeclineReason> for u8 {
@@ -39,6 +41,7 @@ impl From<DeclineReason> for u8 {
             DeclineReason::BadComponent => 3,
             DeclineReason::Expired => 4,
             DeclineReason::NotAuthorized => 5,
+            DeclineReason::UnregisteredGateway => 6,
         }
     }
 }
@@ -54,6 +57,7 @@ impl TryFrom<u8> for DeclineReason {
             3 => Self::BadComponent,
             4 => Self::Expired,
             5 => Self::NotAuthorized,
+            6 => Self::UnregisteredGateway,
             other => return Err(format!("unknown decline reason {other}")),
         })
     }
@@ -68,6 +72,7 @@ impl std::fmt::Display for DeclineReason {
             Self::BadComponent => "component cannot run",
             Self::Expired => "deadline passed",
             Self::NotAuthorized => "not authorized for the function's secrets",
+            Self::UnregisteredGateway => "the gateway is not bonded",
         })
     }
 }

@@ -78,20 +78,24 @@ impl Wire for Heartbeat {
     }
 }
 
-/// Most worker leaves in one [`EpochSummary`].
-pub const MAX_EPOCH_LEAVES: usize = 1024;
+/// Most (worker, owner) leaves in one [`EpochSummary`] (it must fit one gossip message).
+pub const MAX_EPOCH_LEAVES: usize = 768;
 
-/// One worker's line in a gateway's anchored epoch (the coordinator's `workerLeaf` inputs).
+/// What one worker served for one function owner in a gateway's anchored epoch (the
+/// coordinator's `WorkerLeaf`). The owner is there so the treasury's per-owner budget can be
+/// enforced on-chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerLeaf {
     /// The worker's chain address.
     pub worker: Owner,
+    /// The owner of the functions it served.
+    pub owner: Owner,
     /// Requests it served that the gateway accepted.
     pub requests: u32,
     /// Fuel those requests used.
     pub fuel: u64,
-    /// Root of the tree over the worker's receipt leaves.
+    /// Root of the tree over the worker's receipt leaves for this owner.
     pub receipts_root: Keccak,
 }
 
@@ -118,7 +122,7 @@ pub struct EpochSummary {
 }
 
 impl Wire for EpochSummary {
-    const MAX_BYTES: usize = 128 + MAX_EPOCH_LEAVES * 96 + MAX_AUDITS * 320;
+    const MAX_BYTES: usize = 128 + MAX_EPOCH_LEAVES * 128 + MAX_AUDITS * 320;
 
     fn validate(&self) -> Result<(), Invalid> {
         if self.leaves.is_empty() || self.leaves.len() > MAX_EPOCH_LEAVES {

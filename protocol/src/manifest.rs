@@ -155,9 +155,36 @@ pub struct FunctionSpec {
     /// the owner sealed every one of them to run it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// Smallest bond (token units) a worker must hold to race this function on a
+    /// chain-connected network; 0 = the network's minimum. It can only raise that minimum.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_bond: u64,
+    /// Tiers a caller may ask for per request (`x-peerhost-tier`) besides `tier`, the default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<Tier>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl FunctionSpec {
+    /// The tier a call runs in when its caller asks for `requested` (`None`: the default).
+    ///
+    /// # Errors
+    ///
+    /// A sentence for the caller when the function does not offer that tier.
+    pub fn tier_for(&self, requested: Option<Tier>) -> Result<Tier, &'static str> {
+        match requested {
+            None => Ok(self.tier),
+            Some(Tier::Verified) if self.effectful => {
+                Err("effectful functions run once and cannot be verified")
+            }
+            Some(tier) if tier == self.tier || self.tiers.contains(&tier) => Ok(tier),
+            Some(_) => Err("the function's manifest does not offer that tier"),
+        }
+    }
+
     fn validate(&self) -> Result<(), Invalid> {
         check_name("functions.name", &self.name)?;
         self.limits.validate()?;
@@ -175,11 +202,14 @@ impl FunctionSpec {
                 format!("must be 1 to {MAX_INPUT_SCHEMA_LEN} bytes of JSON"),
             ));
         }
-        if self.effectful && self.tier == Tier::Verified {
+        if self.effectful && (self.tier == Tier::Verified || self.tiers.contains(&Tier::Verified)) {
             return Err(Invalid::new(
                 "functions.effectful",
                 "effectful functions run once and cannot use the verified tier",
             ));
+        }
+        if self.tiers.len() > 2 {
+            return Err(Invalid::new("functions.tiers", "at most two tiers"));
         }
         if !self.allowed_hosts.is_empty() && !self.effectful {
             return Err(Invalid::new(
@@ -314,6 +344,8 @@ mod tests {
             effectful: false,
             allowed_hosts: Vec::new(),
             secrets: Vec::new(),
+            min_bond: 0,
+            tiers: Vec::new(),
         }
     }
 

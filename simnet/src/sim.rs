@@ -39,15 +39,14 @@ pub fn run(scenario: &Scenario) -> Report {
     let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
     let keys: Vec<NodeKey> = (0..scenario.workers).map(key).collect();
     let index_of = |k: &NodeKey| keys.iter().position(|x| x == k).expect("known worker");
-    let candidates: Vec<Candidate> = keys
-        .iter()
-        .map(|k| Candidate { key: *k, holds_bundle: true, has_capacity: true })
-        .collect();
+    let candidates: Vec<Candidate> = keys.iter().map(|k| Candidate::new(*k, true, true)).collect();
     let config = RaceConfig {
         racers: scenario.racers,
         quorum: scenario.quorum,
         max_attempts: scenario.max_attempts,
         attempt_timeout_ms: scenario.attempt_timeout_ms,
+        open_when_empty: false,
+        max_escalations: 0,
     };
 
     let mut queue: BinaryHeap<Reverse<(u64, Event)>> = BinaryHeap::new();
@@ -136,7 +135,8 @@ pub fn run(scenario: &Scenario) -> Report {
                 state.done = true;
                 latencies_us.push(now_us - state.started_us);
             }
-            Step::Exhausted => {
+            // Simulated workers are honest, so they never disagree; count it as a failure.
+            Step::Exhausted | Step::NoAgreement { .. } => {
                 state.done = true;
                 timed_out += 1;
             }

@@ -96,6 +96,26 @@ impl TestNet {
     }
 }
 
+/// Polls `check` every 50 ms until it returns `Some`, and returns that.
+///
+/// # Panics
+///
+/// If `within` passes first, naming `what`.
+pub async fn poll_until<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_tracing() {
     if let Ok(filter) = std::env::var("RUST_LOG") {

@@ -5,20 +5,26 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {ExecutionCoordinator} from "../../src/ExecutionCoordinator.sol";
 import {MockUSDC} from "../../src/MockUSDC.sol";
+import {Authorization, OwnerUsage, Params, Receipt, Role, WorkerLeaf} from "../../src/Types.sol";
 import {Merkle} from "./Merkle.sol";
 import {TestBase} from "./TestBase.sol";
 
-/// @notice A deployed token and coordinator with known keys, and the signing helpers every
-/// coordinator test needs.
+/// @notice A deployed token and coordinator with a bonded gateway and validator, known keys,
+/// and the signing and anchoring helpers every coordinator test needs.
 abstract contract Fixture is TestBase {
     uint256 internal constant USDC = 1e6;
     uint64 internal constant EPOCH = 60;
+    /// `defaultParams().rewardPerRequest`.
+    uint256 internal constant RATE = 1e3;
+    uint256 internal constant GATEWAY_BOND = 1_000 * USDC;
+    uint256 internal constant DEPOSIT = 10 * USDC;
 
     MockUSDC internal usdc;
     ExecutionCoordinator internal coordinator;
 
     address internal admin = address(0xAD);
     address internal gateway = address(0x6A7E);
+    address internal otherGateway = address(0x6A7F);
     uint256 internal workerKey = 0xA11CE;
     uint256 internal otherWorkerKey = 0xB0B;
     uint256 internal validatorKey = 0xC0FFEE;
@@ -30,14 +36,23 @@ abstract contract Fixture is TestBase {
     address internal secondValidator;
     address internal payer;
     address internal owner = address(0x0E1);
+    address internal otherOwner = address(0x0E2);
     address internal challenger = address(0xC4A1);
 
-    function defaultParams() internal pure returns (ExecutionCoordinator.Params memory) {
-        return ExecutionCoordinator.Params({
+    function defaultParams() internal pure returns (Params memory) {
+        return Params({
             unbondDelay: 7 days,
             claimWindow: 30 days,
-            minBond: uint128(100 * USDC),
-            rewardPerRequest: uint128(USDC / 1000),
+            challengeWindow: 1 days,
+            answerWindow: 1 days,
+            minWorkerBond: 100e6,
+            minGatewayBond: 1_000e6,
+            minValidatorBond: 50e6,
+            rewardPerRequest: 1e3,
+            ownerBudgetPerEpoch: 1_000_000,
+            gatewayBudgetPerEpoch: 10_000_000,
+            challengeDeposit: 10e6,
+            anchorWindow: 1 days,
             protocolFeeBps: 500,
             slashBps: 5000,
             challengerBps: 2000,
@@ -55,8 +70,6 @@ abstract contract Fixture is TestBase {
         usdc = new MockUSDC(admin);
         coordinator = new ExecutionCoordinator(IERC20(address(usdc)), EPOCH, defaultParams(), admin);
         vm.startPrank(admin);
-        coordinator.setGateway(gateway, true);
-        coordinator.setValidator(validator, true);
         usdc.mint(admin, 1_000_000 * USDC);
         usdc.approve(address(coordinator), type(uint256).max);
         coordinator.fundTreasury(10_000 * USDC);
@@ -64,6 +77,12 @@ abstract contract Fixture is TestBase {
         fund(worker, 1_000 * USDC);
         fund(otherWorker, 1_000 * USDC);
         fund(payer, 1_000 * USDC);
+        fund(challenger, 1_000 * USDC);
+        // Nobody lets them in: they bond.
+        fund(gateway, GATEWAY_BOND);
+        bondRole(Role.Gateway, gateway, GATEWAY_BOND);
+        fund(validator, 100 * USDC);
+        bondRole(Role.Validator, validator, 100 * USDC);
     }
 
     function fund(address who, uint256 amount) internal {
@@ -73,9 +92,18 @@ abstract contract Fixture is TestBase {
         usdc.approve(address(coordinator), type(uint256).max);
     }
 
-    function bondAs(address who, uint256 amount) internal {
+    function nodeKeyOf(address who) internal pure returns (bytes32) {
+        return keccak256(abi.encode("node key", who));
+    }
+
+    /// Bonds `amount` for `role` with `who`'s node key (none for a validator).
+    function bondRole(Role role, address who, uint256 amount) internal {
         vm.prank(who);
-        coordinator.bond(amount, keccak256(abi.encode("node key", who)));
+        coordinator.bond(role, amount, role == Role.Validator ? bytes32(0) : nodeKeyOf(who));
+    }
+
+    function bondAs(address who, uint256 amount) internal {
+        bondRole(Role.Worker, who, amount);
     }
 
     function signDigest(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
@@ -83,17 +111,11 @@ abstract contract Fixture is TestBase {
         return abi.encodePacked(r, s, v);
     }
 
-    function receipt(bytes32 requestId, bytes32 resultHash)
-        internal
-        pure
-        returns (ExecutionCoordinator.Receipt memory)
-    {
-        return ExecutionCoordinator.Receipt({
-            requestId: requestId, resultHash: resultHash, fuelUsed: 12_345, bundle: keccak256("bundle")
-        });
+    function receipt(bytes32 requestId, bytes32 resultHash) internal pure returns (Receipt memory) {
+        return Receipt({requestId: requestId, resultHash: resultHash, fuelUsed: 12_345, bundle: keccak256("bundle")});
     }
 
-    function signReceipt(uint256 key, ExecutionCoordinator.Receipt memory r) internal view returns (bytes memory) {
+    function signReceipt(uint256 key, Receipt memory r) internal view returns (bytes memory) {
         return signDigest(key, coordinator.receiptDigest(r));
     }
 
@@ -102,12 +124,8 @@ abstract contract Fixture is TestBase {
     }
 
     /// An authorization for `value` to the coordinator, valid for an hour.
-    function authorization(uint256 value, bytes32 nonce)
-        internal
-        view
-        returns (ExecutionCoordinator.Authorization memory)
-    {
-        return ExecutionCoordinator.Authorization({
+    function authorization(uint256 value, bytes32 nonce) internal view returns (Authorization memory) {
+        return Authorization({
             from: payer,
             value: value,
             validAfter: block.timestamp - 1,
@@ -116,7 +134,7 @@ abstract contract Fixture is TestBase {
         });
     }
 
-    function signAuthorization(uint256 key, bytes32 typehash, ExecutionCoordinator.Authorization memory a)
+    function signAuthorization(uint256 key, bytes32 typehash, Authorization memory a)
         internal
         view
         returns (bytes memory)
@@ -127,31 +145,95 @@ abstract contract Fixture is TestBase {
         return signDigest(key, keccak256(abi.encodePacked("\x19\x01", usdc.DOMAIN_SEPARATOR(), structHash)));
     }
 
-    /// Anchors one epoch for `gateway` in which each worker in `workers` served `requests[i]`;
-    /// returns the worker leaves (in order) for proofs.
-    function anchorEpoch(uint64 epoch, address[] memory workers, uint32[] memory requests)
-        internal
-        returns (bytes32[] memory leaves)
-    {
-        leaves = new bytes32[](workers.length);
-        uint32 count;
-        for (uint256 i; i < workers.length; ++i) {
-            leaves[i] = coordinator.workerLeaf(workers[i], requests[i], requests[i] * 1000, receiptsRoot(workers[i]));
-            count += requests[i];
-        }
-        if (coordinator.currentEpoch() <= epoch) {
-            vm.warp(block.timestamp + EPOCH * (epoch + 1 - coordinator.currentEpoch()));
-        }
-        vm.prank(gateway);
-        coordinator.anchor(epoch, Merkle.root(leaves), count);
+    // ---- epoch trees ----
+
+    /// A leaf of `requests` requests `who` served for `forOwner` (fuel and receipts root made up).
+    function leafOf(address who, address forOwner, uint32 requests) internal pure returns (WorkerLeaf memory) {
+        return WorkerLeaf({
+            worker: who,
+            owner: forOwner,
+            requests: requests,
+            fuel: uint64(requests) * 1000,
+            receiptsRoot: keccak256(abi.encode("receipts of", who, forOwner))
+        });
     }
 
-    function receiptsRoot(address who) internal pure returns (bytes32) {
-        return keccak256(abi.encode("receipts of", who));
+    function one(WorkerLeaf memory a) internal pure returns (WorkerLeaf[] memory list) {
+        list = new WorkerLeaf[](1);
+        list[0] = a;
     }
 
-    function balanceAccounted() internal view returns (uint256) {
-        return coordinator.totalBonded() + coordinator.totalUnbonding() + coordinator.totalCredits()
-            + coordinator.treasury() + coordinator.totalReserved();
+    function two(WorkerLeaf memory a, WorkerLeaf memory b) internal pure returns (WorkerLeaf[] memory list) {
+        list = new WorkerLeaf[](2);
+        (list[0], list[1]) = (a, b);
+    }
+
+    /// The leaf as the coordinator hashes it, computed here (no call, so it can sit between an
+    /// `expectRevert` and the call it means).
+    function hashLeaf(WorkerLeaf memory l) internal pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(l.worker, l.owner, l.requests, l.fuel, l.receiptsRoot))));
+    }
+
+    function hashLeaves(WorkerLeaf[] memory leaves) internal pure returns (bytes32[] memory hashes) {
+        hashes = new bytes32[](leaves.length);
+        for (uint256 i; i < leaves.length; ++i) {
+            hashes[i] = hashLeaf(leaves[i]);
+        }
+    }
+
+    /// The usage a gateway declares for `leaves`: requests summed per owner, owners ascending.
+    function usageFor(WorkerLeaf[] memory leaves) internal pure returns (OwnerUsage[] memory usage) {
+        OwnerUsage[] memory scratch = new OwnerUsage[](leaves.length);
+        uint256 n;
+        for (uint256 i; i < leaves.length; ++i) {
+            uint256 at;
+            while (at < n && scratch[at].owner < leaves[i].owner) ++at;
+            if (at < n && scratch[at].owner == leaves[i].owner) {
+                scratch[at].requests += leaves[i].requests;
+                continue;
+            }
+            for (uint256 k = n; k > at; --k) {
+                scratch[k] = scratch[k - 1];
+            }
+            scratch[at] = OwnerUsage({owner: leaves[i].owner, requests: leaves[i].requests});
+            ++n;
+        }
+        usage = new OwnerUsage[](n);
+        for (uint256 i; i < n; ++i) {
+            usage[i] = scratch[i];
+        }
+    }
+
+    /// Warps until `epoch` is over.
+    function endEpoch(uint64 epoch) internal {
+        uint64 current = coordinator.currentEpoch();
+        if (current <= epoch) vm.warp(block.timestamp + EPOCH * (epoch + 1 - current));
+    }
+
+    /// Anchors `leaves` as `gw`'s `epoch` (warping until it is over); returns the leaf hashes
+    /// in tree order, for proofs.
+    function anchorLeaves(address gw, uint64 epoch, WorkerLeaf[] memory leaves) internal returns (bytes32[] memory) {
+        bytes32[] memory hashes = hashLeaves(leaves);
+        endEpoch(epoch);
+        vm.prank(gw);
+        coordinator.anchor(epoch, Merkle.root(hashes), usageFor(leaves));
+        return hashes;
+    }
+
+    /// Claims leaf `i` of `gw`'s `epoch`.
+    function claimLeaf(address gw, uint64 epoch, WorkerLeaf[] memory leaves, uint256 i) internal returns (uint256) {
+        return coordinator.claim(gw, epoch, leaves[i], Merkle.proof(hashLeaves(leaves), i));
+    }
+
+    function balanceAccounted() internal view returns (uint256 sum) {
+        for (uint8 r; r < 3; ++r) {
+            sum += coordinator.totalBonded(Role(r)) + coordinator.totalUnbonding(Role(r));
+        }
+        sum += coordinator.totalCredits() + coordinator.treasury() + coordinator.totalReserved()
+        + coordinator.totalDeposits();
+    }
+
+    function assertAccounted() internal view {
+        vm.assertEq(usdc.balanceOf(address(coordinator)), balanceAccounted(), "balance == buckets");
     }
 }

@@ -1,5 +1,6 @@
-//! What the coordinator's admin and funders do: register gateways and validators, fund the
-//! treasury — and, on local chains, mint test USDC and hand out gas money.
+//! What the coordinator's admin and funders do: fund the treasury — and, on local chains,
+//! mint test USDC and hand out gas money. (Gateways and validators register themselves by
+//! bonding: see `bonds.rs`.)
 
 use alloy::{
     network::TransactionBuilder as _,
@@ -11,28 +12,6 @@ use alloy::{
 use super::{Chain, ChainError, check};
 
 impl Chain {
-    /// Allows `gateway` to anchor and settle (admin only).
-    ///
-    /// # Errors
-    ///
-    /// [`ChainError::Reverted`] (`OwnableUnauthorizedAccount`) unless this is the admin.
-    pub async fn set_gateway(&self, gateway: Address, allowed: bool) -> Result<TxHash, ChainError> {
-        self.confirm(self.coordinator.setGateway(gateway, allowed)).await
-    }
-
-    /// Allows `validator`'s attestations in disputes (admin only).
-    ///
-    /// # Errors
-    ///
-    /// [`ChainError::Reverted`] unless this is the admin.
-    pub async fn set_validator(
-        &self,
-        validator: Address,
-        allowed: bool,
-    ) -> Result<TxHash, ChainError> {
-        self.confirm(self.coordinator.setValidator(validator, allowed)).await
-    }
-
     /// Adds `amount` to the treasury.
     ///
     /// # Errors

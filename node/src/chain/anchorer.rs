@@ -1,6 +1,8 @@
 //! The gateway's side of settlement. Accepted receipts go into a batch labelled with the
 //! chain's epoch when the batch opened; once the chain's epoch moves past it, the batch is
-//! anchored (one transaction, whatever its size) and its worker leaves are gossiped on
+//! anchored (one transaction, whatever its size, declaring how many requests each function
+//! owner had, so the coordinator can hold each owner to the treasury's budget) and its
+//! (worker, owner) leaves are gossiped on
 //! [`topics::EPOCHS`] so each worker can claim. Nothing here is on the request path:
 //! [`Anchoring::record`] never blocks, and a batch whose anchoring fails stays queued and is
 //! retried on the next tick.
@@ -14,17 +16,20 @@ use std::{
     time::Duration,
 };
 
-use alloy::primitives::{Address, B256};
-use peerhost_contracts::receipts::{self, Receipt as ChainReceipt};
+use alloy::primitives::{Address, B256, Bytes};
+use peerhost_contracts::{
+    ExecutionCoordinator::{OwnerUsage, WorkerLeaf as ChainLeaf},
+    receipts::{self, Receipt as ChainReceipt},
+};
 use peerhost_protocol::{
-    Audit, EpochSummary, EvmSignature, Keccak, MAX_AUDITS, NodeKey, Owner, Receipt, WorkerLeaf,
-    codec, keccak256_parts, merkle::MerkleTree, topics,
+    Audit, EpochSummary, EvmSignature, Keccak, MAX_AUDITS, MAX_EPOCH_LEAVES, NodeKey, Owner,
+    Receipt, WorkerLeaf, codec, keccak256_parts, merkle::MerkleTree, topics,
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Chain, ChainError};
+use super::{Chain, ChainError, challenges::Answers};
 use crate::mesh::MeshClient;
 
 /// Accepted receipts waiting for the anchorer (beyond this, receipts are dropped and counted:
@@ -36,19 +41,39 @@ const CONFIRM_EPOCHS: u64 = 8;
 /// that were briefly away still hear it.
 const SUMMARY_REPEATS: u8 = 3;
 
+/// An accepted receipt, the owner of the function it ran, and the worker's chain signature.
+type Accepted = (Owner, Receipt, Option<EvmSignature>);
+
+/// What the gateway hands the anchorer.
+#[derive(Debug)]
+enum Input {
+    /// A receipt whose result the gateway accepted: anchored and rewarded.
+    Accepted(Accepted),
+    /// A receipt of a call whose racers disagreed: not anchored, put up for audit.
+    Disputed(Receipt, EvmSignature),
+}
+
 /// Hands accepted receipts to the anchorer.
 #[derive(Debug, Clone)]
 pub struct Anchoring {
-    tx: mpsc::Sender<(Receipt, Option<EvmSignature>)>,
+    tx: mpsc::Sender<Input>,
     dropped: Arc<AtomicU64>,
     anchored: Arc<AtomicU64>,
 }
 
 impl Anchoring {
-    /// Queues an accepted receipt (with the worker's chain signature, if it sent one);
-    /// never blocks.
-    pub fn record(&self, receipt: Receipt, chain_signature: Option<EvmSignature>) {
-        if self.tx.try_send((receipt, chain_signature)).is_err() {
+    /// Queues an accepted receipt for a function of `owner` (with the worker's chain
+    /// signature, if it sent one); never blocks.
+    pub fn record(&self, owner: Owner, receipt: Receipt, chain_signature: Option<EvmSignature>) {
+        if self.tx.try_send(Input::Accepted((owner, receipt, chain_signature))).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Puts a receipt of a call whose racers disagreed up for audit in the next anchored
+    /// epoch's summary (validators re-execute it and dispute it if wrong); never blocks.
+    pub fn dispute(&self, receipt: Receipt, chain_signature: EvmSignature) {
+        if self.tx.try_send(Input::Disputed(receipt, chain_signature)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -75,7 +100,11 @@ pub fn spawn(
 ) -> (Anchoring, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let handle = Anchoring { tx, dropped: Arc::default(), anchored: Arc::default() };
+    let answers = Arc::new(Answers::default());
+    let answering = super::challenges::spawn(chain.clone(), answers.clone(), shutdown.clone());
     let anchorer = Anchorer {
+        answers,
+        keep_epochs: CONFIRM_EPOCHS,
         chain,
         mesh,
         open: None,
@@ -86,7 +115,10 @@ pub fn spawn(
         anchored: handle.anchored.clone(),
         audit_threshold: (audit_fraction.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
     };
-    let task = tokio::spawn(anchorer.run(rx, tick, shutdown));
+    let task = tokio::spawn(async move {
+        anchorer.run(rx, tick, shutdown).await;
+        let _ = answering.await;
+    });
     (handle, task)
 }
 
@@ -94,17 +126,26 @@ pub fn spawn(
 struct Anchored {
     epoch: u64,
     root: Keccak,
-    count: u32,
+    usage: Vec<OwnerUsage>,
     summary: Vec<u8>,
 }
 
-/// Receipts of one epoch, with the workers' chain signatures.
+/// Receipts of one epoch, with their owners and the workers' chain signatures.
 struct Batch {
     epoch: u64,
-    receipts: Vec<(Receipt, Option<EvmSignature>)>,
+    receipts: Vec<Accepted>,
+    /// Receipts of calls whose racers disagreed: audited, not anchored.
+    disputed: Vec<(Receipt, EvmSignature)>,
 }
 
+/// An epoch's receipts by (worker address, owner address), in leaf order.
+type Grouped<'a> = BTreeMap<(Address, Address), Vec<&'a Accepted>>;
+
 struct Anchorer {
+    /// Signed receipts of anchored epochs, for answering challenges.
+    answers: Arc<Answers>,
+    /// Epochs an anchored epoch's receipts are kept (its challenge and answer windows).
+    keep_epochs: u64,
     chain: Chain,
     mesh: MeshClient,
     open: Option<Batch>,
@@ -123,10 +164,16 @@ struct Anchorer {
 impl Anchorer {
     async fn run(
         mut self,
-        mut rx: mpsc::Receiver<(Receipt, Option<EvmSignature>)>,
+        mut rx: mpsc::Receiver<Input>,
         tick: Duration,
         shutdown: CancellationToken,
     ) {
+        if let (Ok(params), Ok(length)) =
+            (self.chain.coordinator().params().call().await, self.chain.epoch_length().await)
+        {
+            let windows = params.challengeWindow.saturating_add(params.answerWindow);
+            self.keep_epochs = windows.div_ceil(length.max(1)).saturating_add(2);
+        }
         let mut epoch = match self.chain.current_epoch().await {
             Ok(epoch) => epoch,
             Err(e) => {
@@ -139,14 +186,20 @@ impl Anchorer {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                receipt = rx.recv() => match receipt {
-                    Some(receipt) => self
-                        .open
-                        .get_or_insert_with(|| Batch { epoch, receipts: Vec::new() })
-                        .receipts
-                        .push(receipt),
-                    None => break,
-                },
+                input = rx.recv() => {
+                    let Some(input) = input else { break };
+                    let batch = self.open.get_or_insert_with(|| Batch {
+                        epoch,
+                        receipts: Vec::new(),
+                        disputed: Vec::new(),
+                    });
+                    match input {
+                        Input::Accepted(accepted) => batch.receipts.push(accepted),
+                        Input::Disputed(receipt, signature) => {
+                            batch.disputed.push((receipt, signature));
+                        }
+                    }
+                }
                 _ = ticks.tick() => {
                     if let Ok(current) = self.chain.current_epoch().await {
                         epoch = current;
@@ -180,44 +233,56 @@ impl Anchorer {
     }
 
     async fn anchor(&mut self, batch: &Batch) -> Result<(), ChainError> {
-        // Receipts by the worker's chain address; unbonded workers are not rewarded.
-        let mut by_worker: BTreeMap<Address, Vec<&(Receipt, Option<EvmSignature>)>> =
-            BTreeMap::new();
+        // Receipts by (worker, owner); unbonded workers are not rewarded.
+        let mut grouped: Grouped<'_> = BTreeMap::new();
         for entry in &batch.receipts {
-            if let Some(address) = self.address_of(&entry.0.worker).await? {
-                by_worker.entry(address).or_default().push(entry);
+            // Without the worker's chain signature a challenge of the receipt could not be
+            // answered, so it is not anchored (workers on a chain always sign).
+            if entry.2.is_none() {
+                continue;
+            }
+            if let Some(address) = self.address_of(&entry.1.worker).await? {
+                grouped.entry((address, entry.0.0)).or_default().push(entry);
             }
         }
-        if by_worker.is_empty() {
+        if grouped.len() > MAX_EPOCH_LEAVES {
+            warn!(target: "peerhost::chain", epoch = batch.epoch, leaves = grouped.len(), "more (worker, owner) pairs than a summary holds; the rest are not anchored");
+            while grouped.len() > MAX_EPOCH_LEAVES {
+                grouped.pop_last();
+            }
+        }
+        if grouped.is_empty() {
             debug!(target: "peerhost::chain", epoch = batch.epoch, "nothing to anchor: no bonded worker served");
             return Ok(());
         }
-        let mut leaves = Vec::with_capacity(by_worker.len());
-        let mut summary_leaves = Vec::with_capacity(by_worker.len());
-        let mut count = 0u32;
-        for (worker, receipts) in &by_worker {
+        let mut leaves = Vec::with_capacity(grouped.len());
+        let mut summary_leaves = Vec::with_capacity(grouped.len());
+        let mut per_owner: BTreeMap<Address, u32> = BTreeMap::new();
+        for ((worker, owner), receipts) in &grouped {
             let receipt_leaves =
-                receipts.iter().map(|(r, _)| chain_receipt(r).leaf(*worker)).collect();
+                receipts.iter().map(|(_, r, _)| chain_receipt(r).leaf(*worker)).collect();
             let receipts_root =
                 MerkleTree::new(receipt_leaves).expect("a worker here served").root();
             let requests = u32::try_from(receipts.len()).unwrap_or(u32::MAX);
-            let fuel = receipts.iter().map(|(r, _)| r.fuel_used).fold(0u64, u64::saturating_add);
-            leaves.push(receipts::worker_leaf(
-                *worker,
-                requests,
-                fuel,
-                B256::from(receipts_root.0),
-            ));
-            summary_leaves.push(WorkerLeaf {
+            let fuel = receipts.iter().map(|(_, r, _)| r.fuel_used).fold(0u64, u64::saturating_add);
+            let leaf = WorkerLeaf {
                 worker: Owner(*worker),
+                owner: Owner(*owner),
                 requests,
                 fuel,
                 receipts_root,
-            });
-            count = count.saturating_add(requests);
+            };
+            leaves.push(worker_leaf(&leaf));
+            summary_leaves.push(leaf);
+            let total = per_owner.entry(*owner).or_default();
+            *total = total.saturating_add(requests);
         }
+        let usage: Vec<OwnerUsage> =
+            per_owner.into_iter().map(|(owner, requests)| OwnerUsage { owner, requests }).collect();
+        let count = usage.iter().fold(0u32, |sum, u| sum.saturating_add(u.requests));
         let root = MerkleTree::new(leaves).expect("at least one worker").root();
-        let tx = self.chain.anchor(batch.epoch, root, count).await?;
+        let tx = self.chain.anchor(batch.epoch, root, usage.clone()).await?;
+        self.answers.keep(batch.epoch, signed_receipts(&grouped), self.keep_epochs);
         self.anchored.fetch_add(1, Ordering::Relaxed);
         info!(target: "peerhost::chain", epoch = batch.epoch, requests = count, workers = summary_leaves.len(), %tx, "epoch anchored");
         let summary = EpochSummary {
@@ -226,12 +291,12 @@ impl Anchorer {
             gateway: Owner(self.chain.address()),
             epoch: batch.epoch,
             leaves: summary_leaves,
-            audits: self.audits(&root, &by_worker),
+            audits: self.audits(&root, &grouped, &batch.disputed).await?,
         };
         let bytes = codec::encode(&summary);
         let _ = self.mesh.publish(topics::EPOCHS, bytes.clone()).await;
         self.summaries.push((bytes.clone(), SUMMARY_REPEATS - 1));
-        self.recent.push_back(Anchored { epoch: batch.epoch, root, count, summary: bytes });
+        self.recent.push_back(Anchored { epoch: batch.epoch, root, usage, summary: bytes });
         Ok(())
     }
 
@@ -250,7 +315,7 @@ impl Anchorer {
                 continue;
             }
             warn!(target: "peerhost::chain", epoch = anchored.epoch, "anchor no longer on the chain (reorg); anchoring it again");
-            match self.chain.anchor(anchored.epoch, anchored.root, anchored.count).await {
+            match self.chain.anchor(anchored.epoch, anchored.root, anchored.usage.clone()).await {
                 Ok(_) => {
                     let _ = self.mesh.publish(topics::EPOCHS, anchored.summary.clone()).await;
                     self.summaries.push((anchored.summary.clone(), SUMMARY_REPEATS - 1));
@@ -264,14 +329,26 @@ impl Anchorer {
 
     /// The receipts put up for re-execution: a sample chosen by the root, which did not exist
     /// while the requests ran.
-    fn audits(
-        &self,
+    async fn audits(
+        &mut self,
         root: &Keccak,
-        by_worker: &BTreeMap<Address, Vec<&(Receipt, Option<EvmSignature>)>>,
-    ) -> Vec<Audit> {
+        grouped: &Grouped<'_>,
+        disputed: &[(Receipt, EvmSignature)],
+    ) -> Result<Vec<Audit>, ChainError> {
+        // Disagreements first: each one is known to hold a wrong result.
         let mut audits = Vec::new();
-        for (worker, receipts) in by_worker {
-            for (receipt, signature) in receipts {
+        for (receipt, signature) in disputed {
+            if let Some(worker) = self.address_of(&receipt.worker).await? {
+                let chain_signature = *signature;
+                audits.push(Audit {
+                    receipt: receipt.clone(),
+                    worker: Owner(worker),
+                    chain_signature,
+                });
+            }
+        }
+        for ((worker, _), receipts) in grouped {
+            for (_, receipt, signature) in receipts {
                 let draw = keccak256_parts(&[&root.0, &receipt.request_id.0]);
                 let draw = u64::from_be_bytes(draw.0[..8].try_into().expect("8 bytes"));
                 if let (true, Some(signature)) = (draw < self.audit_threshold, signature) {
@@ -284,7 +361,7 @@ impl Anchorer {
             }
         }
         audits.truncate(MAX_AUDITS);
-        audits
+        Ok(audits)
     }
 
     async fn repeat_summaries(&mut self) {
@@ -319,13 +396,38 @@ pub fn chain_receipt(receipt: &Receipt) -> ChainReceipt {
     }
 }
 
+/// The anchored receipts with their workers' signatures, by (worker, receipt leaf).
+fn signed_receipts(grouped: &Grouped<'_>) -> HashMap<(Address, B256), (ChainReceipt, Bytes)> {
+    let mut signed = HashMap::new();
+    for ((worker, _), receipts) in grouped {
+        for (_, receipt, signature) in receipts {
+            if let Some(signature) = signature {
+                let chain = chain_receipt(receipt);
+                let leaf = B256::from(chain.leaf(*worker).0);
+                signed.insert((*worker, leaf), (chain, Bytes::from(signature.0.to_vec())));
+            }
+        }
+    }
+    signed
+}
+
+/// One leaf of the epoch tree as the coordinator hashes it.
+fn worker_leaf(l: &WorkerLeaf) -> Keccak {
+    receipts::worker_leaf(l.worker.0, l.owner.0, l.requests, l.fuel, B256::from(l.receipts_root.0))
+}
+
 /// The epoch tree's leaves as the coordinator hashes them.
 pub(crate) fn worker_leaves(summary: &EpochSummary) -> Vec<Keccak> {
-    summary
-        .leaves
-        .iter()
-        .map(|l| {
-            receipts::worker_leaf(l.worker.0, l.requests, l.fuel, B256::from(l.receipts_root.0))
-        })
-        .collect()
+    summary.leaves.iter().map(worker_leaf).collect()
+}
+
+/// A summary leaf in the coordinator's ABI form (for claims).
+pub(crate) fn chain_leaf(l: &WorkerLeaf) -> ChainLeaf {
+    ChainLeaf {
+        worker: l.worker.0,
+        owner: l.owner.0,
+        requests: l.requests,
+        fuel: l.fuel,
+        receiptsRoot: B256::from(l.receipts_root.0),
+    }
 }

@@ -1,10 +1,29 @@
-//! A worker's bond: bond (binding its mesh key), unbond, withdraw, and reads.
+//! A node's bonds, one per role: bond (binding its mesh key), unbond, withdraw, and reads.
 
 use alloy::primitives::{Address, B256, TxHash, U256};
 
 use super::{Chain, ChainError, Stake};
+use crate::dispatch::BondRole;
 
 impl Chain {
+    /// The coordinator's minimum bond per role, indexed by [`BondRole::index`].
+    ///
+    /// # Errors
+    ///
+    /// RPC failures.
+    pub async fn bond_minimums(&self) -> Result<[u128; 3], ChainError> {
+        Ok(minimums(&self.coordinator.params().call().await?))
+    }
+
+    /// `who`'s stake in `role`.
+    ///
+    /// # Errors
+    ///
+    /// RPC failures.
+    pub async fn stake_in(&self, role: BondRole, who: Address) -> Result<Stake, ChainError> {
+        Ok(self.coordinator.stakeOf(role.index() as u8, who).call().await?)
+    }
+
     /// `who`'s token balance.
     ///
     /// # Errors
@@ -14,42 +33,48 @@ impl Chain {
         Ok(self.token.balanceOf(who).call().await?)
     }
 
-    /// `who`'s stake.
-    ///
-    /// # Errors
-    ///
-    /// RPC failures.
-    pub async fn stake(&self, who: Address) -> Result<Stake, ChainError> {
-        Ok(self.coordinator.stakeOf(who).call().await?)
-    }
-
-    /// Bonds `amount` (approving the coordinator first if needed), binding this address to
-    /// the mesh key `node_key`.
+    /// Bonds `amount` in `role` (approving the coordinator first if needed), binding this
+    /// address to the mesh key `node_key` in that role.
     ///
     /// # Errors
     ///
     /// [`ChainError::Reverted`] with the coordinator's reason, e.g. `NodeKeyTaken`.
-    pub async fn bond(&self, amount: U256, node_key: B256) -> Result<TxHash, ChainError> {
+    pub async fn bond(
+        &self,
+        role: BondRole,
+        amount: U256,
+        node_key: B256,
+    ) -> Result<TxHash, ChainError> {
         self.approve(amount).await?;
-        self.confirm(self.coordinator.bond(amount, node_key)).await
+        self.confirm(self.coordinator.bond(role.index() as u8, amount, node_key)).await
     }
 
-    /// Starts unbonding `amount`; it stays slashable for the unbonding delay.
+    /// Starts unbonding `amount` of the `role` bond: it stops counting at once and stays
+    /// slashable for the unbonding delay.
     ///
     /// # Errors
     ///
     /// [`ChainError::Reverted`], e.g. `InsufficientBond`.
-    pub async fn request_unbond(&self, amount: U256) -> Result<TxHash, ChainError> {
-        self.confirm(self.coordinator.requestUnbond(amount)).await
+    pub async fn request_unbond(&self, role: BondRole, amount: U256) -> Result<TxHash, ChainError> {
+        self.confirm(self.coordinator.requestUnbond(role.index() as u8, amount)).await
     }
 
-    /// Withdraws what finished unbonding.
+    /// Withdraws what finished unbonding in `role`.
     ///
     /// # Errors
     ///
     /// [`ChainError::Reverted`], e.g. `StillSlashable` or `NothingToWithdraw`.
-    pub async fn withdraw(&self) -> Result<TxHash, ChainError> {
-        self.confirm(self.coordinator.withdraw()).await
+    pub async fn withdraw(&self, role: BondRole) -> Result<TxHash, ChainError> {
+        self.confirm(self.coordinator.withdraw(role.index() as u8)).await
+    }
+
+    /// Sends `amount` of the token to `to`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`], e.g. an insufficient balance.
+    pub async fn transfer_token(&self, to: Address, amount: U256) -> Result<TxHash, ChainError> {
+        self.confirm(self.token.transfer(to, amount)).await
     }
 
     /// Lets the coordinator pull up to `amount` of this address's tokens.
@@ -60,4 +85,9 @@ impl Chain {
         }
         Ok(())
     }
+}
+
+/// The minimum bond per role in the coordinator's parameters, indexed by [`BondRole::index`].
+pub(super) fn minimums(p: &peerhost_contracts::ExecutionCoordinator::Params) -> [u128; 3] {
+    [p.minWorkerBond, p.minGatewayBond, p.minValidatorBond]
 }

@@ -7,10 +7,15 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Chain, ChainError, anchorer::worker_leaves};
+use super::{
+    Chain, ChainError,
+    anchorer::{chain_leaf, worker_leaves},
+};
 
 /// Summaries waiting for the claimer.
 const QUEUE: usize = 256;
+/// How long a claim on an epoch under challenge waits before it is tried again.
+const CHALLENGED_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Hands epoch summaries heard on the mesh to the claimer.
 #[derive(Debug, Clone)]
@@ -28,13 +33,22 @@ impl Claims {
 /// Starts the claimer for the worker behind `chain`.
 pub fn spawn(chain: Chain, shutdown: CancellationToken) -> (Claims, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<EpochSummary>(QUEUE);
+    let retry = tx.clone();
     let task = tokio::spawn(async move {
         // What was claimed is read from the chain each time, not remembered: a reorg can undo
         // a claim, and the gateway then anchors and announces the epoch again.
         while let Some(summary) = super::next_or_stop(&mut rx, &shutdown).await {
             match claim(&chain, &summary).await {
                 Ok(_) => {}
-                Err(e) if e.is_revert("AlreadyClaimed") => {}
+                Err(e) if e.is_revert("AlreadyClaimed") || e.is_revert("AnchorFraudulent") => {}
+                // Claims wait while a receipt of the epoch is challenged: try again later.
+                Err(e) if e.is_revert("AnchorChallenged") => {
+                    let retry = retry.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(CHALLENGED_RETRY).await;
+                        let _ = retry.try_send(summary);
+                    });
+                }
                 Err(e) => {
                     warn!(target: "peerhost::chain", epoch = summary.epoch, error = %e, "claim failed; retrying when the summary repeats")
                 }
@@ -44,7 +58,8 @@ pub fn spawn(chain: Chain, shutdown: CancellationToken) -> (Claims, JoinHandle<(
     (Claims { tx }, task)
 }
 
-/// Claims this worker's leaf of `summary`; `Ok(false)` when there is nothing to claim.
+/// Claims this worker's leaves of `summary` (one per function owner it served); `Ok(false)`
+/// when there is nothing to claim.
 async fn claim(chain: &Chain, summary: &EpochSummary) -> Result<bool, ChainError> {
     if summary.chain_id != chain.chain_id()
         || summary.coordinator.0 != *chain.coordinator().address()
@@ -52,31 +67,28 @@ async fn claim(chain: &Chain, summary: &EpochSummary) -> Result<bool, ChainError
         return Ok(false);
     }
     let me = chain.address();
-    let Some(index) = summary.leaves.iter().position(|l| l.worker.0 == me) else {
+    let mine: Vec<usize> =
+        (0..summary.leaves.len()).filter(|&i| summary.leaves[i].worker.0 == me).collect();
+    if mine.is_empty() {
         return Ok(false);
-    };
+    }
     let tree = MerkleTree::new(worker_leaves(summary)).expect("validated summaries have leaves");
     let anchored = chain.coordinator().anchorOf(summary.gateway.0, summary.epoch).call().await?;
     if Keccak(anchored.root.0) != tree.root() {
         debug!(target: "peerhost::chain", epoch = summary.epoch, "summary does not match the anchored root; ignored");
         return Ok(false);
     }
-    if chain.coordinator().claimed(summary.gateway.0, summary.epoch, me).call().await? {
-        return Ok(false);
+    let mut claimed_any = false;
+    for index in mine {
+        let leaf = &summary.leaves[index];
+        let coordinator = chain.coordinator();
+        if coordinator.claimed(summary.gateway.0, summary.epoch, me, leaf.owner.0).call().await? {
+            continue;
+        }
+        let proof = tree.proof(index).expect("index is in range");
+        let tx = chain.claim(summary.gateway.0, summary.epoch, chain_leaf(leaf), &proof).await?;
+        info!(target: "peerhost::chain", epoch = summary.epoch, owner = %leaf.owner, requests = leaf.requests, %tx, "reward claimed");
+        claimed_any = true;
     }
-    let leaf = &summary.leaves[index];
-    let proof = tree.proof(index).expect("index is in range");
-    let tx = chain
-        .claim(
-            summary.gateway.0,
-            summary.epoch,
-            me,
-            leaf.requests,
-            leaf.fuel,
-            leaf.receipts_root,
-            &proof,
-        )
-        .await?;
-    info!(target: "peerhost::chain", epoch = summary.epoch, requests = leaf.requests, %tx, "reward claimed");
-    Ok(true)
+    Ok(claimed_any)
 }

@@ -3,7 +3,7 @@
 //! the coordinator against real USDC the same way.
 
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{Address, B256, U256, aliases::U96},
     signers::local::PrivateKeySigner,
 };
 use peerhost_contracts::{ExecutionCoordinator, MockUSDC};
@@ -26,16 +26,27 @@ pub struct DeployOptions {
 
 impl DeployOptions {
     /// Settings for a local network: short epochs so anchoring is seen within seconds, a
-    /// 1 000 USDC treasury paying 0.001 USDC per request, 5 % protocol fee, half the stake
-    /// slashed per offence (a fifth of it to the challenger), one validator's word enough.
+    /// 1 000 USDC treasury paying 0.001 USDC per request (at most 100 000 requests per owner
+    /// and 1 000 000 per gateway in an epoch), 10 USDC minimum bonds in every role, 5 %
+    /// protocol fee, half the stake slashed per offence (a fifth of it to the challenger),
+    /// one validator's word enough, anchored receipts challengeable for a minute (1 USDC
+    /// deposit, 30 s to answer), epochs anchorable for an hour after they end.
     pub fn devnet(epoch_length_s: u64) -> Self {
         Self {
             epoch_length_s,
             params: ExecutionCoordinator::Params {
                 unbondDelay: 60,
                 claimWindow: 7 * 24 * 3600,
-                minBond: 10 * u128::from(USDC),
-                rewardPerRequest: u128::from(USDC / 1000),
+                challengeWindow: 60,
+                answerWindow: 30,
+                minWorkerBond: 10 * u128::from(USDC),
+                minGatewayBond: 10 * u128::from(USDC),
+                minValidatorBond: 10 * u128::from(USDC),
+                rewardPerRequest: USDC / 1000,
+                ownerBudgetPerEpoch: 100_000,
+                gatewayBudgetPerEpoch: 1_000_000,
+                challengeDeposit: U96::from(USDC),
+                anchorWindow: 3600,
                 protocolFeeBps: 500,
                 slashBps: 5000,
                 challengerBps: 2000,

@@ -28,27 +28,41 @@ impl Position {
     }
 }
 
-/// Calls `on_log` for every log matching `filter` from block `from` on, in chain order, until
-/// `shutdown`. Removed (reorged) logs are delivered too, marked `removed`.
+/// What [`follow`] delivers.
+#[derive(Debug, Clone)]
+pub enum Followed {
+    /// A matching log, in chain order (or a removed one, after a reorg).
+    Log(Box<Log>),
+    /// Every matching log up to the chain's head at the time was delivered (after the first
+    /// back-fill, and again after each reconnection's).
+    CaughtUp,
+}
+
+/// Calls `on_event` for every log matching `filter` from block `from` on, in chain order,
+/// until `shutdown`, and with [`Followed::CaughtUp`] whenever a back-fill reached the head.
+/// Removed (reorged) logs are delivered too, marked `removed`.
 pub async fn follow(
     chain: &Chain,
     filter: Filter,
     from: u64,
     shutdown: CancellationToken,
-    mut on_log: impl FnMut(Log),
+    mut on_event: impl FnMut(Followed),
 ) {
     let provider = chain.provider();
     let mut last: Option<Position> = None;
     let mut next_block = from;
     let mut backoff = Duration::from_millis(250);
-    let mut deliver = |log: Log, last: &mut Option<Position>| {
-        let at = Position::of(&log);
-        if log.removed || last.is_none_or(|l| at > l) {
-            if !log.removed {
-                *last = Some(at);
+    let mut deliver = |followed: Followed, last: &mut Option<Position>| match followed {
+        Followed::Log(log) => {
+            let at = Position::of(&log);
+            if log.removed || last.is_none_or(|l| at > l) {
+                if !log.removed {
+                    *last = Some(at);
+                }
+                on_event(Followed::Log(log));
             }
-            on_log(log);
         }
+        Followed::CaughtUp => on_event(Followed::CaughtUp),
     };
     while !shutdown.is_cancelled() {
         // Back-fill everything up to the current head.
@@ -57,10 +71,11 @@ pub async fn follow(
             if next_block <= head {
                 let range = filter.clone().from_block(next_block).to_block(head);
                 for log in provider.get_logs(&range).await.map_err(|e| e.to_string())? {
-                    deliver(log, &mut last);
+                    deliver(Followed::Log(Box::new(log)), &mut last);
                 }
                 next_block = head + 1;
             }
+            deliver(Followed::CaughtUp, &mut last);
             // Then live, for as long as the subscription lasts.
             let subscription = provider.subscribe_logs(&filter).await.map_err(|e| e.to_string())?;
             backoff = Duration::from_millis(250);
@@ -71,7 +86,7 @@ pub async fn follow(
                     log = stream.next() => match log {
                         Some(log) => {
                             next_block = next_block.max(log.block_number.unwrap_or_default());
-                            deliver(log, &mut last);
+                            deliver(Followed::Log(Box::new(log)), &mut last);
                         }
                         None => return Err("subscription ended".into()),
                     },

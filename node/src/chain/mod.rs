@@ -1,6 +1,7 @@
-//! The settlement client: everything a node does on the chain, never on the request path.
-//! Gateways anchor their epoch's receipts and settle payments; workers bond, claim rewards and
-//! unbond; validators file disputes. [`LocalChain`] runs anvil for devnets and tests and
+//! The settlement client: everything a node does on the chain. Nodes bond in their roles and
+//! follow the bonded set from events (`stakes.rs`); gateways anchor their epoch's receipts and
+//! settle x402 payments (the one chain step a priced call waits for); workers claim rewards
+//! and unbond; validators file disputes. Free calls never wait for the chain. [`LocalChain`] runs anvil for devnets and tests and
 //! [`deploy`](deploy::deploy) puts the contracts on it.
 
 pub mod anvil;
@@ -11,12 +12,12 @@ mod admin;
 mod anchorer;
 mod anchoring;
 mod bonds;
+mod challenges;
 mod claimer;
 mod disputes;
 mod error;
 mod payments;
-#[cfg(feature = "worker")]
-mod validator;
+mod stakes;
 
 use std::{sync::Arc, time::Duration};
 
@@ -39,10 +40,7 @@ pub use anchorer::{Anchoring, chain_receipt, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
 pub use payments::PaymentState;
-#[cfg(feature = "worker")]
-pub use validator::Validation;
-#[cfg(feature = "worker")]
-pub(crate) use validator::spawn as spawn_validator;
+pub(crate) use stakes::spawn as spawn_stakes;
 
 /// Where a node's chain is.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +72,7 @@ impl ChainConfig {
 }
 pub use error::ChainError;
 
-/// A worker's stake as the coordinator holds it.
+/// A node's stake in one role, as the coordinator holds it.
 pub type Stake = ExecutionCoordinator::Stake;
 
 /// One node's connection to the chain, signing with the node's EVM wallet.

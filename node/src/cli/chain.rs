@@ -1,5 +1,5 @@
-//! Chain flags, `peerhost-node worker bond | unbond | withdraw | stake`, and
-//! `peerhost-node owner balance | withdraw`.
+//! Chain flags, `peerhost-node worker|gateway bond | unbond | withdraw | stake`, the
+//! volunteer's bond check at start, and `peerhost-node owner balance | withdraw`.
 
 use std::path::Path;
 
@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use super::WalletArgs;
 use crate::{
     chain::{Chain, ChainConfig},
+    dispatch::BondRole,
     keys,
 };
 
@@ -34,13 +35,27 @@ impl ChainArgs {
         self.connect_as(&keys::wallet(data_dir)?).await
     }
 
-    async fn connect_as(&self, wallet: &peerhost_protocol::Wallet) -> anyhow::Result<Chain> {
+    /// The flags as a volunteer would type them.
+    fn flags(&self) -> String {
+        match (&self.rpc_url, &self.coordinator) {
+            (Some(url), Some(coordinator)) => {
+                format!("--rpc-url {url} --coordinator {coordinator}")
+            }
+            _ => String::new(),
+        }
+    }
+
+    pub(super) async fn connect_as(
+        &self,
+        wallet: &peerhost_protocol::Wallet,
+    ) -> anyhow::Result<Chain> {
         let config = self.config().context("this needs --rpc-url and --coordinator")?;
         Ok(Chain::connect(&config.rpc_url, config.coordinator, wallet).await?)
     }
 }
 
-/// A worker's bond.
+/// A node's bond in one role (a worker's, or with `--validator` its validator bond; a
+/// gateway's under `peerhost-node gateway`).
 #[derive(Debug, Subcommand)]
 pub(super) enum BondCommand {
     /// Bond USDC (e.g. `50` or `12.5`), binding this node's key to its wallet.
@@ -49,46 +64,83 @@ pub(super) enum BondCommand {
         amount: String,
         #[command(flatten)]
         chain: ChainArgs,
+        #[command(flatten)]
+        role: RoleArgs,
     },
-    /// Start unbonding USDC; it stays slashable for the unbonding delay.
+    /// Start unbonding USDC; it stops counting at once and stays slashable for the delay.
     Unbond {
         /// Amount in USDC.
         amount: String,
         #[command(flatten)]
         chain: ChainArgs,
+        #[command(flatten)]
+        role: RoleArgs,
     },
     /// Withdraw what finished unbonding.
     Withdraw {
         #[command(flatten)]
         chain: ChainArgs,
+        #[command(flatten)]
+        role: RoleArgs,
     },
-    /// Show this worker's stake and balance.
+    /// Show this node's stake and balance.
     Stake {
         #[command(flatten)]
         chain: ChainArgs,
+        #[command(flatten)]
+        role: RoleArgs,
     },
 }
 
-pub(super) async fn run(data_dir: &Path, command: BondCommand) -> anyhow::Result<()> {
+/// Which of a worker's stakes a bond command is about.
+#[derive(Debug, Clone, Args)]
+pub(super) struct RoleArgs {
+    /// The validator bond instead of the worker bond (validators re-execute audited requests).
+    #[arg(long)]
+    validator: bool,
+}
+
+impl RoleArgs {
+    fn role(&self, default: BondRole) -> anyhow::Result<BondRole> {
+        match (self.validator, default) {
+            (false, role) => Ok(role),
+            (true, BondRole::Worker) => Ok(BondRole::Validator),
+            (true, _) => anyhow::bail!("--validator applies to `peerhost-node worker` bonds"),
+        }
+    }
+}
+
+/// Runs a bond command for a node whose role is `default` (worker or gateway).
+pub(super) async fn run(
+    data_dir: &Path,
+    default: BondRole,
+    command: BondCommand,
+) -> anyhow::Result<()> {
     match command {
-        BondCommand::Bond { amount, chain } => {
+        BondCommand::Bond { amount, chain, role } => {
+            let role = role.role(default)?;
             let chain = chain.connect(data_dir).await?;
             let node_key = keys::node_secret(data_dir)?.public();
-            let tx = chain.bond(parse_usdc(&amount)?, B256::from(node_key.0)).await?;
-            println!("bonded {amount} USDC ({tx})");
+            let tx = chain.bond(role, parse_usdc(&amount)?, B256::from(node_key.0)).await?;
+            println!("bonded {amount} USDC as {} ({tx})", role.name());
         }
-        BondCommand::Unbond { amount, chain } => {
-            let tx = chain.connect(data_dir).await?.request_unbond(parse_usdc(&amount)?).await?;
-            println!("unbonding {amount} USDC ({tx})");
+        BondCommand::Unbond { amount, chain, role } => {
+            let role = role.role(default)?;
+            let chain = chain.connect(data_dir).await?;
+            let tx = chain.request_unbond(role, parse_usdc(&amount)?).await?;
+            println!("unbonding {amount} USDC as {} ({tx})", role.name());
         }
-        BondCommand::Withdraw { chain } => {
-            let tx = chain.connect(data_dir).await?.withdraw().await?;
+        BondCommand::Withdraw { chain, role } => {
+            let role = role.role(default)?;
+            let tx = chain.connect(data_dir).await?.withdraw(role).await?;
             println!("withdrawn ({tx})");
         }
-        BondCommand::Stake { chain } => {
+        BondCommand::Stake { chain, role } => {
+            let role = role.role(default)?;
             let chain = chain.connect(data_dir).await?;
-            let stake = chain.stake(chain.address()).await?;
+            let stake = chain.stake_in(role, chain.address()).await?;
             println!("address {}", chain.address());
+            println!("role {}", role.name());
             println!("bonded {}", format_usdc(U256::from(stake.bonded)));
             println!(
                 "unbonding {} (withdrawable at {})",
@@ -98,6 +150,51 @@ pub(super) async fn run(data_dir: &Path, command: BondCommand) -> anyhow::Result
             println!("balance {}", format_usdc(chain.token_balance(chain.address()).await?));
         }
     }
+    Ok(())
+}
+
+/// Before a volunteer's node serves: bond `bond` USDC in `role` if asked (paid, with gas
+/// money, by the `fund_from` test account on local chains), then say plainly whether the
+/// network will use this node and, if not, how to bond.
+pub(super) async fn prepare_bond(
+    node: &crate::Node,
+    role: BondRole,
+    args: &ChainArgs,
+    bond: Option<&str>,
+    fund_from: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(chain) = node.chain() else { return Ok(()) };
+    if let Some(amount) = bond {
+        let units = parse_usdc(amount)?;
+        if let Some(key) = fund_from {
+            let funder = args.connect_as(&keys::wallet_from_hex(key)?).await?;
+            let gas = U256::from(10u64).pow(U256::from(18u64));
+            funder.send_native(chain.address(), gas).await.context("sending gas money")?;
+            funder.transfer_token(chain.address(), units).await.context("sending the bond")?;
+        }
+        let key = B256::from(node.node_key().0);
+        let tx = chain.bond(role, units, key).await.with_context(|| {
+            format!("bonding {amount} USDC from {} (it needs USDC and gas)", chain.address())
+        })?;
+        println!("bonded {amount} USDC as {} ({tx})", role.name());
+    }
+    let needed = chain.bond_minimums().await?[role.index()];
+    let bonded = chain.stake_in(role, chain.address()).await?.bonded;
+    if bonded >= needed.max(1) {
+        println!("bonded {} USDC as {}", format_usdc(U256::from(bonded)), role.name());
+        return Ok(());
+    }
+    let command = if role == BondRole::Gateway { "gateway" } else { "worker" };
+    println!(
+        "NOT BONDED: this network only uses a {role} with at least {need} USDC bonded (this one          has {have}), so it will not be {used} until it bonds. Bond from wallet {address} (it          needs USDC and gas): peerhost-node {command} bond {need} {flags} — or start it with \
+         --bond {need}",
+        role = role.name(),
+        need = crate::usdc::format(needed),
+        have = crate::usdc::format(bonded),
+        used = if role == BondRole::Gateway { "given work" } else { "raced" },
+        address = chain.address(),
+        flags = args.flags(),
+    );
     Ok(())
 }
 

@@ -66,6 +66,7 @@ pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()>
         println!("rpc {}", chain.local.ws_url());
         println!("coordinator {}", chain.deployment.coordinator);
         println!("usdc {}", chain.deployment.usdc);
+        println!("faucet 0x{}", hex::encode(chain.faucet));
     }
     for function in &deployed.record.manifest.functions {
         println!(
@@ -91,12 +92,26 @@ pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()>
         println!("payer 0x{}", hex::encode(chain.payer));
         println!("mcp {}/mcp", devnet.gateway_url());
     }
+    // On a chain, only bonded workers race: the volunteer's line bonds from the faucet.
+    let settle = devnet.chain.as_ref().map_or(String::new(), |chain| {
+        format!(
+            " --rpc-url {} --coordinator {} --bond 10 --fund-from 0x{}",
+            chain.local.ws_url(),
+            chain.deployment.coordinator,
+            hex::encode(chain.faucet)
+        )
+    });
     eprintln!(
-        "ready: a volunteer joins with `peerhost-node --bootstrap {}` (on this machine, add \
-         `--compile-cache {}` to reuse the devnet's compiled components; Ctrl-C to stop)",
+        "ready: a volunteer joins with `peerhost-node --bootstrap {}{settle}` (on this machine, \
+         add `--compile-cache {}` to reuse the devnet's compiled components; Ctrl-C to stop)",
         devnet.bootstrap_addr(),
         dir.join("compiled").display()
     );
+    if devnet.chain.is_none() {
+        eprintln!(
+            "open mode: without a chain, any worker that joins may race this gateway's calls"
+        );
+    }
     let stop = tokio_util::sync::CancellationToken::new();
     if let Some(chain) = &devnet.chain {
         tokio::spawn(print_settlement(chain.admin.clone(), stop.clone()));
@@ -116,7 +131,8 @@ async fn print_settlement(chain: crate::chain::Chain, stop: tokio_util::sync::Ca
     let filter = Filter::new()
         .address(*chain.coordinator().address())
         .event_signature(vec![RequestsAnchored::SIGNATURE_HASH, RewardClaimed::SIGNATURE_HASH]);
-    crate::chain::events::follow(&chain, filter, 0, stop, |log| {
+    crate::chain::events::follow(&chain, filter, 0, stop, |followed| {
+        let crate::chain::events::Followed::Log(log) = followed else { return };
         if let Ok(event) = log.log_decode::<RequestsAnchored>() {
             let e = event.inner.data;
             println!("anchored epoch {} gateway {} requests {}", e.epoch, e.gateway, e.count);

@@ -14,7 +14,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Args, Parser, Subcommand};
 use libp2p::Multiaddr;
 
-use crate::keys;
+use crate::{dispatch::BondRole, keys};
 
 /// PeerHost node: serve functions as a worker, run a gateway, deploy projects, or run a whole
 /// local network.
@@ -38,8 +38,8 @@ pub struct Cli {
 enum Command {
     /// Join the mesh as a worker (the default command), or manage the worker's bond.
     Worker(WorkerCommand),
-    /// Run an HTTP gateway.
-    Gateway(GatewayArgs),
+    /// Run an HTTP gateway, or manage the gateway's bond.
+    Gateway(GatewayCommand),
     /// Build a project folder and publish it.
     Deploy(DeployArgs),
     /// An owner's function secrets, sealed to the workers allowed to run them.
@@ -91,12 +91,35 @@ struct WorkerCommand {
     join: WorkerArgs,
 }
 
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct GatewayCommand {
+    #[command(subcommand)]
+    bond: Option<chain::BondCommand>,
+    #[command(flatten)]
+    serve: GatewayArgs,
+}
+
+/// Bond before serving (a chain-connected network only uses bonded nodes).
+#[derive(Debug, Clone, Args)]
+struct BondArgs {
+    /// Bond this much USDC (e.g. `10`) from this node's wallet before serving.
+    #[arg(long, value_name = "USDC", requires = "rpc_url")]
+    bond: Option<String>,
+    /// Local test chains only: a funded account's key (hex) that first sends this node's
+    /// wallet gas money and the `--bond` amount. The devnet prints one.
+    #[arg(long, value_name = "KEY", requires = "bond", hide_env_values = true)]
+    fund_from: Option<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 struct WorkerArgs {
     #[command(flatten)]
     mesh: MeshArgs,
     #[command(flatten)]
     chain: chain::ChainArgs,
+    #[command(flatten)]
+    bond: BondArgs,
     /// libp2p listen address (repeatable). Default: TCP and QUIC, ephemeral ports, on loopback
     /// when the bootstrap peer is on loopback, else on all interfaces.
     #[arg(long = "listen", value_name = "MULTIADDR")]
@@ -126,6 +149,8 @@ struct GatewayArgs {
     mesh: MeshArgs,
     #[command(flatten)]
     chain: chain::ChainArgs,
+    #[command(flatten)]
+    bond: BondArgs,
     /// HTTP listen address.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
@@ -141,6 +166,10 @@ struct GatewayArgs {
     /// Free calls of priced functions per caller (IP address) per day.
     #[arg(long, default_value_t = 0)]
     free_calls: u32,
+    /// Unpriced (treasury-funded) calls per caller (IP address) per minute, a sixth of them at
+    /// once; 0 = no limit.
+    #[arg(long, default_value_t = 600)]
+    free_rate: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -194,12 +223,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => roles::worker(&data_dir, cli.worker).await,
         Some(Command::Worker(WorkerCommand { bond: Some(command), .. })) => {
-            chain::run(&data_dir, command).await
+            chain::run(&data_dir, BondRole::Worker, command).await
         }
         Some(Command::Worker(WorkerCommand { bond: None, join })) => {
             roles::worker(&data_dir, join).await
         }
-        Some(Command::Gateway(args)) => roles::gateway(&data_dir, args).await,
+        Some(Command::Gateway(GatewayCommand { bond: Some(command), .. })) => {
+            chain::run(&data_dir, BondRole::Gateway, command).await
+        }
+        Some(Command::Gateway(GatewayCommand { bond: None, serve })) => {
+            roles::gateway(&data_dir, serve).await
+        }
         Some(Command::Deploy(args)) => roles::deploy(&data_dir, args).await,
         Some(Command::Secrets(command)) => secrets::run(&data_dir, command),
         Some(Command::Owner(command)) => chain::run_owner(&data_dir, command).await,

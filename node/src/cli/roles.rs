@@ -6,7 +6,10 @@ use anyhow::Context;
 use libp2p::Multiaddr;
 
 use super::{DeployArgs, GatewayArgs, MeshArgs, WorkerArgs, stop_signal};
-use crate::{Node, NodeConfig, deploy, gateway::GatewayConfig, mesh, worker::WorkerConfig};
+use crate::{
+    Node, NodeConfig, deploy, dispatch::BondRole, gateway::GatewayConfig, mesh,
+    worker::WorkerConfig,
+};
 
 /// The mesh part of a node config from flags: listen next to the bootstrap peer unless told.
 fn mesh_config(data_dir: &Path, mesh: &MeshArgs, listen: &[Multiaddr]) -> NodeConfig {
@@ -53,6 +56,11 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
     config.blobs = Some(args.blob_addr.unwrap_or(SocketAddr::new(ip, 0)));
     let node = Node::start(config).await.context("starting the worker")?;
     print_addrs(&node);
+    let (bond, fund_from) = (args.bond.bond.as_deref(), args.bond.fund_from.as_deref());
+    super::chain::prepare_bond(&node, BondRole::Worker, &args.chain, bond, fund_from).await?;
+    if args.validate {
+        super::chain::prepare_bond(&node, BondRole::Validator, &args.chain, None, None).await?;
+    }
     println!("worker ready (Ctrl-C to stop)");
     stop_signal().await;
     node.shutdown().await;
@@ -65,12 +73,15 @@ pub(super) async fn gateway(data_dir: &Path, args: GatewayArgs) -> anyhow::Resul
         domain: args.domain,
         fast_racers: args.racers.max(1),
         free_calls: args.free_calls,
+        free_rate_per_minute: args.free_rate,
         ..GatewayConfig::default()
     };
     let mut config = mesh_config(data_dir, &args.mesh, &args.p2p_listen).with_gateway(gateway);
     config.chain = args.chain.config();
     let node = Node::start(config).await.context("starting the gateway")?;
     print_addrs(&node);
+    let (bond, fund_from) = (args.bond.bond.as_deref(), args.bond.fund_from.as_deref());
+    super::chain::prepare_bond(&node, BondRole::Gateway, &args.chain, bond, fund_from).await?;
     let http = node.http_addr().context("gateway has no HTTP address")?;
     println!("gateway http://{http}");
     stop_signal().await;

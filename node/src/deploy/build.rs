@@ -50,6 +50,8 @@ pub async fn build(project: &Project, quiet: bool) -> Result<Bundle, DeployError
             effectful: function.effectful,
             allowed_hosts: function.allowed_hosts.clone(),
             secrets: function.secrets.clone(),
+            min_bond: function.min_bond,
+            tiers: function.tiers.clone(),
         });
         components.push(Bytes::from(bytes));
     }

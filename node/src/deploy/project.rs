@@ -47,6 +47,10 @@ pub struct FunctionSource {
     pub allowed_hosts: Vec<String>,
     /// Names of the project secrets it reads from its environment.
     pub secrets: Vec<String>,
+    /// Smallest worker bond (token units) that may race it; 0 = the network's minimum.
+    pub min_bond: u64,
+    /// Tiers callers may ask for besides `tier`.
+    pub tiers: Vec<Tier>,
 }
 
 /// A project folder, read and checked.
@@ -103,6 +107,10 @@ struct Settings {
     allowed_hosts: Option<Vec<String>>,
     /// Secret names it reads from its environment.
     secrets: Option<Vec<String>>,
+    /// Smallest worker bond that may race it, USDC as text: `"25"`.
+    min_bond: Option<String>,
+    /// Tiers callers may ask for per request (`x-peerhost-tier`), e.g. `["fast", "verified"]`.
+    tiers: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -120,6 +128,8 @@ impl Settings {
             effectful: self.effectful.or(fallback.effectful),
             allowed_hosts: self.allowed_hosts.clone().or_else(|| fallback.allowed_hosts.clone()),
             secrets: self.secrets.clone().or_else(|| fallback.secrets.clone()),
+            min_bond: self.min_bond.clone().or_else(|| fallback.min_bond.clone()),
+            tiers: self.tiers.clone().or_else(|| fallback.tiers.clone()),
         }
     }
 
@@ -144,6 +154,19 @@ impl Settings {
             Some(text) => crate::usdc::parse(text).map_err(|e| invalid(format!("price: {e}")))?,
             None => 0,
         };
+        let min_bond = match &self.min_bond {
+            Some(text) => {
+                crate::usdc::parse(text).map_err(|e| invalid(format!("min_bond: {e}")))?
+            }
+            None => 0,
+        };
+        let mut tiers = Vec::new();
+        for text in self.tiers.iter().flatten() {
+            let t: Tier = text.parse().map_err(|e| invalid(format!("tiers: {e}")))?;
+            if t != tier && !tiers.contains(&t) {
+                tiers.push(t);
+            }
+        }
         let input_schema = match &self.input_schema {
             Some(table) => Some(
                 serde_json::to_string(table).map_err(|e| invalid(format!("input_schema: {e}")))?,
@@ -162,6 +185,8 @@ impl Settings {
             effectful: self.effectful.unwrap_or(false) || self.allowed_hosts.is_some(),
             allowed_hosts: self.allowed_hosts.clone().unwrap_or_default(),
             secrets: self.secrets.clone().unwrap_or_default(),
+            min_bond,
+            tiers,
         })
     }
 }

@@ -28,6 +28,8 @@ pub enum Skip {
     UnknownDeployment,
     /// No free slot (open race only).
     Full,
+    /// The gateway holds no gateway bond (open race only).
+    UnregisteredGateway,
 }
 
 /// What this worker does.
@@ -61,6 +63,9 @@ pub struct Context {
     pub deployment_known: bool,
     /// Requests the worker can still take: free execution slots plus free backlog places.
     pub capacity: usize,
+    /// Whether the requesting gateway may dispatch: bonded as a gateway on a chain-connected
+    /// network, anyone in open mode.
+    pub gateway_admitted: bool,
 }
 
 /// Decides forwarding and racing for a request whose envelope verified.
@@ -73,6 +78,15 @@ pub fn admit(request: &ExecutionRequest, ctx: &Context) -> Admission {
         return Admission { forward: Forward::Ignore, role: Role::Skip(Skip::Expired) };
     }
     let named = !request.racers.is_empty();
+    if !ctx.gateway_admitted {
+        // Not the forwarder's fault (our bonded set may lag the chain), but not worth spreading.
+        let role = match (request.may_race(&ctx.me), named) {
+            (true, true) => Role::Decline(DeclineReason::UnregisteredGateway),
+            (true, false) => Role::Skip(Skip::UnregisteredGateway),
+            (false, _) => Role::Skip(Skip::NotChosen),
+        };
+        return Admission { forward: Forward::Ignore, role };
+    }
     let role = if !request.may_race(&ctx.me) {
         Role::Skip(Skip::NotChosen)
     } else if !ctx.deployment_known {
@@ -118,7 +132,25 @@ mod tests {
     }
 
     fn ctx(capacity: usize, known: bool) -> Context {
-        Context { me: NodeKey([1; 32]), now_ms: 1_000, deployment_known: known, capacity }
+        Context {
+            me: NodeKey([1; 32]),
+            now_ms: 1_000,
+            deployment_known: known,
+            capacity,
+            gateway_admitted: true,
+        }
+    }
+
+    #[test]
+    fn requests_of_unbonded_gateways_are_declined_and_not_spread() {
+        let unbonded = Context { gateway_admitted: false, ..ctx(1, true) };
+        let named = admit(&request(vec![NodeKey([1; 32])], 5_000, b"x"), &unbonded);
+        assert_eq!(named.role, Role::Decline(DeclineReason::UnregisteredGateway));
+        assert_eq!(named.forward, Forward::Ignore);
+        let open = admit(&request(vec![], 5_000, b"x"), &unbonded);
+        assert_eq!(open.role, Role::Skip(Skip::UnregisteredGateway));
+        let other = admit(&request(vec![NodeKey([2; 32])], 5_000, b"x"), &unbonded);
+        assert_eq!(other.role, Role::Skip(Skip::NotChosen));
     }
 
     #[test]

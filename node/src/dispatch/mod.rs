@@ -6,17 +6,23 @@
 //! - [`admission`]: which gossiped requests a worker forwards and races;
 //! - [`racers`]: which workers race a request (rendezvous hashing);
 //! - [`race`]: which result a gateway accepts, and when it re-dispatches or gives up;
+//! - [`bonds`]: which nodes are bonded, in which role, for how much;
 //! - [`registry`]: which deployments are current;
+//! - [`reputation`]: how much a gateway trusts each worker, from what it measured;
 //! - [`directory`]: which workers are alive and what they hold.
 
 pub mod admission;
+pub mod bonds;
 pub mod directory;
 pub mod race;
 pub mod racers;
 pub mod registry;
+pub mod reputation;
 
 pub use admission::{Admission, Forward, Role, Skip, admit};
+pub use bonds::{BondBook, BondEvent, BondRole, Trust};
 pub use directory::{Directory, Observed, WorkerInfo};
 pub use race::{Ignored, Race, RaceConfig, Step};
 pub use racers::Candidate;
 pub use registry::{Deployment, Inserted, Registry};
+pub use reputation::{Outcome, Reputation, ReputationConfig};

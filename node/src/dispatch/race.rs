@@ -8,6 +8,10 @@
 //! Rules:
 //! - `fast` (quorum 1): the first valid result from a racer of any attempt wins.
 //! - `verified` (quorum q): the first result hash that q distinct racers agree on wins.
+//!   When the racers disagree so that the attempt can no longer reach a quorum, the race
+//!   escalates at once: fresh racers re-execute (up to `max_escalations` times). A race whose
+//!   racers never agree ends in [`Step::NoAgreement`] with the conflicting votes, never in a
+//!   silent pick.
 //! - An attempt fails early when every one of its racers declined or disconnected; otherwise
 //!   it times out. A failed attempt is followed by the next (fresh racers, never ones already
 //!   tried while others remain) until `max_attempts`, then the race is exhausted.
@@ -29,6 +33,11 @@ pub struct RaceConfig {
     pub max_attempts: u8,
     /// How long one attempt may take before the next starts.
     pub attempt_timeout_ms: u64,
+    /// With no candidate at all, let any worker answer (open mode: no chain, no bonds).
+    /// Otherwise a race with nobody to ask ends, and results only count from named racers.
+    pub open_when_empty: bool,
+    /// Times a disagreement may bring in fresh racers before the race ends without agreement.
+    pub max_escalations: u8,
 }
 
 /// What the gateway should do next.
@@ -58,6 +67,12 @@ pub enum Step {
     },
     /// Done: no acceptable result within the attempts.
     Exhausted,
+    /// Done: racers returned different results and no hash reached the quorum, even after
+    /// escalating. The votes are the evidence (result hash → workers), for a dispute.
+    NoAgreement {
+        /// Every result hash returned, with the workers that returned it.
+        votes: Vec<(Keccak, Vec<NodeKey>)>,
+    },
 }
 
 /// Why a result was not counted.
@@ -85,6 +100,7 @@ pub struct Race {
     lost: BTreeSet<NodeKey>,
     votes: BTreeMap<Keccak, BTreeSet<NodeKey>>,
     attempt_deadline_ms: u64,
+    escalations: u8,
     finished: bool,
 }
 
@@ -102,6 +118,7 @@ impl Race {
             lost: BTreeSet::new(),
             votes: BTreeMap::new(),
             attempt_deadline_ms: 0,
+            escalations: 0,
             finished: false,
         }
     }
@@ -130,6 +147,16 @@ impl Race {
         if chosen.len() < self.config.quorum {
             chosen = racers::select(&self.request_id, attempt, candidates, &self.lost, k);
         }
+        if chosen.is_empty() && !self.config.open_when_empty {
+            self.current.clear();
+            self.attempt_deadline_ms = now_ms + self.config.attempt_timeout_ms;
+            if attempt == 0 {
+                self.finished = true;
+                return Step::Exhausted;
+            }
+            // Nobody new to ask: earlier racers may still answer until this deadline.
+            return Step::Wait { wake_at_ms: self.attempt_deadline_ms };
+        }
         self.open = chosen.is_empty();
         self.current = chosen.iter().copied().collect();
         self.tried.extend(chosen.iter().copied());
@@ -150,8 +177,7 @@ impl Race {
             // Out of attempts. Earlier racers that are still working may yet answer before
             // the final deadline; only a timeout ends the race.
             if now_ms >= self.attempt_deadline_ms {
-                self.finished = true;
-                return Step::Exhausted;
+                return self.end_unagreed();
             }
             return Step::Wait { wake_at_ms: self.attempt_deadline_ms };
         }
@@ -182,7 +208,49 @@ impl Race {
             self.finished = true;
             return Ok(Step::Accept { result_hash, workers: voters.iter().copied().collect() });
         }
+        if self.votes.len() > 1 && !self.quorum_reachable() {
+            return Ok(self.escalate(now_ms, candidates));
+        }
         Ok(self.next(now_ms, candidates))
+    }
+
+    /// Whether the current attempt's racers that have not answered could still make a
+    /// quorum for the leading result.
+    fn quorum_reachable(&self) -> bool {
+        let voted = |k: &NodeKey| self.votes.values().any(|v| v.contains(k));
+        let outstanding =
+            self.current.iter().filter(|k| !voted(k) && !self.failed.contains(*k)).count();
+        let best = self.votes.values().map(BTreeSet::len).max().unwrap_or(0);
+        best + outstanding >= self.config.quorum
+    }
+
+    /// Brings in fresh racers after a disagreement: enough that the leading result could
+    /// reach the quorum. Without escalations or fresh workers left, the race ends unagreed.
+    fn escalate(&mut self, now_ms: u64, candidates: &[Candidate]) -> Step {
+        let best = self.votes.values().map(BTreeSet::len).max().unwrap_or(0);
+        let needed = self.config.quorum.saturating_sub(best).max(1);
+        let attempt = self.attempt.saturating_add(1);
+        let fresh = racers::select(&self.request_id, attempt, candidates, &self.tried, needed);
+        if self.escalations >= self.config.max_escalations || fresh.is_empty() {
+            return self.end_unagreed();
+        }
+        self.escalations += 1;
+        self.attempt = attempt;
+        self.failed.clear();
+        self.current = fresh.iter().copied().collect();
+        self.tried.extend(fresh.iter().copied());
+        self.attempt_deadline_ms = now_ms + self.config.attempt_timeout_ms;
+        Step::Dispatch { attempt, racers: fresh, wake_at_ms: self.attempt_deadline_ms }
+    }
+
+    /// The race is over without an accepted result.
+    fn end_unagreed(&mut self) -> Step {
+        self.finished = true;
+        if self.votes.len() > 1 {
+            let votes = self.votes.iter().map(|(h, w)| (*h, w.iter().copied().collect())).collect();
+            return Step::NoAgreement { votes };
+        }
+        Step::Exhausted
     }
 
     /// A racer declined.
@@ -221,13 +289,18 @@ impl Race {
 mod tests {
     use super::*;
 
-    const FAST: RaceConfig =
-        RaceConfig { racers: 1, quorum: 1, max_attempts: 2, attempt_timeout_ms: 1_000 };
+    const FAST: RaceConfig = RaceConfig {
+        racers: 1,
+        quorum: 1,
+        max_attempts: 2,
+        attempt_timeout_ms: 1_000,
+        open_when_empty: true,
+        max_escalations: 2,
+    };
+    const BONDED: RaceConfig = RaceConfig { open_when_empty: false, ..FAST };
 
     fn workers(n: u8) -> Vec<Candidate> {
-        (1..=n)
-            .map(|i| Candidate { key: NodeKey([i; 32]), holds_bundle: true, has_capacity: true })
-            .collect()
+        (1..=n).map(|i| Candidate::new(NodeKey([i; 32]), true, true)).collect()
     }
 
     fn dispatched(step: &Step) -> Vec<NodeKey> {
@@ -287,8 +360,7 @@ mod tests {
 
     #[test]
     fn verified_needs_quorum_of_matching_hashes() {
-        let config =
-            RaceConfig { racers: 3, quorum: 2, max_attempts: 2, attempt_timeout_ms: 1_000 };
+        let config = RaceConfig { racers: 3, quorum: 2, ..FAST };
         let mut race = Race::new(RequestId([5; 32]), config);
         let w = workers(4);
         let racers = dispatched(&race.start(0, &w));
@@ -301,6 +373,41 @@ mod tests {
         assert!(
             matches!(step, Step::Accept { result_hash, workers } if result_hash == Keccak([1; 32]) && workers.len() == 2)
         );
+    }
+
+    #[test]
+    fn disagreement_escalates_to_fresh_racers_then_a_quorum_wins() {
+        let config = RaceConfig { racers: 3, quorum: 3, ..FAST };
+        let mut race = Race::new(RequestId([10; 32]), config);
+        let w = workers(5);
+        let first = dispatched(&race.start(0, &w));
+        let (good, bad) = (Keccak([1; 32]), Keccak([2; 32]));
+        assert!(matches!(race.on_result(first[0], good, 1, &w), Ok(Step::Wait { .. })));
+        // One wrong answer: 3 agreeing results are no longer possible among these three.
+        let more = dispatched(&race.on_result(first[1], bad, 2, &w).unwrap());
+        assert_eq!(more.len(), 2, "two fresh racers can still make three");
+        assert!(more.iter().all(|k| !first.contains(k)));
+        assert!(matches!(race.on_result(first[2], good, 3, &w), Ok(Step::Wait { .. })));
+        let step = race.on_result(more[0], good, 4, &w).unwrap();
+        assert!(matches!(step, Step::Accept { result_hash, .. } if result_hash == good));
+    }
+
+    #[test]
+    fn colluders_that_outvote_nobody_end_in_no_agreement() {
+        let config = RaceConfig { racers: 3, quorum: 3, ..FAST };
+        let mut race = Race::new(RequestId([11; 32]), config);
+        let w = workers(3); // nobody fresh to escalate to
+        let racers = dispatched(&race.start(0, &w));
+        let (good, bad) = (Keccak([1; 32]), Keccak([2; 32]));
+        race.on_result(racers[0], bad, 1, &w).unwrap();
+        match race.on_result(racers[1], good, 2, &w).unwrap() {
+            Step::NoAgreement { votes } => {
+                assert_eq!(votes.len(), 2);
+                assert!(votes.iter().all(|(_, workers)| workers.len() == 1));
+            }
+            other => panic!("expected no agreement, got {other:?}"),
+        }
+        assert_eq!(race.on_result(racers[2], good, 3, &w), Err(Ignored::Finished));
     }
 
     #[test]
@@ -317,6 +424,21 @@ mod tests {
         assert!(dispatched(&race.start(0, &[])).is_empty());
         let anyone = NodeKey([42; 32]);
         assert!(matches!(race.on_result(anyone, Keccak([0; 32]), 1, &[]), Ok(Step::Accept { .. })));
+    }
+
+    #[test]
+    fn bonded_races_never_open() {
+        let mut race = Race::new(RequestId([6; 32]), BONDED);
+        assert_eq!(race.start(0, &[]), Step::Exhausted, "nobody bonded to ask");
+
+        let mut race = Race::new(RequestId([9; 32]), BONDED);
+        let w = workers(1);
+        let first = dispatched(&race.start(0, &w))[0];
+        // The only bonded worker vanishes: no open re-dispatch, only a wait for it.
+        assert_eq!(race.on_peer_lost(first, 5, &[]), Step::Wait { wake_at_ms: 1_005 });
+        let stranger = NodeKey([42; 32]);
+        assert_eq!(race.on_result(stranger, Keccak([0; 32]), 6, &[]), Err(Ignored::NotARacer));
+        assert!(matches!(race.on_result(first, Keccak([0; 32]), 7, &[]), Ok(Step::Accept { .. })));
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! Choosing who races: rendezvous hashing of the request id over the live workers.
+//! Choosing who races: weighted rendezvous hashing of the request id over the candidates.
 //!
-//! Every worker gets the score `keccak256(request_id ‖ attempt ‖ worker)`; workers that hold
-//! the bundle rank before those that would have to fetch it, workers with free slots before
-//! full ones, then the highest scores win. The choice depends only on the request and the
-//! candidate set, so anyone can check it, load spreads evenly, and a re-dispatch (a new
+//! Every worker gets the hash `h = keccak256(request_id ‖ attempt ‖ worker)`, read as a number
+//! `u` in (0, 1), and the score `ln(u) / weight` (the gateway's [`super::reputation`] weight);
+//! workers with free slots rank before full ones, workers that hold the bundle before those that
+//! would have to fetch it, then the highest scores win. A worker's chance to rank first is its
+//! share of the total weight. The choice depends only on the request, the candidates and their
+//! weights, so anyone given those can check it; load spreads by weight; a re-dispatch (a new
 //! attempt number) reshuffles.
 
 use std::collections::BTreeSet;
@@ -11,7 +13,7 @@ use std::collections::BTreeSet;
 use peerhost_protocol::{NodeKey, RequestId, keccak256_parts};
 
 /// A worker that could race.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     /// The worker.
     pub key: NodeKey,
@@ -19,12 +21,27 @@ pub struct Candidate {
     pub holds_bundle: bool,
     /// Whether it advertises a free slot.
     pub has_capacity: bool,
+    /// Its reputation weight, in (0, 1] ([`super::reputation::NEUTRAL`] when unmeasured).
+    pub weight: f64,
 }
 
-/// The rendezvous score of `worker` for one attempt of `request`.
+impl Candidate {
+    /// A worker of neutral weight.
+    pub fn new(key: NodeKey, holds_bundle: bool, has_capacity: bool) -> Self {
+        Self { key, holds_bundle, has_capacity, weight: super::reputation::NEUTRAL }
+    }
+}
+
+/// The rendezvous hash of `worker` for one attempt of `request`.
 pub fn score(request: &RequestId, attempt: u8, worker: &NodeKey) -> u64 {
     let h = keccak256_parts(&[request.as_bytes(), &[attempt], worker.as_bytes()]);
     u64::from_be_bytes(h.0[..8].try_into().expect("8 bytes"))
+}
+
+/// The weighted rendezvous score `ln(u) / weight` (higher wins), `u` the hash in (0, 1).
+pub fn weighted_score(request: &RequestId, attempt: u8, worker: &NodeKey, weight: f64) -> f64 {
+    let u = (score(request, attempt, worker) as f64 + 0.5) / 18_446_744_073_709_551_616.0;
+    u.ln() / weight.max(f64::MIN_POSITIVE)
 }
 
 /// Up to `k` racers for an attempt, excluding `exclude`, sorted by key (the wire order).
@@ -35,12 +52,17 @@ pub fn select(
     exclude: &BTreeSet<NodeKey>,
     k: usize,
 ) -> Vec<NodeKey> {
-    let mut ranked: Vec<(bool, bool, u64, NodeKey)> = candidates
+    let mut ranked: Vec<(bool, bool, f64, NodeKey)> = candidates
         .iter()
         .filter(|c| !exclude.contains(&c.key))
-        .map(|c| (c.has_capacity, c.holds_bundle, score(request, attempt, &c.key), c.key))
+        .map(|c| {
+            let score = weighted_score(request, attempt, &c.key, c.weight);
+            (c.has_capacity, c.holds_bundle, score, c.key)
+        })
         .collect();
-    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    ranked.sort_unstable_by(|a, b| {
+        (b.0, b.1).cmp(&(a.0, a.1)).then(b.2.total_cmp(&a.2)).then(b.3.cmp(&a.3))
+    });
     let mut chosen: Vec<NodeKey> = ranked.into_iter().take(k).map(|(.., key)| key).collect();
     chosen.sort_unstable();
     chosen.dedup();
@@ -52,9 +74,28 @@ mod tests {
     use super::*;
 
     fn candidates(n: u8) -> Vec<Candidate> {
-        (0..n)
-            .map(|i| Candidate { key: NodeKey([i; 32]), holds_bundle: false, has_capacity: true })
-            .collect()
+        (0..n).map(|i| Candidate::new(NodeKey([i; 32]), false, true)).collect()
+    }
+
+    fn id(i: u32) -> RequestId {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        RequestId(id)
+    }
+
+    #[test]
+    fn shares_follow_weights() {
+        let mut c = candidates(3);
+        c[0].weight = 0.1; // slow or wrong: measured down
+        let mut counts = [0u32; 3];
+        for i in 0..6000u32 {
+            for key in select(&id(i), 0, &c, &BTreeSet::new(), 1) {
+                counts[key.0[0] as usize] += 1;
+            }
+        }
+        // Expected shares 0.1 / 2.1 ≈ 4.8 % and 1 / 2.1 ≈ 47.6 % each; allow wide slack.
+        assert!((150..450).contains(&counts[0]), "{counts:?}");
+        assert!(counts[1..].iter().all(|&n| (2_600..3_100).contains(&n)), "{counts:?}");
     }
 
     #[test]
@@ -86,9 +127,7 @@ mod tests {
         let exclude: BTreeSet<_> = [NodeKey([0; 32])].into();
         let mut counts = [0u32; 8];
         for i in 0..4000u32 {
-            let mut id = [0u8; 32];
-            id[..4].copy_from_slice(&i.to_be_bytes());
-            for key in select(&RequestId(id), 0, &c, &exclude, 1) {
+            for key in select(&id(i), 0, &c, &exclude, 1) {
                 counts[key.0[0] as usize] += 1;
             }
         }

@@ -174,6 +174,8 @@ mod tests {
                 effectful: false,
                 allowed_hosts: Vec::new(),
                 secrets: Vec::new(),
+                min_bond: 0,
+                tiers: Vec::new(),
             }],
         };
         let record = DeploymentRecord {

@@ -10,10 +10,10 @@ use peerhost_protocol::{
 };
 use tracing::{debug, trace};
 
-use super::{CallError, Gateway, pending::RaceInput, routes::Target};
+use super::{CallError, Gateway, pending::RaceInput, routes::Target, witness::Witness};
 use crate::{
     clock,
-    dispatch::{Deployment, Race, RaceConfig, Step},
+    dispatch::{BondRole, Deployment, Race, RaceConfig, Step},
 };
 
 /// A verified result: the receipt, the worker's chain signature, the response.
@@ -48,6 +48,8 @@ pub struct Incoming<'a> {
     pub query: Option<&'a str>,
     /// Headers (filtered during canonicalization).
     pub headers: Vec<(&'a str, &'a [u8])>,
+    /// The tier the caller asked for (`x-peerhost-tier`); `None`: the function's default.
+    pub tier: Option<Tier>,
 }
 
 impl Gateway {
@@ -120,13 +122,21 @@ impl Gateway {
         let inline = body.len() <= MAX_INLINE_BODY;
         let (_guard, mut inputs) = self.pending.register(id, (!inline).then(|| body.clone()));
 
-        let config = self.race_config(spec);
-        // Only workers the owner sealed the function's secrets to may race it.
+        let tier = spec.tier_for(incoming.tier).map_err(CallError::TierNotOffered)?;
+        let required_bond = self.check_trust(spec)?;
+        let config = self.race_config(spec, tier);
+        // Only workers the owner sealed the function's secrets to may race it; weighted by
+        // what this gateway measured of them.
         let candidates = |now: u64| {
-            let mut all = self.view.candidates(&record.bundle, now);
+            let mut all = self.view.candidates(&record.bundle, spec.min_bond, now);
             all.retain(|c| record.authorizes(spec, &c.key));
+            let reputation = self.reputation.lock().expect("reputation lock");
+            for candidate in &mut all {
+                candidate.weight *= reputation.weight(&candidate.key, now);
+            }
             all
         };
+        let mut witness = Witness::default();
         let mut race = Race::new(id, config);
         let topic = topics::exec_topic(topics::exec_shard(&record.owner, &record.project));
         let mut results: HashMap<NodeKey, Accepted> = HashMap::new();
@@ -136,6 +146,7 @@ impl Gateway {
             let wake_at = match step {
                 Step::Dispatch { attempt, racers, wake_at_ms } => {
                     self.pending.add_racers(&id, &racers);
+                    witness.named(&racers, clock::unix_ms(), wake_at_ms);
                     let order = ExecutionRequest {
                         request: canonical.clone(),
                         bundle: record.bundle,
@@ -162,15 +173,28 @@ impl Gateway {
                     continue;
                 }
                 Step::Wait { wake_at_ms } => wake_at_ms,
-                Step::Accept { workers, .. } => {
+                Step::Accept { workers, result_hash } => {
+                    self.witnessed(&witness, Some(result_hash));
                     let worker = workers[0];
-                    self.settle_accepted(&workers, &results);
+                    self.settle_accepted(record.owner, &workers, &results);
                     let (_, _, response) =
                         results.remove(&worker).expect("accepted results are stored");
                     return Ok(Answer { request_id: id, worker, response });
                 }
-                Step::Exhausted if !published => return Err(CallError::NoWorkers),
+                Step::NoAgreement { votes } => {
+                    self.witnessed(&witness, None);
+                    self.file_disagreement(&results);
+                    return Err(CallError::NoAgreement { request_id: id, results: votes.len() });
+                }
+                Step::Exhausted if !published => {
+                    self.witnessed(&witness, None);
+                    return Err(match required_bond {
+                        Some(min_bond) => CallError::NoBondedWorkers { min_bond },
+                        None => CallError::NoWorkers,
+                    });
+                }
                 Step::Exhausted => {
+                    self.witnessed(&witness, None);
                     return Err(CallError::Timeout {
                         request_id: id,
                         waited_ms: clock::unix_ms().saturating_sub(started),
@@ -192,6 +216,7 @@ impl Gateway {
                     match result.verify(&id) {
                         Ok(receipt) if receipt.worker == from => {
                             let result_hash = receipt.result_hash;
+                            witness.result(from, result_hash, now);
                             results
                                 .insert(from, (receipt, result.chain_signature, result.response));
                             race.on_result(from, result_hash, now, &candidates)
@@ -203,30 +228,77 @@ impl Gateway {
                         }
                     }
                 }
-                Some(RaceInput::Declined { from }) => race.on_decline(from, now, &candidates),
+                Some(RaceInput::Declined { from }) => {
+                    witness.declined(from);
+                    race.on_decline(from, now, &candidates)
+                }
                 Some(RaceInput::PeerLost { peer }) => race.on_peer_lost(peer, now, &candidates),
             };
         }
     }
 
+    /// Turns what this call saw into reputation.
+    fn witnessed(&self, witness: &Witness, accepted: Option<peerhost_protocol::Keccak>) {
+        let mut reputation = self.reputation.lock().expect("reputation lock");
+        witness.finish(&mut reputation, accepted, clock::unix_ms());
+    }
+
+    /// Puts every receipt of a call whose racers disagreed up for audit, so validators
+    /// re-execute it and dispute the wrong ones on-chain (never blocks).
+    fn file_disagreement(&self, results: &HashMap<NodeKey, Accepted>) {
+        #[cfg(feature = "chain")]
+        if let Some(anchoring) = self.anchoring.get() {
+            for (receipt, signature, _) in results.values() {
+                if let Some(signature) = signature {
+                    anchoring.dispute(receipt.clone(), *signature);
+                }
+            }
+        }
+        let _ = results;
+    }
+
     /// Hands the receipts of the workers whose result was accepted to settlement (never
     /// blocks; without a chain, nothing to do).
-    fn settle_accepted(&self, workers: &[NodeKey], results: &HashMap<NodeKey, Accepted>) {
+    fn settle_accepted(
+        &self,
+        owner: peerhost_protocol::Owner,
+        workers: &[NodeKey],
+        results: &HashMap<NodeKey, Accepted>,
+    ) {
         #[cfg(feature = "chain")]
         if let Some(anchoring) = self.anchoring.get() {
             for worker in workers {
                 if let Some((receipt, signature, _)) = results.get(worker) {
-                    anchoring.record(receipt.clone(), *signature);
+                    anchoring.record(owner, receipt.clone(), *signature);
                 }
             }
         }
-        let _ = (workers, results);
+        let _ = (owner, workers, results);
+    }
+
+    /// On a chain-connected network: the bond a racer of `spec` needs, once this gateway has
+    /// read the bonded set and holds a gateway bond itself. `None` in open mode.
+    fn check_trust(
+        &self,
+        spec: &peerhost_protocol::FunctionSpec,
+    ) -> Result<Option<u128>, CallError> {
+        let bonds = self.view.bonds.read().expect("bonds lock");
+        let Some(required) = bonds.required(BondRole::Worker, u128::from(spec.min_bond)) else {
+            return Ok(None);
+        };
+        if !bonds.synced() {
+            return Err(CallError::Starting);
+        }
+        if !bonds.admits(BondRole::Gateway, &self.secret.public(), 0) {
+            return Err(CallError::GatewayNotBonded);
+        }
+        Ok(Some(required))
     }
 
     /// An effectful function runs on exactly one worker (racing it would repeat its outbound
     /// effects); manifest validation already keeps it off the verified tier.
-    fn race_config(&self, spec: &peerhost_protocol::FunctionSpec) -> RaceConfig {
-        let (racers, quorum) = match spec.tier {
+    fn race_config(&self, spec: &peerhost_protocol::FunctionSpec, tier: Tier) -> RaceConfig {
+        let (racers, quorum) = match tier {
             Tier::Fast if spec.effectful => (1, 1),
             Tier::Fast => (self.config.fast_racers, 1),
             Tier::Verified => (self.config.verified_racers, self.config.verified_quorum),
@@ -236,6 +308,8 @@ impl Gateway {
             quorum,
             max_attempts: self.config.max_attempts,
             attempt_timeout_ms: spec.limits.timeout_ms + self.config.slack_ms,
+            open_when_empty: self.view.is_open(),
+            max_escalations: self.config.max_escalations,
         }
     }
 

@@ -19,7 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::{Answer, CallError, Gateway, Incoming, routes};
-use crate::{clock, mesh};
+use crate::{
+    clock,
+    dispatch::{BondRole, Trust},
+    mesh,
+};
 
 /// Response headers never passed through from functions (hop-by-hop, or set by the server).
 const DROPPED_RESPONSE_HEADERS: &[&str] = &[
@@ -56,12 +60,24 @@ async fn health(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> 
     let now = clock::unix_ms();
     let workers = gateway.view.directory.read().expect("directory lock").live(now).count();
     let deployments = gateway.view.registry.read().expect("registry lock").len();
+    let bonds = gateway.view.bonds.read().expect("bonds lock");
+    let trust = match bonds.trust() {
+        // Said plainly: anyone who runs a worker can answer this gateway's calls.
+        Trust::Open => json!({ "mode": "open" }),
+        Trust::Bonded { .. } => json!({
+            "mode": "bonded",
+            "synced": bonds.synced(),
+            "bonded_workers": bonds.bonded_count(BondRole::Worker),
+            "gateway_bonded": bonds.admits(BondRole::Gateway, &gateway.secret.public(), 0),
+        }),
+    };
     Json(json!({
         "status": "ok",
         "peer_id": gateway.mesh.peer_id().to_string(),
         "workers": workers,
         "deployments": deployments,
         "in_flight": gateway.pending.len(),
+        "trust": trust,
     }))
 }
 
@@ -108,7 +124,17 @@ async fn call(
         .filter(|(n, _)| !PAYMENT_HEADERS.contains(&n.as_str()))
         .map(|(n, v)| (n.as_str(), v.as_bytes()))
         .collect();
-    let incoming = Incoming { method: parts.method.as_str(), query: parts.uri.query(), headers };
+    let tier =
+        match parts.headers.get(TIER_HEADER) {
+            None => None,
+            Some(value) => {
+                Some(value.to_str().ok().and_then(|v| v.trim().parse().ok()).ok_or(
+                    CallError::BadRequest(format!("{TIER_HEADER} must be fast or verified")),
+                )?)
+            }
+        };
+    let incoming =
+        Incoming { method: parts.method.as_str(), query: parts.uri.query(), headers, tier };
     let price = resolved.deployment.function(&resolved.target.function).map_or(0, |f| f.price);
     if price > 0 {
         #[cfg(feature = "chain")]
@@ -131,8 +157,16 @@ async fn call(
             return Err(CallError::PaymentsUnavailable);
         }
     }
+    if let (Some(rate), Some(caller)) = (&gateway.free_rate, caller) {
+        rate.check(caller).map_err(|wait| CallError::RateLimited {
+            retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        })?;
+    }
     gateway.call(&resolved, incoming, bytes).await.map(respond)
 }
+
+/// The request header a caller asks for a tier with (`fast` or `verified`).
+pub(crate) const TIER_HEADER: &str = "x-peerhost-tier";
 
 /// Headers that carry x402 payments (the newer first): kept at the gateway, never sent to
 /// workers.

@@ -177,6 +177,7 @@ impl ServerHandler for Tools {
             method: "POST",
             query: None,
             headers: vec![("content-type", b"application/json".as_slice())],
+            tier: None,
         };
         let spec = resolved.deployment.function(&resolved.target.function).expect("resolved");
         if spec.price == 0 {

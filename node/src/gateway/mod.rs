@@ -10,12 +10,14 @@
 mod call;
 mod error;
 mod http;
+mod limits;
 #[cfg(feature = "chain")]
 mod mcp;
 #[cfg(feature = "chain")]
 mod paid;
 mod pending;
 mod routes;
+mod witness;
 #[cfg(feature = "chain")]
 pub mod x402;
 
@@ -32,7 +34,7 @@ pub(crate) use http::serve;
 pub(crate) use pending::{Pending, RaceInput};
 pub use routes::{RouteError, Target, resolve};
 
-use crate::{mesh::MeshClient, runtime::View};
+use crate::{mesh::MeshClient, view::View};
 
 /// Gateway settings.
 #[derive(Debug, Clone)]
@@ -51,10 +53,16 @@ pub struct GatewayConfig {
     pub verified_quorum: usize,
     /// Dispatch attempts before answering 504 (the first counts).
     pub max_attempts: u8,
+    /// Times a `verified` call whose racers disagree brings in fresh racers before it ends
+    /// with `502 no_agreement`.
+    pub max_escalations: u8,
     /// Added to a function's timeout to make one attempt's deadline (network, fetch, compile).
     pub slack_ms: u64,
     /// Free calls of priced functions per caller (IP address) per day; 0 = none.
     pub free_calls: u32,
+    /// Unpriced (treasury-funded) calls per caller (IP address) per minute, a sixth of them
+    /// at once; 0 = no limit. Over it, callers get `429` with `Retry-After`.
+    pub free_rate_per_minute: u32,
 }
 
 impl Default for GatewayConfig {
@@ -67,8 +75,10 @@ impl Default for GatewayConfig {
             verified_racers: 3,
             verified_quorum: 2,
             max_attempts: 2,
+            max_escalations: 2,
             slack_ms: 3_000,
             free_calls: 0,
+            free_rate_per_minute: 0,
         }
     }
 }
@@ -81,6 +91,10 @@ pub struct Gateway {
     pub(crate) pending: Arc<Pending>,
     nonce: AtomicU64,
     config: GatewayConfig,
+    /// Rate limit of unpriced calls per caller.
+    free_rate: Option<limits::FreeRate>,
+    /// What this gateway measured of each worker; weights its racer choice.
+    reputation: std::sync::Mutex<crate::dispatch::Reputation>,
     /// Where accepted receipts go to be anchored, once the node is connected to a chain.
     #[cfg(feature = "chain")]
     pub(crate) anchoring: std::sync::OnceLock<crate::chain::Anchoring>,
@@ -104,6 +118,7 @@ impl Gateway {
     ) -> Self {
         // Nonces start from the clock so they never repeat across restarts of this key.
         let nonce = AtomicU64::new(crate::clock::unix_ms() << 20);
+        let free_rate = limits::FreeRate::new(config.free_rate_per_minute);
         Self {
             secret,
             mesh,
@@ -111,6 +126,8 @@ impl Gateway {
             pending: Arc::default(),
             nonce,
             config,
+            reputation: std::sync::Mutex::default(),
+            free_rate,
             #[cfg(feature = "chain")]
             anchoring: std::sync::OnceLock::new(),
             #[cfg(feature = "chain")]

@@ -14,7 +14,7 @@ use tracing::{debug, info, trace};
 use super::Shared;
 use crate::{
     clock,
-    dispatch::{self, Inserted, Observed},
+    dispatch::{self, BondRole, Inserted, Observed},
     mesh::{self, GossipMessage, MeshEvent, MessageAcceptance},
 };
 
@@ -265,6 +265,11 @@ impl Shared {
             now_ms: clock::unix_ms(),
             deployment_known: known,
             capacity,
+            gateway_admitted: self.view.bonds.read().expect("bonds lock").admits(
+                BondRole::Gateway,
+                &request.request.gateway,
+                0,
+            ),
         };
         let admission = dispatch::admit(&request, &context);
         trace!(target: "peerhost::node", request_id = %request.id(), ?admission, "admission");

@@ -9,7 +9,6 @@
 //! ```
 
 mod events;
-mod view;
 
 use std::{
     net::SocketAddr,
@@ -23,8 +22,6 @@ use peerhost_protocol::{NodeKey, NodeSecret};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use view::View;
-
 #[cfg(feature = "blobs")]
 use crate::blobs::BlobStore;
 #[cfg(feature = "gateway")]
@@ -34,6 +31,7 @@ use crate::worker::{Worker, WorkerConfig};
 use crate::{
     keys::{self, KeyError},
     mesh::{self, MeshClient, MeshConfig, MeshStartError},
+    view::View,
 };
 
 /// How long [`Node::shutdown`] waits for tasks before aborting them.
@@ -169,7 +167,7 @@ pub(crate) struct Shared {
     pub(crate) claims: Option<crate::chain::Claims>,
     /// The validator role, when this worker validates.
     #[cfg(all(feature = "chain", feature = "worker"))]
-    pub(crate) validation: Option<crate::chain::Validation>,
+    pub(crate) validation: Option<crate::worker::Validation>,
     /// Execution shards a worker subscribed to.
     #[cfg(feature = "worker")]
     pub(crate) shards: std::sync::Mutex<std::collections::HashSet<u8>>,
@@ -265,6 +263,12 @@ impl Node {
                 let chain =
                     crate::chain::Chain::connect(&settings.rpc_url, settings.coordinator, &wallet)
                         .await?;
+                // Bonded trust from here on: only bonded workers race, only bonded gateways
+                // get work done.
+                tasks.push(
+                    crate::chain::spawn_stakes(chain.clone(), view.clone(), shutdown.child_token())
+                        .await?,
+                );
                 #[cfg(feature = "gateway")]
                 if let Some(gateway) = &gateway {
                     let (anchoring, task) = crate::chain::spawn_anchorer(
@@ -289,7 +293,7 @@ impl Node {
                 let claims = worker.as_ref().map(|worker| {
                     let _ = worker.chain.set(chain.clone());
                     if settings.validate {
-                        let (validator, task) = crate::chain::spawn_validator(
+                        let (validator, task) = crate::worker::spawn_validator(
                             chain.clone(),
                             worker.clone(),
                             shutdown.child_token(),
@@ -308,6 +312,14 @@ impl Node {
             }
             None => (None, None),
         };
+
+        #[cfg(feature = "gateway")]
+        if gateway.is_some() && view.is_open() {
+            tracing::warn!(
+                target: "peerhost::gateway",
+                "open mode (no chain): any worker that joins may race this gateway's calls"
+            );
+        }
 
         let shared = Arc::new(Shared {
             secret,
@@ -393,6 +405,24 @@ impl Node {
         #[cfg(feature = "worker")]
         if let Some(worker) = &self.shared.worker {
             return worker.active.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        0
+    }
+
+    /// Audits this node's validator decided so far (0 if it does not validate).
+    pub fn audits_decided(&self) -> u64 {
+        #[cfg(all(feature = "chain", feature = "worker"))]
+        if let Some(validation) = &self.shared.validation {
+            return validation.decided();
+        }
+        0
+    }
+
+    /// Requests this node's worker started racing since it started.
+    pub fn raced_requests(&self) -> u64 {
+        #[cfg(feature = "worker")]
+        if let Some(worker) = &self.shared.worker {
+            return worker.raced.load(std::sync::atomic::Ordering::Relaxed);
         }
         0
     }

@@ -10,6 +10,8 @@
 mod bundles;
 mod job;
 mod seen;
+#[cfg(feature = "chain")]
+mod validator;
 
 use std::{
     collections::HashSet,
@@ -29,12 +31,16 @@ use crate::{
     blobs::BlobStore,
     clock,
     mesh::MeshClient,
-    runtime::View,
     sandbox::{Sandbox, SandboxConfig},
+    view::View,
 };
 
 pub(crate) use bundles::Bundles;
 use seen::Seen;
+#[cfg(feature = "chain")]
+pub use validator::Validation;
+#[cfg(feature = "chain")]
+pub(crate) use validator::spawn as spawn_validator;
 
 /// Which deployment's secrets an opened [`crate::sandbox::Env`] holds.
 pub(crate) type OpenedKey = (peerhost_protocol::Owner, String, u64, String);
@@ -93,6 +99,8 @@ pub(crate) struct Worker {
     /// is done once per deployment, not on every call.
     pub(crate) opened: Mutex<std::collections::HashMap<OpenedKey, crate::sandbox::Env>>,
     pub(crate) active: AtomicUsize,
+    /// Requests this worker started racing (admitted and not seen before).
+    pub(crate) raced: AtomicU64,
     /// The chain client, once the node is connected (signs receipts for disputes).
     #[cfg(feature = "chain")]
     pub(crate) chain: std::sync::OnceLock<crate::chain::Chain>,
@@ -124,6 +132,7 @@ impl Worker {
             opened: Mutex::default(),
             active: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            raced: AtomicU64::new(0),
             #[cfg(feature = "chain")]
             chain: std::sync::OnceLock::new(),
             heartbeat_seq: AtomicU64::new(0),
@@ -148,6 +157,7 @@ impl Worker {
             debug!(target: "peerhost::worker", request_id = %request.id(), "already raced");
             return;
         }
+        self.raced.fetch_add(1, Ordering::Relaxed);
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             let worker = self.clone();
             tokio::spawn(async move { worker.run(request, gateway, permit).await });

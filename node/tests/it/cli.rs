@@ -115,6 +115,13 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     let gateway = gateway.strip_prefix("gateway ").unwrap().to_owned();
     let rpc = devnet.wait_for("rpc ", Duration::from_secs(60));
     let coordinator = devnet.wait_for("coordinator ", Duration::from_secs(60));
+    let faucet = devnet.wait_for("faucet 0x", Duration::from_secs(60));
+    let chain_flags = [
+        "--rpc-url",
+        rpc.strip_prefix("rpc ").unwrap(),
+        "--coordinator",
+        coordinator.strip_prefix("coordinator ").unwrap(),
+    ];
     let curl_line = devnet.wait_for("curl ", Duration::from_secs(60));
     let paid = devnet.wait_for("paid ", Duration::from_secs(10));
     let payer = devnet.wait_for("payer 0x", Duration::from_secs(10));
@@ -173,16 +180,31 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     let greeting: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(greeting["greeting"], "Hello, Ada!");
 
-    // A volunteer joins from "a second terminal" and starts winning calls.
-    // On the devnet's machine it shares the devnet's compiled components instead of compiling
-    // the 13 MB JavaScript engine again.
+    // A volunteer without a bond is told it will not be raced, and how to bond.
+    let unbonded = Proc::spawn(
+        &[&["--bootstrap", bootstrap.as_str()][..], &chain_flags[..]].concat(),
+        &dir.path().join("unbonded"),
+    );
+    let notice = unbonded.wait_for("NOT BONDED", Duration::from_secs(60));
+    assert!(notice.contains("peerhost-node worker bond 10.000000 --rpc-url"), "{notice}");
+    assert!(unbonded.interrupt().success());
+
+    // A volunteer joins from "a second terminal", bonding from the devnet's faucet, and starts
+    // winning calls. On the devnet's machine it shares the devnet's compiled components
+    // instead of compiling the 13 MB JavaScript engine again.
     let compiled = dir.path().join("devnet/devnet/compiled");
     let volunteer = Proc::spawn(
-        &["--bootstrap", &bootstrap, "--compile-cache", compiled.to_str().unwrap()],
+        &[
+            &["--bootstrap", bootstrap.as_str(), "--compile-cache", compiled.to_str().unwrap()][..],
+            &chain_flags[..],
+            &["--bond", "10", "--fund-from", faucet.strip_prefix("faucet ").unwrap()][..],
+        ]
+        .concat(),
         &dir.path().join("volunteer"),
     );
     let peer = volunteer.wait_for("peer ", Duration::from_secs(60));
     let peer = peer.strip_prefix("peer ").unwrap().to_owned();
+    volunteer.wait_for("bonded 10 USDC as worker", Duration::from_secs(60));
     volunteer.wait_for("worker ready", Duration::from_secs(60));
     let url = curl_line.split('\'').nth(1).unwrap().to_owned();
     let started = Instant::now();

@@ -31,6 +31,8 @@ pub(crate) fn manifest() -> BundleManifest {
                 effectful: false,
                 allowed_hosts: Vec::new(),
                 secrets: Vec::new(),
+                min_bond: 0,
+                tiers: Vec::new(),
             },
             FunctionSpec {
                 name: "sha".into(),
@@ -44,6 +46,8 @@ pub(crate) fn manifest() -> BundleManifest {
                 effectful: false,
                 allowed_hosts: Vec::new(),
                 secrets: Vec::new(),
+                min_bond: 25_000_000,
+                tiers: vec![Tier::Fast],
             },
         ],
     }
@@ -165,6 +169,7 @@ pub(crate) fn epoch_summary() -> EpochSummary {
         epoch: 42,
         leaves: vec![WorkerLeaf {
             worker: address(0x77),
+            owner: address(0x0e),
             requests: 3,
             fuel: 12_345,
             receipts_root: keccak256(b"receipts"),

@@ -7,10 +7,17 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::{Provider as _, ext::AnvilApi as _},
 };
-use peerhost_contracts::receipts::{self, Receipt};
-use peerhost_node::chain::{
-    Chain, LocalChain,
-    deploy::{DeployOptions, USDC, deploy},
+use peerhost_contracts::{
+    ExecutionCoordinator::{OwnerUsage, WorkerLeaf},
+    receipts::{self, Receipt},
+};
+use peerhost_node::{
+    chain::{
+        Chain, LocalChain,
+        deploy::{DeployOptions, USDC, deploy},
+        events::Followed,
+    },
+    dispatch::BondRole,
 };
 use peerhost_protocol::{Keccak, Wallet, merkle::MerkleTree};
 
@@ -27,7 +34,7 @@ fn wallet(key: [u8; 32]) -> Wallet {
     Wallet::from_bytes(&key).unwrap()
 }
 
-/// anvil, the contracts, a registered gateway and two bonded workers (anvil's keys 0–3).
+/// anvil, the contracts, a bonded gateway and two bonded workers (anvil's keys 0–3).
 async fn net() -> Net {
     peerhost_tests::init_tracing();
     let chain = LocalChain::start(None).unwrap();
@@ -41,10 +48,13 @@ async fn net() -> Net {
     let admin = connect(keys[0]).await;
     let gateway = connect(keys[1]).await;
     let workers = vec![connect(keys[2]).await, connect(keys[3]).await];
-    admin.set_gateway(gateway.address(), true).await.unwrap();
+    // Anyone registers a gateway by bonding: no admin step.
+    admin.mint(gateway.address(), U256::from(100 * USDC)).await.unwrap();
+    gateway.bond(BondRole::Gateway, U256::from(50 * USDC), B256::repeat_byte(0xaa)).await.unwrap();
     for (i, worker) in workers.iter().enumerate() {
         admin.mint(worker.address(), U256::from(100 * USDC)).await.unwrap();
-        worker.bond(U256::from(50 * USDC), B256::repeat_byte(i as u8 + 1)).await.unwrap();
+        let key = B256::repeat_byte(i as u8 + 1);
+        worker.bond(BondRole::Worker, U256::from(50 * USDC), key).await.unwrap();
     }
     Net { chain, admin, gateway, workers }
 }
@@ -53,6 +63,14 @@ async fn net() -> Net {
 async fn next_epoch(chain: &Chain) {
     chain.provider().anvil_increase_time(EPOCH_S).await.unwrap();
     chain.provider().anvil_mine(Some(1), None).await.unwrap();
+}
+
+/// The function owner every test receipt is for.
+const OWNER: Address = Address::repeat_byte(0x0e);
+
+/// `requests` requests of [`OWNER`], as an anchor declares them.
+fn usage(requests: u32) -> Vec<OwnerUsage> {
+    vec![OwnerUsage { owner: OWNER, requests }]
 }
 
 fn receipt(i: u8) -> Receipt {
@@ -79,6 +97,7 @@ async fn anchored_epoch_pays_each_worker_for_what_it_served() {
         let fuel = requests.iter().map(|&i| receipt(i).fuelUsed).sum();
         worker_leaves.push(receipts::worker_leaf(
             worker.address(),
+            OWNER,
             requests.len() as u32,
             fuel,
             B256::from(root.0),
@@ -90,55 +109,49 @@ async fn anchored_epoch_pays_each_worker_for_what_it_served() {
     // The contract computes the same leaves.
     let coordinator = net.gateway.coordinator();
     let w0 = net.workers[0].address();
-    let on_chain =
-        coordinator.workerLeaf(w0, 3, roots[0].1, B256::from(roots[0].0.0)).call().await.unwrap();
+    let on_chain = coordinator
+        .workerLeaf(w0, OWNER, 3, roots[0].1, B256::from(roots[0].0.0))
+        .call()
+        .await
+        .unwrap();
     assert_eq!(on_chain.0, worker_leaves[0].0);
 
     // An epoch still running cannot be anchored.
     let epoch = net.gateway.current_epoch().await.unwrap();
-    let early = net.gateway.anchor(epoch, tree.root(), 5).await.unwrap_err();
+    let early = net.gateway.anchor(epoch, tree.root(), usage(5)).await.unwrap_err();
     assert!(early.is_revert("EpochNotOver"), "{early}");
 
     next_epoch(&net.gateway).await;
-    net.gateway.anchor(epoch, tree.root(), 5).await.unwrap();
-    let again = net.gateway.anchor(epoch, tree.root(), 5).await.unwrap_err();
+    net.gateway.anchor(epoch, tree.root(), usage(5)).await.unwrap();
+    let again = net.gateway.anchor(epoch, tree.root(), usage(5)).await.unwrap_err();
     assert!(again.is_revert("EpochAlreadyAnchored"), "{again}");
     // Only registered gateways anchor.
-    let stranger = net.workers[0].anchor(epoch, tree.root(), 5).await.unwrap_err();
+    let stranger = net.workers[0].anchor(epoch, tree.root(), usage(5)).await.unwrap_err();
     assert!(stranger.is_revert("NotGateway"), "{stranger}");
 
     let rate = U256::from(USDC / 1000);
+    let leaf = |i: usize, requests: u32| {
+        let (root, fuel) = roots[i];
+        let worker = net.workers[i].address();
+        let receipts_root = B256::from(root.0);
+        WorkerLeaf { worker, owner: OWNER, requests, fuel, receiptsRoot: receipts_root }
+    };
     for (i, worker) in net.workers.iter().enumerate() {
         let before = worker.token_balance(worker.address()).await.unwrap();
         let proof = tree.proof(i).unwrap();
-        let (root, fuel) = roots[i];
         let n = served[i].len() as u32;
-        worker
-            .claim(net.gateway.address(), epoch, worker.address(), n, fuel, root, &proof)
-            .await
-            .unwrap();
+        worker.claim(net.gateway.address(), epoch, leaf(i, n), &proof).await.unwrap();
         let after = worker.token_balance(worker.address()).await.unwrap();
         assert_eq!(after - before, rate * U256::from(n), "worker {i} paid per request");
-        let twice = worker
-            .claim(net.gateway.address(), epoch, worker.address(), n, fuel, root, &proof)
-            .await
-            .unwrap_err();
+        let twice = worker.claim(net.gateway.address(), epoch, leaf(i, n), &proof).await;
+        let twice = twice.unwrap_err();
         assert!(twice.is_revert("AlreadyClaimed"), "{twice}");
     }
     assert_eq!(net.gateway.reserved(net.gateway.address(), epoch).await.unwrap(), U256::ZERO);
 
     // A proof for more requests than were anchored fails.
-    let (root, fuel) = roots[1];
     let inflated = net.workers[1]
-        .claim(
-            net.gateway.address(),
-            epoch,
-            net.workers[1].address(),
-            9,
-            fuel,
-            root,
-            &tree.proof(1).unwrap(),
-        )
+        .claim(net.gateway.address(), epoch, leaf(1, 9), &tree.proof(1).unwrap())
         .await
         .unwrap_err();
     assert!(
@@ -164,13 +177,14 @@ async fn signed_receipts_are_what_the_contract_verifies() {
     let mut other = r.clone();
     other.resultHash = B256::repeat_byte(0x42);
     let (sig_a, sig_b) = (cheater.sign_receipt(&r), cheater.sign_receipt(&other));
-    let stake_before = net.admin.stake(cheater.address()).await.unwrap();
+    let stake_before = net.admin.stake_in(BondRole::Worker, cheater.address()).await.unwrap();
     net.admin.slash_equivocation((&r, &sig_a), (&other, &sig_b)).await.unwrap();
-    let stake_after = net.admin.stake(cheater.address()).await.unwrap();
+    let stake_after = net.admin.stake_in(BondRole::Worker, cheater.address()).await.unwrap();
     assert_eq!(stake_after.bonded, stake_before.bonded / 2, "half the bond slashed");
 
     // An honest worker's consistent receipt against a validator that agrees: no slash.
-    net.admin.set_validator(net.gateway.address(), true).await.unwrap();
+    // The gateway's wallet registers as a validator by bonding (validators need no node key).
+    net.gateway.bond(BondRole::Validator, U256::from(20 * USDC), B256::ZERO).await.unwrap();
     let honest_receipt = receipt(10);
     let honest_sig = honest.sign_receipt(&honest_receipt);
     let attestation = net.gateway.attest(honest_receipt.requestId, honest_receipt.resultHash);
@@ -192,7 +206,7 @@ async fn signed_receipts_are_what_the_contract_verifies() {
         .await
         .unwrap();
     assert_eq!(
-        net.admin.stake(honest.address()).await.unwrap().bonded,
+        net.admin.stake_in(BondRole::Worker, honest.address()).await.unwrap().bonded,
         U256::from(25 * USDC).to::<u128>(),
         "slashed by the validator's re-execution"
     );
@@ -211,7 +225,7 @@ async fn events_are_back_filled_then_followed_live_once_each() {
     // One epoch anchored before anyone follows…
     let first = net.gateway.current_epoch().await.unwrap();
     next_epoch(&net.gateway).await;
-    net.gateway.anchor(first, root(1), 3).await.unwrap();
+    net.gateway.anchor(first, root(1), usage(3)).await.unwrap();
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -222,7 +236,8 @@ async fn events_are_back_filled_then_followed_live_once_each() {
     let task = tokio::spawn({
         let stop = stop.clone();
         async move {
-            peerhost_node::chain::events::follow(&follower, filter, 0, stop, |log| {
+            peerhost_node::chain::events::follow(&follower, filter, 0, stop, |followed| {
+                let Followed::Log(log) = followed else { return };
                 let event = log.log_decode::<RequestsAnchored>().unwrap().inner.data;
                 let _ = tx.send((event.epoch, event.count));
             })
@@ -239,10 +254,17 @@ async fn events_are_back_filled_then_followed_live_once_each() {
     // …and one after: it arrives live.
     let second = net.gateway.current_epoch().await.unwrap();
     next_epoch(&net.gateway).await;
-    net.gateway.anchor(second, root(2), 5).await.unwrap();
+    net.gateway.anchor(second, root(2), usage(5)).await.unwrap();
     assert_eq!(tokio::time::timeout(within, rx.recv()).await.unwrap(), Some((second, 5)), "live");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(rx.try_recv().is_err(), "each event once");
+    // Each event once: the next thing delivered is the next anchor, not a repeat.
+    let third = net.gateway.current_epoch().await.unwrap();
+    next_epoch(&net.gateway).await;
+    net.gateway.anchor(third, root(3), usage(7)).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(within, rx.recv()).await.unwrap(),
+        Some((third, 7)),
+        "each event once"
+    );
     stop.cancel();
     task.await.unwrap();
 }

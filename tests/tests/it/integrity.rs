@@ -29,6 +29,8 @@ fn bundle_of(component: Bytes) -> Bundle {
             effectful: false,
             allowed_hosts: Vec::new(),
             secrets: Vec::new(),
+            min_bond: 0,
+            tiers: Vec::new(),
         }],
     };
     Bundle::new(manifest, vec![component]).expect("consistent bundle")

@@ -11,4 +11,5 @@ mod secrets;
 mod serving;
 mod settlement;
 mod silent;
+mod trust;
 mod warm;

@@ -1,5 +1,6 @@
-//! What a node knows about the network: deployments, live workers, and who serves which
-//! bundle. Shared (behind short-held locks) by the event loop, the worker and the gateway.
+//! What a node knows about the network: deployments, live workers, who serves which bundle,
+//! and who is bonded. Shared (behind short-held locks) by the event loop, the chain follower,
+//! the worker and the gateway.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -8,7 +9,7 @@ use std::{
 
 use peerhost_protocol::{BlobHash, ENGINE_ID, NodeKey};
 
-use crate::dispatch::{Candidate, Directory, Registry};
+use crate::dispatch::{BondBook, BondRole, Candidate, Directory, Registry, Trust};
 
 /// Announcers remembered per bundle.
 const ANNOUNCERS_PER_BUNDLE: usize = 8;
@@ -22,6 +23,8 @@ pub struct View {
     pub registry: RwLock<Registry>,
     /// Live workers.
     pub directory: RwLock<Directory>,
+    /// Bonded nodes per role (open until the node connects to a chain).
+    pub bonds: RwLock<BondBook>,
     announcers: Mutex<HashMap<BlobHash, VecDeque<NodeKey>>>,
 }
 
@@ -31,6 +34,7 @@ impl View {
         Self {
             registry: RwLock::default(),
             directory: RwLock::new(Directory::new(worker_ttl_ms)),
+            bonds: RwLock::new(BondBook::new(Trust::Open)),
             announcers: Mutex::default(),
         }
     }
@@ -67,18 +71,29 @@ impl View {
         providers
     }
 
-    /// Workers that could race a request for `bundle`: live, same engine.
-    pub fn candidates(&self, bundle: &BlobHash, now_ms: u64) -> Vec<Candidate> {
+    /// Workers that could race a request for `bundle`: live, same engine, and (on a
+    /// chain-connected network) bonded with at least `min_bond`. Heartbeats only order them;
+    /// each slash seen on the chain halves a worker's weight.
+    pub fn candidates(&self, bundle: &BlobHash, min_bond: u64, now_ms: u64) -> Vec<Candidate> {
+        let bonds = self.bonds.read().expect("bonds lock");
         self.directory
             .read()
             .expect("directory lock")
             .live(now_ms)
             .filter(|w| w.heartbeat.engine == ENGINE_ID)
-            .map(|w| Candidate {
-                key: w.key,
-                holds_bundle: w.holds(bundle),
-                has_capacity: w.heartbeat.free_slots > 0,
+            .filter(|w| bonds.admits(BondRole::Worker, &w.key, u128::from(min_bond)))
+            .map(|w| {
+                let mut candidate =
+                    Candidate::new(w.key, w.holds(bundle), w.heartbeat.free_slots > 0);
+                let slashes = bonds.stake_of(BondRole::Worker, &w.key).map_or(0, |s| s.slashes);
+                candidate.weight *= 0.5f64.powi(slashes.min(30) as i32);
+                candidate
             })
             .collect()
+    }
+
+    /// Whether unbonded nodes may race and dispatch (no chain).
+    pub fn is_open(&self) -> bool {
+        self.bonds.read().expect("bonds lock").trust() == Trust::Open
     }
 }

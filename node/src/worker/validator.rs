@@ -8,7 +8,10 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use alloy::primitives::{B256, Bytes};
@@ -17,8 +20,8 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Chain, chain_receipt};
-use crate::worker::Worker;
+use super::Worker;
+use crate::chain::{Chain, chain_receipt, next_or_stop};
 
 /// Requests remembered for audits.
 const REMEMBERED: usize = 16_384;
@@ -30,6 +33,7 @@ const QUEUE: usize = 64;
 pub struct Validation {
     requests: Arc<Mutex<Remembered>>,
     summaries: mpsc::Sender<EpochSummary>,
+    decided: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Validation {
@@ -42,6 +46,12 @@ impl Validation {
     /// Remembers a request heard on the mesh (the oldest are forgotten first).
     pub fn observe(&self, request: &ExecutionRequest) {
         self.requests.lock().expect("requests lock").insert(request.clone());
+    }
+
+    /// Audits decided so far (re-executed and found right or disputed, or skipped because the
+    /// request was never heard or cannot run here); each audited request counts once.
+    pub fn decided(&self) -> u64 {
+        self.decided.load(Ordering::Relaxed)
     }
 
     /// Offers an epoch summary; never blocks.
@@ -80,10 +90,12 @@ pub(crate) fn spawn(
 ) -> (Validation, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<EpochSummary>(QUEUE);
     let requests = Arc::new(Mutex::new(Remembered::default()));
-    let validation = Validation { requests: requests.clone(), summaries: tx };
+    let decided = Arc::new(AtomicU64::new(0));
+    let validation =
+        Validation { requests: requests.clone(), summaries: tx, decided: decided.clone() };
     let task = tokio::spawn(async move {
         let mut audited = std::collections::HashSet::new();
-        while let Some(summary) = super::next_or_stop(&mut rx, &shutdown).await {
+        while let Some(summary) = next_or_stop(&mut rx, &shutdown).await {
             for audit in &summary.audits {
                 if audit.worker.0 == chain.address() || !audited.insert(audit.receipt.request_id) {
                     continue;
@@ -94,11 +106,13 @@ pub(crate) fn spawn(
                     .by_id
                     .get(&audit.receipt.request_id)
                     .cloned();
-                let Some(request) = request else {
-                    debug!(target: "peerhost::chain", request_id = %audit.receipt.request_id, "audited request not heard; skipped");
-                    continue;
-                };
-                audit_one(&chain, &worker, audit, &request).await;
+                match request {
+                    Some(request) => audit_one(&chain, &worker, audit, &request).await,
+                    None => {
+                        debug!(target: "peerhost::chain", request_id = %audit.receipt.request_id, "audited request not heard; skipped");
+                    }
+                }
+                decided.fetch_add(1, Ordering::Relaxed);
             }
         }
     });
