@@ -63,8 +63,10 @@ pub struct DevnetOptions {
     /// Settle on a local chain: start anvil, deploy the contracts, bond the workers, register
     /// the gateway. `None` runs the mesh alone.
     pub chain: Option<DevnetChainOptions>,
-    /// The last this-many workers cheat (return wrong results): a test switch for disputes.
-    pub cheaters: usize,
+    /// Test switch (`test-utils` feature): the last `byzantine.len()` workers misbehave as
+    /// listed, in order.
+    #[cfg(feature = "test-utils")]
+    pub byzantine: Vec<crate::worker::Byzantine>,
 }
 
 /// The devnet's local chain.
@@ -115,7 +117,8 @@ impl DevnetOptions {
             heartbeat: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
             chain: Some(DevnetChainOptions::default()),
-            cheaters: 0,
+            #[cfg(feature = "test-utils")]
+            byzantine: Vec::new(),
         }
     }
 }
@@ -227,7 +230,12 @@ impl Devnet {
         let bootstrap = node("bootstrap", config).await?;
         let entry = bootstrap_addr(&bootstrap);
 
-        let mut worker = WorkerConfig { cheat: false, ..options.worker.clone() };
+        #[allow(unused_mut)] // only test builds clear a byzantine mode
+        let mut worker = options.worker.clone();
+        #[cfg(feature = "test-utils")]
+        {
+            worker.byzantine = None;
+        }
         // One machine, one compile of each component: the workers share a cache.
         worker.sandbox.cache_dir.get_or_insert_with(|| dir("compiled"));
         let mut worker_config =
@@ -240,8 +248,11 @@ impl Devnet {
         for i in 0..options.workers {
             let mut config = worker_config.clone();
             config.data_dir = dir(&format!("worker-{i}"));
+            #[cfg(feature = "test-utils")]
             if let Some(worker) = config.worker.as_mut() {
-                worker.cheat = i + options.cheaters >= options.workers;
+                let honest = options.workers.saturating_sub(options.byzantine.len());
+                worker.byzantine =
+                    i.checked_sub(honest).and_then(|b| options.byzantine.get(b).copied());
             }
             if let Some(chain) = config.chain.as_mut() {
                 chain.validate = validator && i == 0;
@@ -279,6 +290,7 @@ impl Devnet {
     async fn prepare(&mut self) -> Result<(), DevnetError> {
         self.enrol().await?;
         self.wait_for_workers().await?;
+        self.wait_for_bonds().await?;
         if let Some(project) = self.options.project.clone() {
             self.deployed = Some(self.deploy(&project).await?);
         }
@@ -356,6 +368,32 @@ impl Devnet {
         Box::pin(Node::start(config))
             .await
             .map_err(|source| DevnetError::Node { role: name.to_owned(), source })
+    }
+
+    /// On a chain: waits until the gateway's bond book (followed from chain events) admits
+    /// the gateway itself and every worker, so the first call finds them bonded.
+    async fn wait_for_bonds(&self) -> Result<(), DevnetError> {
+        if self.chain.is_none() {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
+        loop {
+            let admitted = {
+                let bonds = self.gateway.view().bonds.read().expect("bonds lock");
+                bonds.synced()
+                    && bonds.admits(BondRole::Gateway, &self.gateway.node_key(), 0)
+                    && self.workers.iter().all(|w| bonds.admits(BondRole::Worker, &w.node_key(), 0))
+            };
+            if admitted {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DevnetError::Chain(ChainError::Deploy(
+                    "the gateway did not see the devnet's bonds in time".into(),
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Workers the gateway currently considers live.
@@ -445,7 +483,7 @@ impl Devnet {
 
     /// Stops the gateway abruptly (in-flight calls are cut off) and starts it again on the same
     /// HTTP address, keys, data folder (payment journal) and chain, as after a crash. Returns
-    /// once it sees every worker and every project it knew before.
+    /// once it sees every worker, their bonds and every project it knew before.
     ///
     /// # Errors
     ///
@@ -479,6 +517,7 @@ impl Devnet {
             .await
             .map_err(|source| DevnetError::Node { role: "gateway".into(), source })?;
         devnet.wait_for_workers().await?;
+        devnet.wait_for_bonds().await?;
         let deadline = tokio::time::Instant::now() + devnet.options.timeout;
         loop {
             let caught_up = {

@@ -108,6 +108,7 @@ pub fn spawn(
         chain,
         mesh,
         open: None,
+        next_epoch: 0,
         closed: VecDeque::new(),
         addresses: HashMap::new(),
         summaries: Vec::new(),
@@ -149,6 +150,10 @@ struct Anchorer {
     chain: Chain,
     mesh: MeshClient,
     open: Option<Batch>,
+    /// The lowest epoch a new batch may be labelled with: one past every batch closed so far,
+    /// so receipts never join an epoch this gateway already anchored (a reorg can move the
+    /// chain's clock back).
+    next_epoch: u64,
     closed: VecDeque<Batch>,
     /// Chain addresses of workers by mesh key (`None`: not bonded, not rewarded).
     addresses: HashMap<NodeKey, Option<Address>>,
@@ -188,8 +193,9 @@ impl Anchorer {
                 () = shutdown.cancelled() => break,
                 input = rx.recv() => {
                     let Some(input) = input else { break };
+                    let label = epoch.max(self.next_epoch);
                     let batch = self.open.get_or_insert_with(|| Batch {
-                        epoch,
+                        epoch: label,
                         receipts: Vec::new(),
                         disputed: Vec::new(),
                     });
@@ -204,8 +210,9 @@ impl Anchorer {
                     if let Ok(current) = self.chain.current_epoch().await {
                         epoch = current;
                     }
-                    if self.open.as_ref().is_some_and(|batch| batch.epoch < epoch) {
-                        self.closed.extend(self.open.take());
+                    if let Some(batch) = self.open.take_if(|batch| batch.epoch < epoch) {
+                        self.next_epoch = batch.epoch + 1;
+                        self.closed.push_back(batch);
                     }
                     self.anchor_closed().await;
                     self.confirm_recent(epoch).await;

@@ -58,6 +58,10 @@ pub(super) struct BenchArgs {
     /// throughput with one executor process per core.
     #[arg(long)]
     sandbox_only: bool,
+    /// Also load the same function in the verified tier (`x-peerhost-tier: verified`), in the
+    /// same run (the function must offer it, as the devnet's `echo` does).
+    #[arg(long)]
+    verified: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -207,6 +211,7 @@ async fn in_process(
 async fn over_http(
     url: &str,
     method: &str,
+    tier: &str,
     body: Bytes,
     total: usize,
     concurrency: usize,
@@ -219,10 +224,12 @@ async fn over_http(
     let send = {
         let (client, uri, method, body) =
             (client.clone(), uri.clone(), method.clone(), body.clone());
+        let tier = tier.to_owned();
         move |_: usize| {
             let request = hyper::Request::builder()
                 .method(method.clone())
                 .uri(uri.clone())
+                .header("x-peerhost-tier", tier.as_str())
                 .body(Full::new(body.clone()))
                 .expect("valid request");
             let client = client.clone();
@@ -246,7 +253,8 @@ async fn over_http(
     };
     let warmup = drive("warm-up", total.min(500), concurrency, send.clone()).await;
     anyhow::ensure!(!warmup.latencies.is_empty(), "no successful request to {url}");
-    Ok(drive("gateway → mesh → worker (HTTP)", total, concurrency, send).await)
+    let name = format!("gateway → mesh → worker ({tier})");
+    Ok(drive(&name, total, concurrency, send).await)
 }
 
 pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> {
@@ -286,7 +294,11 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
             url
         }
     };
-    reports.push(over_http(&url, &args.method, body, args.requests, args.concurrency).await?);
+    let (n, c) = (args.requests, args.concurrency);
+    reports.push(over_http(&url, &args.method, "fast", body.clone(), n, c).await?);
+    if args.verified {
+        reports.push(over_http(&url, &args.method, "verified", body, n, c).await?);
+    }
     if let Some(net) = devnet {
         net.shutdown().await;
     }

@@ -138,9 +138,10 @@ struct WorkerArgs {
     /// (the wallet must be registered as a validator).
     #[arg(long, requires = "rpc_url")]
     validate: bool,
-    /// Test switch: return wrong results, to see validators slash this worker's bond.
-    #[arg(long, hide = true)]
-    cheat: bool,
+    /// Test builds only: misbehave as told, to see what the network does about it.
+    #[cfg(feature = "test-utils")]
+    #[arg(long, hide = true, value_enum)]
+    byzantine: Option<crate::worker::Byzantine>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -38,7 +38,12 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
     if args.mesh.bootstrap.is_empty() {
         anyhow::bail!("a worker needs a peer to join: peerhost-node --bootstrap <multiaddr>");
     }
-    let mut worker = WorkerConfig { cheat: args.cheat, ..WorkerConfig::default() };
+    #[allow(unused_mut)] // only test builds set a byzantine mode
+    let mut worker = WorkerConfig::default();
+    #[cfg(feature = "test-utils")]
+    {
+        worker.byzantine = args.byzantine;
+    }
     if let Some(slots) = args.slots {
         anyhow::ensure!(slots > 0, "--slots must be positive");
         worker.slots = slots;

@@ -47,7 +47,7 @@ pub struct ReputationConfig {
 
 impl Default for ReputationConfig {
     fn default() -> Self {
-        Self { half_life_ms: 10 * 60 * 1000, step: 0.2, latency_scale_ms: 100.0 }
+        Self { half_life_ms: 10 * 60 * 1000, step: 0.3, latency_scale_ms: 100.0 }
     }
 }
 
@@ -85,6 +85,8 @@ impl Reputation {
         let step = match outcome {
             // One proven wrong answer outweighs many good ones.
             Outcome::Disagreed | Outcome::Slashed => 0.8,
+            // Silence cost the caller a whole attempt's deadline.
+            Outcome::Silent => 0.5,
             _ => self.config.step,
         };
         let weight = (current + (target - current) * step).clamp(FLOOR, NEUTRAL);

@@ -139,4 +139,9 @@ impl Gateway {
     pub fn config(&self) -> &GatewayConfig {
         &self.config
     }
+
+    /// The reputation weight this gateway gives `worker` now.
+    pub fn worker_weight(&self, worker: &peerhost_protocol::NodeKey) -> f64 {
+        self.reputation.lock().expect("reputation lock").weight(worker, crate::clock::unix_ms())
+    }
 }

@@ -418,6 +418,16 @@ impl Node {
         0
     }
 
+    /// This node's gateway's reputation weight of `worker` now (1 when it runs no gateway).
+    pub fn worker_weight(&self, worker: &NodeKey) -> f64 {
+        #[cfg(feature = "gateway")]
+        if let Some(gateway) = &self.shared.gateway {
+            return gateway.worker_weight(worker);
+        }
+        let _ = worker;
+        crate::dispatch::reputation::NEUTRAL
+    }
+
     /// Requests this node's worker started racing since it started.
     pub fn raced_requests(&self) -> u64 {
         #[cfg(feature = "worker")]

@@ -189,10 +189,13 @@ impl Worker {
         gateway: PeerId,
         execution: Execution,
     ) {
+        #[allow(unused_mut)] // only a byzantine test worker changes it
         let mut response = execution.response();
-        if self.config.cheat {
-            // Test switch: a dishonest worker returns (and signs) a wrong result.
-            response.body.extend_from_slice(b" (tampered)");
+        #[cfg(feature = "test-utils")]
+        if let Some(byzantine) = self.config.byzantine {
+            let Some((changed, delay)) = byzantine.deliver(response) else { return };
+            tokio::time::sleep(delay).await;
+            response = changed;
         }
         let receipt = Receipt {
             request_id: request.id(),

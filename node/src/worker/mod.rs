@@ -8,6 +8,8 @@
 //! that finds the backlog full too is declined so the gateway re-dispatches at once.
 
 mod bundles;
+#[cfg(feature = "test-utils")]
+mod byzantine;
 mod job;
 mod seen;
 #[cfg(feature = "chain")]
@@ -36,6 +38,8 @@ use crate::{
 };
 
 pub(crate) use bundles::Bundles;
+#[cfg(feature = "test-utils")]
+pub use byzantine::{Byzantine, SLOW};
 use seen::Seen;
 #[cfg(feature = "chain")]
 pub use validator::Validation;
@@ -64,9 +68,10 @@ pub struct WorkerConfig {
     pub fetch_timeout: Duration,
     /// Fetch and compile bundles as soon as they are announced (so first callers are warm).
     pub prefetch: bool,
-    /// Test switch: return (and sign) wrong results, so validators and slashing can be shown
-    /// to work. Never set this on a real worker: its bond will be slashed.
-    pub cheat: bool,
+    /// Test switch (`test-utils` feature only): misbehave, so the tests can show what the
+    /// network does about it.
+    #[cfg(feature = "test-utils")]
+    pub byzantine: Option<Byzantine>,
 }
 
 impl Default for WorkerConfig {
@@ -78,7 +83,8 @@ impl Default for WorkerConfig {
             sandbox: SandboxConfig::default(),
             fetch_timeout: Duration::from_secs(30),
             prefetch: true,
-            cheat: false,
+            #[cfg(feature = "test-utils")]
+            byzantine: None,
         }
     }
 }

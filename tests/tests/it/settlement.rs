@@ -8,7 +8,7 @@ use alloy::{
     providers::{Provider as _, ext::AnvilApi as _},
     rpc::types::anvil::ReorgOptions,
 };
-use peerhost_node::{devnet::DevnetChainOptions, dispatch::BondRole};
+use peerhost_node::{devnet::DevnetChainOptions, dispatch::BondRole, worker::Byzantine};
 use peerhost_tests::{TestNet, get, project};
 
 /// Devnet chain settings for tests: 2-second epochs, quick ticks.
@@ -90,7 +90,7 @@ async fn served_requests_are_anchored_and_paid() {
 async fn a_cheating_worker_is_slashed_and_only_the_cheater() {
     // Worker 0 validates; worker 2 returns wrong results; every receipt is audited.
     let net = TestNet::start(3, |options| {
-        options.cheaters = 1;
+        options.byzantine = vec![Byzantine::WrongResult];
         options.gateway.fast_racers = 1;
         options.chain = Some(fast_chain(true, 1.0));
     })

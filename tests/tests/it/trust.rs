@@ -1,17 +1,20 @@
-//! Trust on an open network, end to end on a real anvil with the real coordinator: only
+//! Trust on an open network, end to end: on a real anvil with the real coordinator only
 //! bonded workers race, a function's `min_bond` is honoured, a volunteer races once it bonds,
-//! and a gateway without a bond gets no work done.
+//! and a gateway without a bond gets no work done; verified calls escalate past colluders;
+//! unpriced calls are rate-limited per caller.
 
 use std::time::Duration;
 
 use alloy::primitives::U256;
+use bytes::Bytes;
 use peerhost_node::{
     chain::deploy::USDC,
     devnet::DevnetChainOptions,
     dispatch::{BondRole, Trust},
     mesh,
+    worker::Byzantine,
 };
-use peerhost_tests::{TestNet, get, poll_until, project};
+use peerhost_tests::{TestNet, get, poll_until, project, send};
 
 /// Two-second epochs, quick ticks, no validator.
 fn fast_chain() -> DevnetChainOptions {
@@ -117,4 +120,87 @@ async fn without_a_chain_the_gateway_says_it_is_open() {
     assert_eq!(net.net.gateway.view().bonds.read().unwrap().trust(), Trust::Open);
     let health = get(&format!("{}/healthz", net.net.gateway_url())).await.json();
     assert_eq!(health["trust"]["mode"], "open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_calls_never_return_the_answer_of_two_colluders_out_of_five() {
+    // Workers 3 and 4 return the same wrong result; a verified call needs 3 matching results.
+    let net = TestNet::start(5, |options| {
+        options.byzantine = vec![Byzantine::WrongResult, Byzantine::WrongResult];
+        options.gateway.verified_racers = 3;
+        options.gateway.verified_quorum = 3;
+    })
+    .await;
+    let settings = "[functions.echo]\ntiers = [\"verified\"]\n[functions.out]\neffectful = true\n";
+    let project = project("tiers", &[("echo", "echo"), ("out", "echo")], settings);
+    net.deploy(project.path()).await;
+    let verified = [("x-peerhost-tier", "verified")];
+    let tampered = |body: &[u8]| body.windows(10).any(|w| w == b"(tampered)");
+    for i in 0..12 {
+        let url = format!("{}/v?i={i}", net.url("tiers", "echo"));
+        let reply = send("GET", &url, &verified, Bytes::new()).await;
+        // Escalation brings in the remaining honest workers: a quorum of right answers.
+        assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+        assert!(!tampered(&reply.body), "a verified call returned a colluder's answer");
+    }
+
+    // The tier is the caller's choice only where the manifest offers it.
+    let reply = send("GET", &net.url("tiers", "out"), &verified, Bytes::new()).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"], "tier_not_offered");
+    let reply =
+        send("GET", &net.url("tiers", "echo"), &[("x-peerhost-tier", "best")], Bytes::new()).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"], "bad_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpriced_calls_are_rate_limited_per_caller() {
+    let net = TestNet::start(1, |options| options.gateway.free_rate_per_minute = 6).await;
+    let project = project("limited", &[("echo", "echo")], "");
+    net.deploy(project.path()).await;
+    let url = net.url("limited", "echo");
+    assert_eq!(get(&url).await.status, 200, "the first call is within the allowance");
+    let reply = get(&url).await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.json()["error"], "rate_limited");
+    let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_workers_lose_their_share_of_calls() {
+    // Two honest workers, one that answers late, one that accepts and never answers; one
+    // racer per call, so the gateway measures each of them on its own.
+    let net = TestNet::start(4, |options| {
+        options.byzantine = vec![Byzantine::Slow, Byzantine::Withhold];
+        options.gateway.fast_racers = 1;
+        options.gateway.slack_ms = 500;
+    })
+    .await;
+    let project = project("routed", &[("echo", "echo")], "[defaults]\ntimeout_ms = 300\n");
+    net.deploy(project.path()).await;
+    let bad =
+        |net: &TestNet| net.net.workers[2].raced_requests() + net.net.workers[3].raced_requests();
+    let all = |net: &TestNet| net.net.workers.iter().map(|w| w.raced_requests()).sum::<u64>();
+    let window = |from: u32, to: u32| {
+        let net = &net;
+        async move {
+            let (bad_before, all_before) = (bad(net), all(net));
+            for i in from..to {
+                let reply = get(&format!("{}/r?i={i}", net.url("routed", "echo"))).await;
+                assert_eq!(reply.status, 200, "a re-dispatch saves every call");
+            }
+            (bad(net) - bad_before) as f64 / (all(net) - all_before).max(1) as f64
+        }
+    };
+    let early = window(0, 40).await;
+    let _learning = window(40, 80).await;
+    let late = window(80, 120).await;
+    // Unmeasured, they get about half the calls; measured, far fewer.
+    assert!(late < early, "share of the slow and silent workers: early {early:.2}, late {late:.2}");
+    let weight = |i: usize| net.net.gateway.worker_weight(&net.net.workers[i].node_key());
+    let (honest, slow, silent) = (weight(0).min(weight(1)), weight(2), weight(3));
+    assert!(honest > 0.8, "honest fast workers keep their weight: {honest:.2}");
+    assert!(slow < 0.5 && silent < 0.5, "slow {slow:.2} and silent {silent:.2} fall");
 }
