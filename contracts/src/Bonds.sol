@@ -9,9 +9,11 @@ import {Ledger} from "./Ledger.sol";
 import {Role, Stake} from "./Types.sol";
 
 /// @title Bonds
-/// @notice Permissionless role bonds: anyone becomes a worker, gateway or validator by bonding
-/// at least that role's minimum; there is no allow-list. Stakes are kept per role and account.
-/// An unbonding amount stops counting at once and stays slashable for `unbondDelay`.
+/// @notice Role bonds: anyone becomes a worker or gateway by bonding at least that role's
+/// minimum. A validator needs that bond and the owner's approval (`approveValidator`): false
+/// attestations cannot be punished yet, so bonds alone would let anyone buy a quorum and slash
+/// honest workers. Stakes are kept per role and account. An unbonding amount stops counting at
+/// once and stays slashable for `unbondDelay`.
 abstract contract Bonds is Ledger {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -23,10 +25,13 @@ abstract contract Bonds is Ledger {
     mapping(Role role => uint256) public totalBonded;
     /// @notice Unbonding stake of a role, summed over its accounts.
     mapping(Role role => uint256) public totalUnbonding;
+    /// @notice Whether the owner admits `validator` (it also needs a Validator bond to count).
+    mapping(address validator => bool) public approvedValidator;
 
     event Bonded(Role indexed role, address indexed account, bytes32 indexed nodeKey, uint256 amount, uint256 bonded);
     event Unbonding(Role indexed role, address indexed account, uint256 amount, uint256 unbonding, uint64 unlockAt);
     event Withdrawn(Role indexed role, address indexed account, uint256 amount);
+    event ValidatorApproved(address indexed validator, bool approved);
 
     error ZeroNodeKey();
     error NodeKeyTaken(Role role, bytes32 nodeKey, address holder);
@@ -56,9 +61,17 @@ abstract contract Bonds is Ledger {
         return isBonded(Role.Gateway, account);
     }
 
-    /// @notice Whether `account`'s attestations count in disputes.
+    /// @notice Whether `account`'s attestations count in disputes: approved by the owner and
+    /// bonded as a validator.
     function isValidator(address account) public view returns (bool) {
-        return isBonded(Role.Validator, account);
+        return approvedValidator[account] && isBonded(Role.Validator, account);
+    }
+
+    /// @notice Admits (or, with `approved` false, removes) a validator; its attestations count
+    /// only while it is also bonded, and are checked when a dispute is submitted.
+    function approveValidator(address validator, bool approved) external onlyOwner {
+        approvedValidator[validator] = approved;
+        emit ValidatorApproved(validator, approved);
     }
 
     /// @notice The worker bound to a mesh node key (zero if none).

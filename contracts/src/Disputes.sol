@@ -11,8 +11,9 @@ import {Offence, Receipt, Role} from "./Types.sol";
 
 /// @title Disputes
 /// @notice Fraud proofs against workers: two conflicting signed receipts, or a signed receipt
-/// a quorum of bonded validators contradicts. Either takes `slashBps` of the worker's Worker
-/// stake, pays the challenger `challengerBps` of it and the rest to the treasury.
+/// a quorum of validators (owner-approved and bonded, see `isValidator`) contradicts. Either
+/// takes `slashBps` of the worker's Worker stake, pays the challenger `challengerBps` of it and
+/// the rest to the treasury.
 abstract contract Disputes is Bonds, Receipts {
     using SafeERC20 for IERC20;
 
@@ -49,8 +50,9 @@ abstract contract Disputes is Bonds, Receipts {
     }
 
     /// @notice Slashes a worker whose signed receipt disagrees with the result a quorum of
-    /// distinct bonded validators attest to. `validatorSigs` must be sorted by signer address
-    /// (strictly ascending, which also rules out counting one validator twice).
+    /// distinct validators attest to (each approved by the owner and bonded: `isValidator`).
+    /// `validatorSigs` must be sorted by signer address (strictly ascending, which also rules
+    /// out counting one validator twice).
     function slashWrongResult(
         Receipt calldata r,
         bytes calldata workerSig,

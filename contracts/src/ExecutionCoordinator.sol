@@ -14,11 +14,12 @@ import {Settlement} from "./Settlement.sol";
 import {Anchor, Challenge, ChallengeState, OwnerUsage, Params, Receipt, Role, WorkerLeaf} from "./Types.sol";
 
 /// @title ExecutionCoordinator
-/// @notice PeerHost's court and bank. Never on the request path: bonded gateways anchor one
-/// Merkle root of accepted receipts per epoch, workers claim the treasury-funded part of what
-/// they served, anyone may challenge an anchored receipt (the gateway must show the worker's
-/// signature or be slashed), challengers prove wrong receipts and get worker bonds slashed, and
-/// x402 payments settle here to function owners.
+/// @notice PeerHost's court and bank. Free calls never touch it; a priced call waits for one
+/// x402 settlement here (to the function owner) before the gateway dispatches it. Bonded
+/// gateways anchor one Merkle root of accepted receipts per epoch, workers claim the
+/// treasury-funded part of what they served, anyone may challenge an anchored receipt (the
+/// gateway must show the worker's signature or be slashed), and challengers prove wrong
+/// receipts and get worker bonds slashed.
 ///
 /// Every token the contract holds is accounted for in exactly one bucket:
 /// `balance = Σ_role (totalBonded + totalUnbonding) + totalCredits + treasury + totalReserved

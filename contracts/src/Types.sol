@@ -19,7 +19,7 @@ struct Params {
     uint128 minWorkerBond;
     /// Smallest bond that lets a gateway anchor and settle.
     uint128 minGatewayBond;
-    /// Smallest bond that makes a validator's attestations count.
+    /// Smallest bond that makes an approved validator's attestations count.
     uint128 minValidatorBond;
     /// Treasury subsidy per funded request (the free tier's price), in token units.
     uint64 rewardPerRequest;
@@ -40,7 +40,7 @@ struct Params {
     uint16 slashBps;
     /// Share of a slash paid to the challenger; the rest goes to the treasury.
     uint16 challengerBps;
-    /// Distinct bonded validators whose attestations prove a receipt wrong.
+    /// Distinct approved, bonded validators whose attestations prove a receipt wrong.
     uint8 validatorQuorum;
 }
 
@@ -50,7 +50,7 @@ enum Role {
     Worker,
     /// Anchors epochs and settles payments; slashed for anchoring receipts nobody signed.
     Gateway,
-    /// Re-executes audited requests; its attestations count in disputes.
+    /// Re-executes audited requests; its attestations count in disputes once the owner approves it.
     Validator
 }
 

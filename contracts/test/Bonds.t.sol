@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+
 import {Bonds} from "../src/Bonds.sol";
 import {Ledger} from "../src/Ledger.sol";
 import {OwnerUsage, Params, Role, Stake} from "../src/Types.sol";
@@ -61,7 +63,7 @@ contract BondsTest is Fixture {
         vm.assertFalse(ok, "unknown role");
     }
 
-    function test_anyone_becomes_a_gateway_or_validator_by_bonding() public {
+    function test_anyone_becomes_a_gateway_by_bonding_a_validator_also_needs_approval() public {
         vm.assertFalse(coordinator.isGateway(stranger), "not yet");
         vm.expectEmit(address(coordinator));
         emit Bonds.Bonded(Role.Gateway, stranger, NODE_KEY, GATEWAY_BOND, GATEWAY_BOND);
@@ -78,14 +80,52 @@ contract BondsTest is Fixture {
         vm.prank(stranger);
         coordinator.anchor(0, bytes32(uint256(1)), usage);
 
-        // A validator needs no node key.
+        // A validator needs no node key, but the owner's approval besides the bond.
         vm.expectEmit(address(coordinator));
         emit Bonds.Bonded(Role.Validator, stranger, bytes32(0), 50 * USDC, 50 * USDC);
         vm.prank(stranger);
         coordinator.bond(Role.Validator, 50 * USDC, bytes32(0));
-        vm.assertTrue(coordinator.isValidator(stranger), "a validator");
+        vm.assertTrue(coordinator.isBonded(Role.Validator, stranger), "bonded");
+        vm.assertFalse(coordinator.isValidator(stranger), "not a validator before approval");
         vm.assertEq(coordinator.stakeOf(Role.Validator, stranger).nodeKey, bytes32(0), "no key");
+        vm.expectEmit(address(coordinator));
+        emit Bonds.ValidatorApproved(stranger, true);
+        approveValidator(stranger, true);
+        vm.assertTrue(coordinator.approvedValidator(stranger), "approved");
+        vm.assertTrue(coordinator.isValidator(stranger), "a validator");
         assertAccounted();
+    }
+
+    function test_approval_alone_does_not_make_a_validator() public {
+        approveValidator(stranger, true);
+        vm.assertFalse(coordinator.isValidator(stranger), "no bond");
+        bondRole(Role.Validator, stranger, 50 * USDC - 1);
+        vm.assertFalse(coordinator.isValidator(stranger), "below the minimum");
+        bondRole(Role.Validator, stranger, 1);
+        vm.assertTrue(coordinator.isValidator(stranger), "approved and bonded");
+        // Revoking removes it at once; the stake stays bonded.
+        vm.expectEmit(address(coordinator));
+        emit Bonds.ValidatorApproved(stranger, false);
+        approveValidator(stranger, false);
+        vm.assertFalse(coordinator.isValidator(stranger), "revoked");
+        vm.assertEq(coordinator.stakeOf(Role.Validator, stranger).bonded, 50 * USDC, "stake untouched");
+    }
+
+    function test_only_the_owner_approves_validators() public {
+        bondRole(Role.Validator, stranger, 50 * USDC);
+        address[3] memory notOwners = [stranger, validator, gateway];
+        for (uint256 i; i < notOwners.length; ++i) {
+            vm.prank(notOwners[i]);
+            vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, notOwners[i]));
+            coordinator.approveValidator(stranger, true);
+        }
+        // Nor can an approved validator revoke itself or another.
+        vm.prank(validator);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, validator));
+        coordinator.approveValidator(validator, false);
+        vm.assertFalse(coordinator.approvedValidator(stranger), "not approved");
+        vm.assertFalse(coordinator.isValidator(stranger), "not a validator");
+        vm.assertTrue(coordinator.isValidator(validator), "still approved");
     }
 
     function test_one_account_holds_stakes_in_several_roles() public {
@@ -94,6 +134,7 @@ contract BondsTest is Fixture {
         coordinator.bond(Role.Worker, 100 * USDC, NODE_KEY);
         coordinator.bond(Role.Validator, 60 * USDC, NODE_KEY);
         vm.stopPrank();
+        approveValidator(stranger, true);
         vm.assertEq(coordinator.workerOfNodeKey(NODE_KEY), stranger, "worker key");
         vm.assertEq(coordinator.nodeKeyHolder(Role.Validator, NODE_KEY), stranger, "validator key");
         vm.assertEq(coordinator.stakeOf(Role.Worker, stranger).bonded, 100 * USDC, "worker stake");
@@ -139,6 +180,7 @@ contract BondsTest is Fixture {
             bondRole(role, stranger, 1);
             vm.assertTrue(coordinator.isBonded(role, stranger), "at the minimum");
         }
+        approveValidator(stranger, true);
         vm.assertTrue(coordinator.isGateway(stranger) && coordinator.isValidator(stranger), "views");
     }
 

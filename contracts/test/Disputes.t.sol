@@ -107,6 +107,7 @@ contract DisputesTest is Fixture {
         coordinator.setParams(_quorum(2));
         fund(secondValidator, 50 * USDC);
         bondRole(Role.Validator, secondValidator, 50 * USDC);
+        approveValidator(secondValidator, true);
         Receipt memory r = receipt(REQUEST, WRONG);
         bytes memory sig = signReceipt(workerKey, r);
         bytes[] memory attestations = new bytes[](2);
@@ -126,12 +127,60 @@ contract DisputesTest is Fixture {
 
     function test_a_worker_cannot_attest_against_itself() public {
         bondRole(Role.Validator, worker, 50 * USDC);
+        approveValidator(worker, true);
         Receipt memory r = receipt(REQUEST, WRONG);
         bytes[] memory attestations = new bytes[](1);
         attestations[0] = attest(workerKey, REQUEST, RIGHT);
         bytes memory sig = signReceipt(workerKey, r);
         vm.expectRevert(abi.encodeWithSelector(Disputes.QuorumNotReached.selector, 0, 1));
         coordinator.slashWrongResult(r, sig, RIGHT, attestations);
+    }
+
+    function test_an_unapproved_bonded_validator_does_not_count() public {
+        // Anyone can bond as a validator; without the owner's approval its attestation is no vote.
+        fund(secondValidator, 50 * USDC);
+        bondRole(Role.Validator, secondValidator, 50 * USDC);
+        vm.assertTrue(coordinator.isBonded(Role.Validator, secondValidator), "bonded");
+        vm.assertFalse(coordinator.isValidator(secondValidator), "not approved");
+        // An honest receipt, contradicted by the unapproved validator.
+        Receipt memory r = receipt(REQUEST, RIGHT);
+        bytes memory sig = signReceipt(workerKey, r);
+        bytes[] memory attestations = new bytes[](1);
+        attestations[0] = attest(secondValidatorKey, REQUEST, WRONG);
+        vm.expectRevert(abi.encodeWithSelector(Disputes.QuorumNotReached.selector, 0, 1));
+        coordinator.slashWrongResult(r, sig, WRONG, attestations);
+
+        // With a quorum of two, the approved validator and an unapproved one are only one vote.
+        vm.prank(admin);
+        coordinator.setParams(_quorum(2));
+        Receipt memory wrong = receipt(REQUEST, WRONG);
+        bytes memory wrongSig = signReceipt(workerKey, wrong);
+        attestations = _ascending(validatorKey, secondValidatorKey, RIGHT);
+        vm.expectRevert(abi.encodeWithSelector(Disputes.QuorumNotReached.selector, 1, 2));
+        coordinator.slashWrongResult(wrong, wrongSig, RIGHT, attestations);
+        vm.assertEq(coordinator.stakeOf(Role.Worker, worker).bonded, 200 * USDC, "untouched");
+
+        // Once approved it counts.
+        approveValidator(secondValidator, true);
+        coordinator.slashWrongResult(wrong, wrongSig, RIGHT, attestations);
+        vm.assertEq(coordinator.stakeOf(Role.Worker, worker).bonded, 100 * USDC, "slashed");
+    }
+
+    function test_revoking_approval_removes_the_vote() public {
+        Receipt memory r = receipt(REQUEST, WRONG);
+        bytes memory sig = signReceipt(workerKey, r);
+        bytes[] memory attestations = new bytes[](1);
+        attestations[0] = attest(validatorKey, REQUEST, RIGHT);
+        approveValidator(validator, false);
+        vm.assertFalse(coordinator.isValidator(validator), "revoked");
+        vm.assertEq(coordinator.stakeOf(Role.Validator, validator).bonded, 100 * USDC, "still bonded");
+        vm.expectRevert(abi.encodeWithSelector(Disputes.QuorumNotReached.selector, 0, 1));
+        coordinator.slashWrongResult(r, sig, RIGHT, attestations);
+        vm.assertEq(coordinator.stakeOf(Role.Worker, worker).bonded, 200 * USDC, "untouched");
+        // Approved again, the same attestation counts.
+        approveValidator(validator, true);
+        coordinator.slashWrongResult(r, sig, RIGHT, attestations);
+        vm.assertEq(coordinator.stakeOf(Role.Worker, worker).bonded, 100 * USDC, "slashed");
     }
 
     function test_unbonding_stake_stays_slashable() public {
@@ -209,6 +258,14 @@ contract DisputesTest is Fixture {
         (bytes memory sigA, bytes memory sigB) = (signReceipt(key, a), signReceipt(key, b));
         vm.expectRevert(abi.encodeWithSelector(Disputes.NotBonded.selector, w));
         coordinator.slashEquivocation(a, sigA, b, sigB);
+    }
+
+    /// Attestations of `result` for REQUEST by two keys, sorted by signer address.
+    function _ascending(uint256 a, uint256 b, bytes32 result) internal view returns (bytes[] memory sigs) {
+        (uint256 lo, uint256 hi) = vm.addr(a) < vm.addr(b) ? (a, b) : (b, a);
+        sigs = new bytes[](2);
+        sigs[0] = attest(lo, REQUEST, result);
+        sigs[1] = attest(hi, REQUEST, result);
     }
 
     function _quorum(uint8 q) internal pure returns (Params memory p) {

@@ -298,8 +298,8 @@ impl Devnet {
     }
 
     /// On the chain: gas money and test USDC for every node; a worker bond for every worker,
-    /// a validator bond for worker 0, a gateway bond for the gateway; test USDC for the payer
-    /// and the faucet.
+    /// a validator bond and the admin's approval for worker 0, a gateway bond for the gateway;
+    /// test USDC for the payer and the faucet.
     async fn enrol(&self) -> Result<(), DevnetError> {
         let (Some(chain), Some(options)) = (&self.chain, &self.options.chain) else {
             return Ok(());
@@ -310,6 +310,8 @@ impl Devnet {
             chain.enrol(worker, BondRole::Worker, bond).await?;
             if validates {
                 chain.enrol(worker, BondRole::Validator, bond).await?;
+                let account = worker.chain().map(Chain::address).unwrap_or_default();
+                chain.admin.approve_validator(account, true).await?;
             }
         }
         chain.enrol(&self.gateway, BondRole::Gateway, bond).await?;

@@ -28,12 +28,17 @@ contract CoordinatorInvariants is Fixture {
         usdc.mint(gateway, 1_000_000 * USDC);
         usdc.mint(otherGateway, 10_000 * USDC);
         usdc.mint(validator, 1_000 * USDC);
+        usdc.mint(handler.sybil(), 1_000 * USDC);
         usdc.mint(payer, 1_000_000 * USDC);
         usdc.mint(handler.challenger(), 1_000_000 * USDC);
         vm.stopPrank();
         vm.prank(otherGateway);
         usdc.approve(address(coordinator), type(uint256).max);
         bondRole(Role.Gateway, otherGateway, GATEWAY_BOND);
+        // The fixture's validator is approved; so is the worker that also validates. The Sybil
+        // bonds like any validator but is never approved.
+        approveValidator(handler.accountAt(Role.Validator, 1), true);
+        bondRole(Role.Validator, handler.sybil(), 100 * USDC);
         targetContract(address(handler));
     }
 
@@ -45,8 +50,10 @@ contract CoordinatorInvariants is Fixture {
         handler.dispute(0, 1, true, true); // a cheater equivocates: slashed
         handler.dispute(1, 2, false, true); // an honest worker: not slashed
         handler.dispute(0, 3, true, false); // a cheater caught by a validator: slashed
-        handler.dispute(1, 4, false, false); // an honest worker: not slashed
+        handler.dispute(1, 4, false, false); // an honest worker, the Sybil against it: not slashed
         vm.assertEq(handler.slashes(), 2, "both cheats slashed, nobody else");
+        vm.assertEq(handler.sybilAttempts(), 2, "the bonded Sybil attested falsely twice");
+        vm.assertFalse(handler.sybilCounted(), "and never counted");
         handler.settle(1_000, 7, false, false);
         handler.settle(1_000, 7, true, true); // a replay of the same nonce
         vm.assertEq(handler.maxSettlements(), 1, "settled once");
@@ -91,6 +98,7 @@ contract CoordinatorInvariants is Fixture {
     /// receipts no worker signed; real signatures always answer, forged ones never do.
     function invariant_nobody_is_slashed_without_proof() public view {
         vm.assertFalse(handler.unjustSlash(), "an honest worker was slashed");
+        vm.assertFalse(handler.sybilCounted(), "an unapproved validator's attestation counted");
         vm.assertFalse(handler.unjustGatewaySlash(), "a gateway that answered was slashed");
         vm.assertFalse(handler.honestAnswerFailed(), "a real signature did not answer");
         vm.assertFalse(handler.forgedAnswerAccepted(), "a forged signature answered");
@@ -163,7 +171,7 @@ contract CoordinatorInvariants is Fixture {
             Role role = Role(r);
             uint256 bonded;
             uint256 unbonding;
-            uint256 accounts = role == Role.Worker ? 3 : 2;
+            uint256 accounts = role == Role.Gateway ? 2 : 3;
             for (uint256 i; i < accounts; ++i) {
                 Stake memory stake = coordinator.stakeOf(role, handler.accountAt(role, i));
                 bonded += stake.bonded;

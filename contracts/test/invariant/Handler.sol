@@ -20,13 +20,16 @@ import {Vm} from "../lib/Vm.sol";
 /// @notice Drives the coordinator through random sequences of everything its users do — bond,
 /// unbond and withdraw in every role, anchor (sometimes with receipts no worker signed), claim,
 /// release, challenge anchored receipts (the gateway answers whenever the worker really signed),
-/// uphold unanswered challenges, settle (also replays), slash workers (also with bad proofs),
+/// uphold unanswered challenges, settle (also replays), slash workers (also with bad proofs, and
+/// with false attestations by a Sybil: bonded as a validator, never approved by the owner),
 /// withdraw credits — and keeps ghost records the invariants check.
 contract Handler {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
     uint256 internal constant WORKERS = 3;
     uint256 internal constant OWNERS = 3;
     uint256 internal constant GATEWAYS = 2;
+    /// A bonded validator the owner never approves; it attests to false results.
+    uint256 internal constant SYBIL_KEY = 0x5B11;
 
     MockUSDC public immutable usdc;
     EC public immutable coordinator;
@@ -46,6 +49,8 @@ contract Handler {
     bool public earlyWithdrawal;
     /// A worker slash went through without the worker having signed a wrong or conflicting receipt.
     bool public unjustSlash;
+    /// A slash went through on the Sybil's attestation alone.
+    bool public sybilCounted;
     /// Receipts a worker signed that disagree with the truth.
     mapping(address worker => mapping(bytes32 requestId => bool)) public cheated;
     /// A challenge of a receipt the worker really signed was upheld.
@@ -88,6 +93,8 @@ contract Handler {
     uint256 public gatewaySlashes;
     uint256 public answers;
     uint256 public overBudget;
+    /// False attestations the Sybil submitted while bonded at or above the minimum.
+    uint256 public sybilAttempts;
 
     constructor(
         MockUSDC usdc_,
@@ -112,7 +119,12 @@ contract Handler {
             _approve(gateways[i]);
         }
         _approve(vm.addr(validatorKey));
+        _approve(sybil());
         _approve(challenger);
+    }
+
+    function sybil() public pure returns (address) {
+        return vm.addr(SYBIL_KEY);
     }
 
     function workerAt(uint256 seed) public view returns (address w, uint256 key) {
@@ -129,10 +141,14 @@ contract Handler {
     }
 
     /// The accounts that may hold a stake in `role`: workers, gateways, and as validators the
-    /// validator and the first worker (a validator that is also a worker, under one node key).
+    /// validator, the first worker (a validator that is also a worker, under one node key) and
+    /// the Sybil (bonded, never approved).
     function accountAt(Role role, uint256 seed) public view returns (address) {
         if (role == Role.Gateway) return gatewayAt(seed);
-        if (role == Role.Validator) return seed % 2 == 0 ? vm.addr(validatorKey) : vm.addr(workerKeys[0]);
+        if (role == Role.Validator) {
+            uint256 v = seed % 3;
+            return v == 0 ? vm.addr(validatorKey) : (v == 1 ? vm.addr(workerKeys[0]) : sybil());
+        }
         (address w,) = workerAt(seed);
         return w;
     }
@@ -358,7 +374,8 @@ contract Handler {
 
     /// A worker signs a receipt for `requestId`; when `cheat` it signs a wrong result. A
     /// challenger then tries every proof it has: equivocation (against a truthful receipt the
-    /// worker may or may not have signed) and a validator's re-execution.
+    /// worker may or may not have signed), or the Sybil's false attestation and then the
+    /// approved validator's re-execution.
     function dispute(uint256 seed, uint256 request, bool cheat, bool equivocate) external {
         ++calls;
         (address w, uint256 key) = workerAt(seed);
@@ -378,7 +395,16 @@ contract Handler {
                 if (!cheated[w][requestId]) unjustSlash = true;
             } catch {}
         } else {
+            // The Sybil contradicts the receipt with a made-up result: never a vote.
+            bytes32 fake = keccak256(abi.encode(right, "sybil"));
             bytes[] memory attestations = new bytes[](1);
+            attestations[0] = _sign(SYBIL_KEY, coordinator.attestationDigest(requestId, fake));
+            if (coordinator.isBonded(Role.Validator, sybil())) ++sybilAttempts;
+            try coordinator.slashWrongResult(signed, sig, fake, attestations) {
+                ++slashes;
+                sybilCounted = true;
+                if (!cheated[w][requestId]) unjustSlash = true;
+            } catch {}
             attestations[0] = _sign(validatorKey, coordinator.attestationDigest(requestId, right));
             try coordinator.slashWrongResult(signed, sig, right, attestations) {
                 ++slashes;

@@ -9,8 +9,8 @@ import {Authorization, OwnerUsage, Params, Receipt, Role, WorkerLeaf} from "../.
 import {Merkle} from "./Merkle.sol";
 import {TestBase} from "./TestBase.sol";
 
-/// @notice A deployed token and coordinator with a bonded gateway and validator, known keys,
-/// and the signing and anchoring helpers every coordinator test needs.
+/// @notice A deployed token and coordinator with a bonded gateway and a bonded, approved
+/// validator, known keys, and the signing and anchoring helpers every coordinator test needs.
 abstract contract Fixture is TestBase {
     uint256 internal constant USDC = 1e6;
     uint64 internal constant EPOCH = 60;
@@ -78,11 +78,17 @@ abstract contract Fixture is TestBase {
         fund(otherWorker, 1_000 * USDC);
         fund(payer, 1_000 * USDC);
         fund(challenger, 1_000 * USDC);
-        // Nobody lets them in: they bond.
+        // A gateway only bonds; a validator also needs the owner's approval.
         fund(gateway, GATEWAY_BOND);
         bondRole(Role.Gateway, gateway, GATEWAY_BOND);
         fund(validator, 100 * USDC);
         bondRole(Role.Validator, validator, 100 * USDC);
+        approveValidator(validator, true);
+    }
+
+    function approveValidator(address who, bool approved) internal {
+        vm.prank(admin);
+        coordinator.approveValidator(who, approved);
     }
 
     function fund(address who, uint256 amount) internal {

@@ -1,6 +1,6 @@
-//! What the coordinator's admin and funders do: fund the treasury — and, on local chains,
-//! mint test USDC and hand out gas money. (Gateways and validators register themselves by
-//! bonding: see `bonds.rs`.)
+//! What the coordinator's admin and funders do: approve validators, fund the treasury — and,
+//! on local chains, mint test USDC and hand out gas money. (Workers and gateways register
+//! themselves by bonding: see `bonds.rs`; validators bond and need the admin's approval.)
 
 use alloy::{
     network::TransactionBuilder as _,
@@ -12,6 +12,21 @@ use alloy::{
 use super::{Chain, ChainError, check};
 
 impl Chain {
+    /// Approves (or stops approving) `validator`: a validator's attestations count in
+    /// disputes only with this and a validator bond (admin only). False attestations are not
+    /// punishable yet, so bonds alone would let anyone buy a quorum.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`] (`OwnableUnauthorizedAccount`) unless this is the admin.
+    pub async fn approve_validator(
+        &self,
+        validator: Address,
+        approved: bool,
+    ) -> Result<TxHash, ChainError> {
+        self.confirm(self.coordinator.approveValidator(validator, approved)).await
+    }
+
     /// Adds `amount` to the treasury.
     ///
     /// # Errors

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{Chain, ChainError, challenges::Answers};
-use crate::mesh::MeshClient;
+use crate::{dispatch::BondRole, mesh::MeshClient, view::View};
 
 /// Accepted receipts waiting for the anchorer (beyond this, receipts are dropped and counted:
 /// the request path never waits for settlement).
@@ -94,6 +94,7 @@ impl Anchoring {
 pub fn spawn(
     chain: Chain,
     mesh: MeshClient,
+    view: Arc<View>,
     tick: Duration,
     audit_fraction: f64,
     shutdown: CancellationToken,
@@ -110,7 +111,7 @@ pub fn spawn(
         open: None,
         next_epoch: 0,
         closed: VecDeque::new(),
-        addresses: HashMap::new(),
+        view,
         summaries: Vec::new(),
         recent: VecDeque::new(),
         anchored: handle.anchored.clone(),
@@ -155,8 +156,8 @@ struct Anchorer {
     /// chain's clock back).
     next_epoch: u64,
     closed: VecDeque<Batch>,
-    /// Chain addresses of workers by mesh key (`None`: not bonded, not rewarded).
-    addresses: HashMap<NodeKey, Option<Address>>,
+    /// The node's view: the bond book names each worker's chain account.
+    view: Arc<View>,
     /// Summaries still to be repeated, with repeats left.
     summaries: Vec<(Vec<u8>, u8)>,
     /// Recent anchors, watched until they are deep enough that no reorg undoes them.
@@ -176,7 +177,12 @@ impl Anchorer {
         if let (Ok(params), Ok(length)) =
             (self.chain.coordinator().params().call().await, self.chain.epoch_length().await)
         {
-            let windows = params.challengeWindow.saturating_add(params.answerWindow);
+            // An epoch may be anchored up to `anchorWindow` after it ends, then challenged and
+            // answered within the two windows after that.
+            let windows = params
+                .anchorWindow
+                .saturating_add(params.challengeWindow)
+                .saturating_add(params.answerWindow);
             self.keep_epochs = windows.div_ceil(length.max(1)).saturating_add(2);
         }
         let mut epoch = match self.chain.current_epoch().await {
@@ -230,6 +236,10 @@ impl Anchorer {
                 Err(e) if e.is_revert("EpochAlreadyAnchored") => {
                     warn!(target: "peerhost::chain", epoch = batch.epoch, "epoch was already anchored; its receipts are not paid twice");
                 }
+                // Retrying cannot help: the epoch is too old, or this gateway is not bonded.
+                Err(e) if e.is_revert("AnchorWindowClosed") || e.is_revert("NotGateway") => {
+                    warn!(target: "peerhost::chain", epoch = batch.epoch, error = %e, "epoch cannot be anchored; its receipts are dropped");
+                }
                 Err(e) => {
                     warn!(target: "peerhost::chain", epoch = batch.epoch, error = %e, "anchoring failed; retrying");
                     self.closed.push_front(batch);
@@ -248,7 +258,7 @@ impl Anchorer {
             if entry.2.is_none() {
                 continue;
             }
-            if let Some(address) = self.address_of(&entry.1.worker).await? {
+            if let Some(address) = self.address_of(&entry.1.worker) {
                 grouped.entry((address, entry.0.0)).or_default().push(entry);
             }
         }
@@ -298,7 +308,7 @@ impl Anchorer {
             gateway: Owner(self.chain.address()),
             epoch: batch.epoch,
             leaves: summary_leaves,
-            audits: self.audits(&root, &grouped, &batch.disputed).await?,
+            audits: self.audits(&root, &grouped, &batch.disputed),
         };
         let bytes = codec::encode(&summary);
         let _ = self.mesh.publish(topics::EPOCHS, bytes.clone()).await;
@@ -336,16 +346,16 @@ impl Anchorer {
 
     /// The receipts put up for re-execution: a sample chosen by the root, which did not exist
     /// while the requests ran.
-    async fn audits(
-        &mut self,
+    fn audits(
+        &self,
         root: &Keccak,
         grouped: &Grouped<'_>,
         disputed: &[(Receipt, EvmSignature)],
-    ) -> Result<Vec<Audit>, ChainError> {
+    ) -> Vec<Audit> {
         // Disagreements first: each one is known to hold a wrong result.
         let mut audits = Vec::new();
         for (receipt, signature) in disputed {
-            if let Some(worker) = self.address_of(&receipt.worker).await? {
+            if let Some(worker) = self.address_of(&receipt.worker) {
                 let chain_signature = *signature;
                 audits.push(Audit {
                     receipt: receipt.clone(),
@@ -368,7 +378,7 @@ impl Anchorer {
             }
         }
         audits.truncate(MAX_AUDITS);
-        Ok(audits)
+        audits
     }
 
     async fn repeat_summaries(&mut self) {
@@ -381,15 +391,14 @@ impl Anchorer {
         self.summaries.retain(|(_, left)| *left > 0);
     }
 
-    async fn address_of(&mut self, key: &NodeKey) -> Result<Option<Address>, ChainError> {
-        if let Some(Some(address)) = self.addresses.get(key) {
-            return Ok(Some(*address));
+    /// The chain account of a worker bonded now, from the node's bond book (no RPC); `None`
+    /// for workers that are not (or no longer) bonded: they are not rewarded.
+    fn address_of(&self, key: &NodeKey) -> Option<Address> {
+        let bonds = self.view.bonds.read().expect("bonds lock");
+        if !bonds.admits(BondRole::Worker, key, 0) {
+            return None;
         }
-        // Unknown or not yet bonded: ask again (a worker may have bonded since).
-        let address = self.chain.coordinator().workerOfNodeKey(B256::from(key.0)).call().await?;
-        let address = (address != Address::ZERO).then_some(address);
-        self.addresses.insert(*key, address);
-        Ok(address)
+        bonds.stake_of(BondRole::Worker, key).map(|stake| stake.account)
     }
 }
 

@@ -26,6 +26,10 @@ use super::{
 
 /// Most epochs whose receipts are kept for answers.
 const MAX_EPOCHS: usize = 1024;
+/// Tries to answer one challenge (the answer window is many times longer than all of them).
+const ANSWER_ATTEMPTS: u32 = 5;
+/// Wait between tries.
+const ANSWER_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A receipt as anchored and its worker's EIP-712 signature, by (worker, receipt leaf).
 type Signed = HashMap<(Address, B256), (Receipt, Bytes)>;
@@ -82,13 +86,18 @@ pub(crate) fn spawn(
             };
             let chain = answerer.clone();
             tokio::spawn(async move {
-                match chain.answer_challenge(e.id, receipt, signature).await {
-                    Ok(tx) => {
-                        info!(target: "peerhost::chain", epoch = e.epoch, worker = %e.worker, %tx, "challenge answered with the worker's signed receipt")
-                    }
-                    Err(err) if err.is_revert("ChallengeNotOpen") => {}
-                    Err(err) => {
-                        warn!(target: "peerhost::chain", epoch = e.epoch, error = %err, "answering a challenge failed")
+                // An unanswered challenge slashes the gateway: retry passing failures.
+                for attempt in 1..=ANSWER_ATTEMPTS {
+                    match chain.answer_challenge(e.id, receipt.clone(), signature.clone()).await {
+                        Ok(tx) => {
+                            info!(target: "peerhost::chain", epoch = e.epoch, worker = %e.worker, %tx, "challenge answered with the worker's signed receipt");
+                            return;
+                        }
+                        Err(err) if err.is_revert("ChallengeNotOpen") => return,
+                        Err(err) => {
+                            warn!(target: "peerhost::chain", epoch = e.epoch, attempt, error = %err, "answering a challenge failed");
+                            tokio::time::sleep(ANSWER_RETRY).await;
+                        }
                     }
                 }
             });

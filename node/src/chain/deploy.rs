@@ -26,8 +26,8 @@ pub struct DeployOptions {
 
 impl DeployOptions {
     /// Settings for a local network: short epochs so anchoring is seen within seconds, a
-    /// 1 000 USDC treasury paying 0.001 USDC per request (at most 100 000 requests per owner
-    /// and 1 000 000 per gateway in an epoch), 10 USDC minimum bonds in every role, 5 %
+    /// 1 000 USDC treasury paying 0.001 USDC per request (at most 10 000 requests per owner
+    /// and 20 000 per gateway in an epoch, so one gateway draws at most 20 USDC an epoch), 10 USDC minimum bonds in every role, 5 %
     /// protocol fee, half the stake slashed per offence (a fifth of it to the challenger),
     /// one validator's word enough, anchored receipts challengeable for a minute (1 USDC
     /// deposit, 30 s to answer), epochs anchorable for an hour after they end.
@@ -43,8 +43,8 @@ impl DeployOptions {
                 minGatewayBond: 10 * u128::from(USDC),
                 minValidatorBond: 10 * u128::from(USDC),
                 rewardPerRequest: USDC / 1000,
-                ownerBudgetPerEpoch: 100_000,
-                gatewayBudgetPerEpoch: 1_000_000,
+                ownerBudgetPerEpoch: 10_000,
+                gatewayBudgetPerEpoch: 20_000,
                 challengeDeposit: U96::from(USDC),
                 anchorWindow: 3600,
                 protocolFeeBps: 500,

@@ -2,12 +2,26 @@
 //! that slash a worker.
 
 use alloy::{
-    primitives::{B256, Bytes, TxHash},
+    primitives::{Address, B256, Bytes, Signature, TxHash},
     signers::SignerSync as _,
+    sol_types::Eip712Domain,
 };
 use peerhost_contracts::receipts::{Attestation, Receipt};
+use peerhost_protocol::EvmSignature;
 
-use super::{Chain, ChainError};
+use super::{Chain, ChainError, chain_receipt};
+
+/// The account whose EIP-712 signature under `domain` `signature` is for the mesh `receipt`,
+/// if it is a valid signature at all.
+pub fn receipt_signer(
+    domain: &Eip712Domain,
+    receipt: &peerhost_protocol::Receipt,
+    signature: &EvmSignature,
+) -> Option<Address> {
+    let digest = chain_receipt(receipt).digest(domain);
+    let signature = Signature::try_from(signature.0.as_slice()).ok()?;
+    signature.recover_address_from_prehash(&digest).ok()
+}
 
 impl Chain {
     /// Signs `receipt` (EIP-712, the coordinator's domain) with this node's key.

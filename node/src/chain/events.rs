@@ -1,6 +1,7 @@
-//! Following contract events: back-fill by block number with `eth_getLogs`, then a live
-//! subscription (WebSocket endpoints); when the subscription drops, reconnect with backoff and
-//! back-fill from the last block seen, so no event is missed and none is delivered twice.
+//! Following contract events: a live subscription (WebSocket endpoints) opened first, then a
+//! back-fill by block number with `eth_getLogs`, then the subscription; when it drops,
+//! reconnect with backoff and back-fill from the last block seen, so no event is missed and
+//! none is delivered twice.
 //! Logs a reorg removes arrive again with `removed: true`.
 
 use std::time::Duration;
@@ -65,8 +66,11 @@ pub async fn follow(
         Followed::CaughtUp => on_event(Followed::CaughtUp),
     };
     while !shutdown.is_cancelled() {
-        // Back-fill everything up to the current head.
         let result: Result<(), String> = async {
+            // Subscribe first, then back-fill to the head: a log mined in between arrives on
+            // both, and its position drops the second copy; none falls in a gap.
+            let subscription = provider.subscribe_logs(&filter).await.map_err(|e| e.to_string())?;
+            let mut stream = subscription.into_stream();
             let head = provider.get_block_number().await.map_err(|e| e.to_string())?;
             if next_block <= head {
                 let range = filter.clone().from_block(next_block).to_block(head);
@@ -77,9 +81,7 @@ pub async fn follow(
             }
             deliver(Followed::CaughtUp, &mut last);
             // Then live, for as long as the subscription lasts.
-            let subscription = provider.subscribe_logs(&filter).await.map_err(|e| e.to_string())?;
             backoff = Duration::from_millis(250);
-            let mut stream = subscription.into_stream();
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),

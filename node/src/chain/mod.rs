@@ -39,6 +39,7 @@ use peerhost_protocol::Wallet;
 pub use anchorer::{Anchoring, chain_receipt, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
+pub use disputes::receipt_signer;
 pub use payments::PaymentState;
 pub(crate) use stakes::spawn as spawn_stakes;
 

@@ -1,11 +1,13 @@
 //! Follows the coordinator's bond events into the node's [`BondBook`]: back-filled from the
 //! first block, then live, so every node knows who is bonded before any request arrives and
-//! never asks the chain on the request path. A log a reorg removed makes the follower read
-//! that stake afresh.
+//! never asks the chain on the request path. Each event only says which stake changed: one
+//! applier reads that stake as it stood in the event's block and applies it, in chain order
+//! (a log a reorg removed makes it read the latest), so no change is applied twice.
 
 use std::sync::Arc;
 
 use alloy::{
+    eips::BlockId,
     primitives::{Address, B256},
     rpc::types::{Filter, Log},
     sol_types::SolEvent as _,
@@ -16,15 +18,14 @@ use peerhost_contracts::ExecutionCoordinator::{
 use peerhost_protocol::NodeKey;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{
     Chain, ChainError,
-    bonds::minimums,
     events::{Followed, follow},
 };
 use crate::{
-    dispatch::{BondEvent, BondRole, Trust},
+    dispatch::{BondBook, BondEvent, BondRole, Trust},
     view::View,
 };
 
@@ -48,6 +49,21 @@ pub(crate) async fn spawn(
     Ok(tokio::spawn(run(chain, view, shutdown)))
 }
 
+/// What the follower hands the applier, in chain order.
+#[derive(Debug)]
+enum Update {
+    /// A stake changed in the block (`None`: a reorg removed the change; read the latest).
+    Stake { role: BondRole, account: Address, block: Option<u64>, slashed: bool },
+    /// The parameters (and so the minimums) changed.
+    Params,
+    /// Everything up to the head was handed over.
+    CaughtUp,
+}
+
+/// Updates waiting for the applier (bond events are rare: a full queue means a node far
+/// behind, and is logged).
+const UPDATES: usize = 65_536;
+
 async fn run(chain: Chain, view: Arc<View>, shutdown: CancellationToken) {
     let filter = Filter::new().address(*chain.coordinator().address()).event_signature(vec![
         Bonded::SIGNATURE_HASH,
@@ -57,45 +73,79 @@ async fn run(chain: Chain, view: Arc<View>, shutdown: CancellationToken) {
         GatewaySlashed::SIGNATURE_HASH,
         ParamsUpdated::SIGNATURE_HASH,
     ]);
-    let me = chain.address();
-    follow(&chain, filter, 0, shutdown.clone(), |followed| match followed {
-        Followed::CaughtUp => {
-            let mut bonds = view.bonds.write().expect("bonds lock");
-            if !bonds.synced() {
-                info!(
-                    target: "peerhost::chain",
-                    workers = bonds.bonded_count(BondRole::Worker),
-                    gateways = bonds.bonded_count(BondRole::Gateway),
-                    validators = bonds.bonded_count(BondRole::Validator),
-                    "bonded set read from the chain"
-                );
+    let (tx, rx) = tokio::sync::mpsc::channel(UPDATES);
+    let follower = follow(&chain, filter, 0, shutdown.clone(), move |followed| {
+        let update = match followed {
+            Followed::CaughtUp => Update::CaughtUp,
+            Followed::Log(log) if log.log_decode::<ParamsUpdated>().is_ok() => Update::Params,
+            Followed::Log(log) => {
+                let Some((role, account)) = subject(&log) else { return };
+                let slashed = !log.removed
+                    && (log.log_decode::<Slashed>().is_ok()
+                        || log.log_decode::<GatewaySlashed>().is_ok());
+                let block = (!log.removed).then_some(log.block_number).flatten();
+                Update::Stake { role, account, block, slashed }
             }
-            bonds.mark_synced();
+        };
+        if tx.try_send(update).is_err() {
+            warn!(target: "peerhost::chain", "bond updates are not applied fast enough; one was dropped");
         }
-        Followed::Log(log) if log.removed => {
-            if let Some((role, account)) = subject(&log) {
-                tokio::spawn(refresh(chain.clone(), view.clone(), role, account));
-            }
-        }
-        Followed::Log(log) => {
-            if let Ok(event) = log.log_decode::<ParamsUpdated>() {
-                let minimums = minimums(&event.inner.data.params);
-                view.bonds.write().expect("bonds lock").set_trust(Trust::Bonded { minimums });
-                return;
-            }
-            let Some(event) = decode(&log) else { return };
-            let mut bonds = view.bonds.write().expect("bonds lock");
-            bonds.apply(event);
-            if let BondEvent::Bonded { role, account, .. } = event
-                && account == me
-            {
-                info!(target: "peerhost::chain", role = role.name(), "this node is bonded");
-            }
-        }
-    })
-    .await;
+    });
+    tokio::join!(follower, apply(chain.clone(), view, rx, shutdown));
 }
 
+/// Applies updates one at a time, in order: each changed stake is read as it stood in the
+/// block of its event (so the book never applies one change twice or out of order).
+async fn apply(
+    chain: Chain,
+    view: Arc<View>,
+    mut rx: tokio::sync::mpsc::Receiver<Update>,
+    shutdown: CancellationToken,
+) {
+    let me = chain.address();
+    while let Some(update) = super::next_or_stop(&mut rx, &shutdown).await {
+        match update {
+            Update::CaughtUp => {
+                let mut bonds = view.bonds.write().expect("bonds lock");
+                if !bonds.synced() {
+                    info!(
+                        target: "peerhost::chain",
+                        workers = bonds.bonded_count(BondRole::Worker),
+                        gateways = bonds.bonded_count(BondRole::Gateway),
+                        validators = bonds.bonded_count(BondRole::Validator),
+                        "bonded set read from the chain"
+                    );
+                }
+                bonds.mark_synced();
+            }
+            Update::Params => match chain.bond_minimums().await {
+                Ok(minimums) => {
+                    view.bonds.write().expect("bonds lock").set_trust(Trust::Bonded { minimums });
+                }
+                Err(e) => {
+                    debug!(target: "peerhost::chain", error = %e, "reading the minimums failed")
+                }
+            },
+            Update::Stake { role, account, block, slashed } => {
+                let Some(stake) = read_stake(&chain, role, account, block).await else { continue };
+                let mut bonds = view.bonds.write().expect("bonds lock");
+                let counted = |bonds: &BondBook| {
+                    let needed = bonds.required(role, 0).unwrap_or(0);
+                    bonds.stake_of_account(role, &account).is_some_and(|s| s.bonded >= needed)
+                };
+                let was = counted(&bonds);
+                bonds.apply(stake);
+                if slashed {
+                    // The stake read above already lost the slash; this only counts it.
+                    bonds.apply(BondEvent::Slashed { role, account, amount: 0 });
+                }
+                if account == me && !was && counted(&bonds) {
+                    info!(target: "peerhost::chain", role = role.name(), "this node is bonded");
+                }
+            }
+        }
+    }
+}
 /// The role and account a bond event is about.
 fn subject(log: &Log) -> Option<(BondRole, Address)> {
     match decode(log)? {
@@ -151,18 +201,35 @@ fn decode(log: &Log) -> Option<BondEvent> {
     None
 }
 
-/// Reads one stake afresh (after a reorg removed one of its events) and applies it.
-async fn refresh(chain: Chain, view: Arc<View>, role: BondRole, account: Address) {
-    match chain.stake_in(role, account).await {
-        Ok(stake) => view.bonds.write().expect("bonds lock").apply(BondEvent::Refreshed {
-            role,
-            account,
-            node_key: node_key(stake.nodeKey),
-            bonded: stake.bonded,
-            unbonding: stake.unbonding,
-        }),
-        Err(e) => {
-            debug!(target: "peerhost::chain", error = %e, %account, "stake refresh failed")
+/// `account`'s stake in `role` as of `block` (the latest when `None`), retried a few times.
+async fn read_stake(
+    chain: &Chain,
+    role: BondRole,
+    account: Address,
+    block: Option<u64>,
+) -> Option<BondEvent> {
+    for _ in 0..3 {
+        let call = chain.coordinator().stakeOf(role.index() as u8, account);
+        let call = match block {
+            Some(number) => call.block(BlockId::number(number)),
+            None => call,
+        };
+        match call.call().await {
+            Ok(stake) => {
+                return Some(BondEvent::Refreshed {
+                    role,
+                    account,
+                    node_key: node_key(stake.nodeKey),
+                    bonded: stake.bonded,
+                    unbonding: stake.unbonding,
+                });
+            }
+            Err(e) => {
+                debug!(target: "peerhost::chain", error = %e, %account, "reading a stake failed");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
         }
     }
+    warn!(target: "peerhost::chain", %account, "a stake could not be read; the bond book may lag");
+    None
 }

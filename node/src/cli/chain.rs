@@ -165,23 +165,36 @@ pub(super) async fn prepare_bond(
 ) -> anyhow::Result<()> {
     let Some(chain) = node.chain() else { return Ok(()) };
     if let Some(amount) = bond {
-        let units = parse_usdc(amount)?;
-        if let Some(key) = fund_from {
+        // `--bond` is the bond wanted, not an amount to add on every start: top up only.
+        let have = U256::from(chain.stake_in(role, chain.address()).await?.bonded);
+        let units = parse_usdc(amount)?.saturating_sub(have);
+        if let Some(key) = fund_from.filter(|_| units > U256::ZERO) {
             let funder = args.connect_as(&keys::wallet_from_hex(key)?).await?;
             let gas = U256::from(10u64).pow(U256::from(18u64));
             funder.send_native(chain.address(), gas).await.context("sending gas money")?;
             funder.transfer_token(chain.address(), units).await.context("sending the bond")?;
         }
-        let key = B256::from(node.node_key().0);
-        let tx = chain.bond(role, units, key).await.with_context(|| {
-            format!("bonding {amount} USDC from {} (it needs USDC and gas)", chain.address())
-        })?;
-        println!("bonded {amount} USDC as {} ({tx})", role.name());
+        if units > U256::ZERO {
+            let key = B256::from(node.node_key().0);
+            let tx = chain.bond(role, units, key).await.with_context(|| {
+                format!("bonding {amount} USDC from {} (it needs USDC and gas)", chain.address())
+            })?;
+            println!("bonded {amount} USDC as {} ({tx})", role.name());
+        }
     }
     let needed = chain.bond_minimums().await?[role.index()];
     let bonded = chain.stake_in(role, chain.address()).await?.bonded;
     if bonded >= needed.max(1) {
         println!("bonded {} USDC as {}", format_usdc(U256::from(bonded)), role.name());
+        if role == BondRole::Validator
+            && !chain.coordinator().approvedValidator(chain.address()).call().await?
+        {
+            println!(
+                "NOT APPROVED: a validator's attestations count only once the coordinator's \
+                 owner approves {} (false attestations cannot be punished yet)",
+                chain.address()
+            );
+        }
         return Ok(());
     }
     let command = if role == BondRole::Gateway { "gateway" } else { "worker" };

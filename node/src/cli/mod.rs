@@ -135,7 +135,7 @@ struct WorkerArgs {
     #[arg(long, value_name = "DIR", env = "PEERHOST_COMPILE_CACHE")]
     compile_cache: Option<PathBuf>,
     /// Also validate: re-execute receipts gateways put up for audit and dispute wrong ones
-    /// (the wallet must be registered as a validator).
+    /// (the wallet needs a validator bond and the coordinator owner's approval).
     #[arg(long, requires = "rpc_url")]
     validate: bool,
     /// Test builds only: misbehave as told, to see what the network does about it.

@@ -187,7 +187,7 @@ impl BondBook {
     pub fn apply(&mut self, event: BondEvent) {
         match event {
             BondEvent::Bonded { role, account, node_key, bonded } => {
-                if let Some(stake) = self.entry(role, account) {
+                if let Some(stake) = self.entry(role, account, bonded) {
                     stake.bonded = bonded;
                     let old = std::mem::replace(&mut stake.node_key, node_key);
                     self.rebind(role, account, old, node_key);
@@ -213,7 +213,7 @@ impl BondBook {
                 }
             }
             BondEvent::Refreshed { role, account, node_key, bonded, unbonding } => {
-                if let Some(stake) = self.entry(role, account) {
+                if let Some(stake) = self.entry(role, account, bonded) {
                     stake.bonded = bonded;
                     stake.unbonding = unbonding;
                     let old = std::mem::replace(&mut stake.node_key, node_key);
@@ -223,8 +223,13 @@ impl BondBook {
         }
     }
 
-    fn entry(&mut self, role: BondRole, account: Address) -> Option<&mut Stake> {
+    /// The stake of `account` in `role`, created if `bonded` meets the role's minimum: dust
+    /// bonds are never tracked, so they cannot fill the book.
+    fn entry(&mut self, role: BondRole, account: Address, bonded: u128) -> Option<&mut Stake> {
         if !self.stakes.contains_key(&(role, account)) {
+            if bonded < self.required(role, 0).unwrap_or(0) {
+                return None;
+            }
             if self.counts[role.index()] >= MAX_STAKES {
                 self.ignored += 1;
                 return None;
@@ -341,6 +346,15 @@ mod tests {
         assert!(!book.admits(BondRole::Worker, &key(1), 16), "below the function's min_bond");
         assert!(!book.admits(BondRole::Gateway, &key(1), 0), "roles are separate");
         assert_eq!(book.bonded_count(BondRole::Worker), 1);
+    }
+
+    #[test]
+    fn dust_bonds_are_not_tracked() {
+        let mut book = BondBook::new(Trust::Bonded { minimums: MIN });
+        bonded(&mut book, 1, 1);
+        assert!(book.stake_of(BondRole::Worker, &key(1)).is_none());
+        bonded(&mut book, 1, 10);
+        assert!(book.admits(BondRole::Worker, &key(1), 0), "tracked once it meets the minimum");
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub enum Step {
 pub enum Ignored {
     /// The sender was never asked to race.
     NotARacer,
+    /// The sender already returned a result: a worker votes once.
+    AlreadyVoted,
     /// The race is over.
     Finished,
 }
@@ -201,6 +203,9 @@ impl Race {
         }
         if !self.open && !self.tried.contains(&from) {
             return Err(Ignored::NotARacer);
+        }
+        if self.votes.values().any(|voters| voters.contains(&from)) {
+            return Err(Ignored::AlreadyVoted);
         }
         let voters = self.votes.entry(result_hash).or_default();
         voters.insert(from);
@@ -367,8 +372,9 @@ mod tests {
         assert_eq!(racers.len(), 3);
         assert!(matches!(race.on_result(racers[0], Keccak([1; 32]), 1, &w), Ok(Step::Wait { .. })));
         assert!(matches!(race.on_result(racers[1], Keccak([2; 32]), 2, &w), Ok(Step::Wait { .. })));
-        // The same worker voting twice does not make a quorum.
-        assert!(matches!(race.on_result(racers[0], Keccak([1; 32]), 3, &w), Ok(Step::Wait { .. })));
+        // The same worker voting twice, for any result, does not count.
+        assert_eq!(race.on_result(racers[0], Keccak([1; 32]), 3, &w), Err(Ignored::AlreadyVoted));
+        assert_eq!(race.on_result(racers[1], Keccak([1; 32]), 3, &w), Err(Ignored::AlreadyVoted));
         let step = race.on_result(racers[2], Keccak([1; 32]), 4, &w).unwrap();
         assert!(
             matches!(step, Step::Accept { result_hash, workers } if result_hash == Keccak([1; 32]) && workers.len() == 2)

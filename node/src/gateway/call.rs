@@ -175,6 +175,11 @@ impl Gateway {
                 Step::Wait { wake_at_ms } => wake_at_ms,
                 Step::Accept { workers, result_hash } => {
                     self.witnessed(&witness, Some(result_hash));
+                    // Racers that disagreed with the accepted result go to audit.
+                    let (agreed, dissenting): (HashMap<_, _>, HashMap<_, _>) =
+                        results.drain().partition(|(_, (r, _, _))| r.result_hash == result_hash);
+                    results = agreed;
+                    self.file_disagreement(&dissenting);
                     let worker = workers[0];
                     self.settle_accepted(record.owner, &workers, &results);
                     let (_, _, response) =
@@ -214,7 +219,13 @@ impl Gateway {
                 Some(RaceInput::Result { from, result }) => {
                     trace!(target: "peerhost::gateway", request_id = %id, "result received");
                     match result.verify(&id) {
-                        Ok(receipt) if receipt.worker == from => {
+                        Ok(receipt)
+                            if receipt.worker == from
+                                && !results.contains_key(&from)
+                                && self.signed_by_bonded(&receipt, result.chain_signature) =>
+                        {
+                            // One result per worker: a second one is never counted, so the
+                            // answer returned is the one whose hash the quorum agreed on.
                             let result_hash = receipt.result_hash;
                             witness.result(from, result_hash, now);
                             results
@@ -241,6 +252,29 @@ impl Gateway {
     fn witnessed(&self, witness: &Witness, accepted: Option<peerhost_protocol::Keccak>) {
         let mut reputation = self.reputation.lock().expect("reputation lock");
         witness.finish(&mut reputation, accepted, clock::unix_ms());
+    }
+
+    /// On a chain-connected network, whether `receipt` carries a chain signature by the
+    /// account bonded to its worker's key: without it a wrong result could not be disputed
+    /// and a challenge of its anchor could not be answered. Always true in open mode.
+    fn signed_by_bonded(&self, receipt: &Receipt, signature: Option<EvmSignature>) -> bool {
+        #[cfg(feature = "chain")]
+        if let Some(domain) = self.receipt_domain.get() {
+            let Some(signature) = signature else { return false };
+            let Some(account) = self
+                .view
+                .bonds
+                .read()
+                .expect("bonds lock")
+                .stake_of(BondRole::Worker, &receipt.worker)
+                .map(|s| s.account)
+            else {
+                return false;
+            };
+            return crate::chain::receipt_signer(domain, receipt, &signature) == Some(account);
+        }
+        let _ = (receipt, signature);
+        true
     }
 
     /// Puts every receipt of a call whose racers disagreed up for audit, so validators

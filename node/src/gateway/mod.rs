@@ -98,6 +98,10 @@ pub struct Gateway {
     /// Where accepted receipts go to be anchored, once the node is connected to a chain.
     #[cfg(feature = "chain")]
     pub(crate) anchoring: std::sync::OnceLock<crate::chain::Anchoring>,
+    /// The coordinator's EIP-712 domain, once the node is connected to a chain: results
+    /// count only with a receipt signature by the worker's bonded account.
+    #[cfg(feature = "chain")]
+    pub(crate) receipt_domain: std::sync::OnceLock<alloy::sol_types::Eip712Domain>,
     /// Takes x402 payments for priced functions, once the node is connected to a chain.
     #[cfg(feature = "chain")]
     pub(crate) paywall: std::sync::OnceLock<Arc<x402::Paywall>>,
@@ -130,6 +134,8 @@ impl Gateway {
             free_rate,
             #[cfg(feature = "chain")]
             anchoring: std::sync::OnceLock::new(),
+            #[cfg(feature = "chain")]
+            receipt_domain: std::sync::OnceLock::new(),
             #[cfg(feature = "chain")]
             paywall: std::sync::OnceLock::new(),
         }

@@ -274,11 +274,13 @@ impl Node {
                     let (anchoring, task) = crate::chain::spawn_anchorer(
                         chain.clone(),
                         mesh.clone(),
+                        view.clone(),
                         settings.tick,
                         settings.audit_fraction,
                         shutdown.child_token(),
                     );
                     let _ = gateway.anchoring.set(anchoring);
+                    let _ = gateway.receipt_domain.set(chain.domain());
                     tasks.push(task);
                     let paywall = crate::gateway::x402::Paywall::open(
                         chain.clone(),

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::Worker;
-use crate::chain::{Chain, chain_receipt, next_or_stop};
+use crate::chain::{Chain, chain_receipt, next_or_stop, receipt_signer};
 
 /// Requests remembered for audits.
 const REMEMBERED: usize = 16_384;
@@ -95,9 +95,17 @@ pub(crate) fn spawn(
         Validation { requests: requests.clone(), summaries: tx, decided: decided.clone() };
     let task = tokio::spawn(async move {
         let mut audited = std::collections::HashSet::new();
+        let domain = chain.domain();
         while let Some(summary) = next_or_stop(&mut rx, &shutdown).await {
             for audit in &summary.audits {
-                if audit.worker.0 == chain.address() || !audited.insert(audit.receipt.request_id) {
+                // Summaries are gossip: an audit counts only with the worker's own signature,
+                // and once per (request, worker), so a forged audit cannot mask a real one.
+                let signed = receipt_signer(&domain, &audit.receipt, &audit.chain_signature)
+                    == Some(audit.worker.0);
+                if audit.worker.0 == chain.address()
+                    || !signed
+                    || !audited.insert((audit.receipt.request_id, audit.worker))
+                {
                     continue;
                 }
                 let request = requests

@@ -183,8 +183,11 @@ async fn signed_receipts_are_what_the_contract_verifies() {
     assert_eq!(stake_after.bonded, stake_before.bonded / 2, "half the bond slashed");
 
     // An honest worker's consistent receipt against a validator that agrees: no slash.
-    // The gateway's wallet registers as a validator by bonding (validators need no node key).
+    // The gateway's wallet becomes a validator: a bond (validators need no node key) and the
+    // admin's approval; a bond alone does not make its attestations count.
     net.gateway.bond(BondRole::Validator, U256::from(20 * USDC), B256::ZERO).await.unwrap();
+    assert!(!net.admin.coordinator().isValidator(net.gateway.address()).call().await.unwrap());
+    net.admin.approve_validator(net.gateway.address(), true).await.unwrap();
     let honest_receipt = receipt(10);
     let honest_sig = honest.sign_receipt(&honest_receipt);
     let attestation = net.gateway.attest(honest_receipt.requestId, honest_receipt.resultHash);

