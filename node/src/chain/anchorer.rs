@@ -270,6 +270,17 @@ impl Anchorer {
         }
         if grouped.is_empty() {
             debug!(target: "peerhost::chain", epoch = batch.epoch, "nothing to anchor: no bonded worker served");
+            // A summary needs a leaf: disagreements wait for the next epoch that has one.
+            if !batch.disputed.is_empty() {
+                let epoch = self.next_epoch;
+                let open = self.open.get_or_insert_with(|| Batch {
+                    epoch,
+                    receipts: Vec::new(),
+                    disputed: Vec::new(),
+                });
+                open.disputed.extend(batch.disputed.iter().cloned());
+                open.disputed.truncate(MAX_AUDITS);
+            }
             return Ok(());
         }
         let mut leaves = Vec::with_capacity(grouped.len());

@@ -1,7 +1,7 @@
 //! Per-caller rate limit of unpriced calls: the treasury pays workers for them, so one caller
 //! must not be able to spend it at the speed of the network. A caller over the limit gets a
 //! `429` JSON error with `Retry-After`. Callers are told apart by IP address (behind a proxy,
-//! that is the proxy's).
+//! that is the proxy's); IPv6 callers by their /64, the block one subscriber usually holds.
 
 use std::{
     net::IpAddr,
@@ -39,6 +39,13 @@ impl FreeRate {
 
     /// Takes one call from `caller`'s allowance, or says how long until one is free.
     pub(crate) fn check(&self, caller: IpAddr) -> Result<(), Duration> {
+        let caller = match caller {
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+            v4 => v4,
+        };
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.limiter.retain_recent();
         }
@@ -63,5 +70,16 @@ mod tests {
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
         rate.check(b).unwrap();
         assert!(FreeRate::new(0).is_none());
+    }
+
+    #[test]
+    fn ipv6_callers_share_their_slash_64() {
+        let rate = FreeRate::new(6).unwrap();
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_block: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        rate.check(one).unwrap();
+        assert!(rate.check(same_block).is_err(), "one subscriber's /64 is one caller");
+        rate.check(other).unwrap();
     }
 }
