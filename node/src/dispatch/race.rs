@@ -160,10 +160,17 @@ impl Race {
             return Step::Wait { wake_at_ms: self.attempt_deadline_ms };
         }
         self.open = chosen.is_empty();
-        self.current = chosen.iter().copied().collect();
-        self.tried.extend(chosen.iter().copied());
+        self.name(attempt, chosen, now_ms)
+    }
+
+    /// Makes `racers` the current attempt `attempt`, starting its deadline now.
+    fn name(&mut self, attempt: u8, racers: Vec<NodeKey>, now_ms: u64) -> Step {
+        self.attempt = attempt;
+        self.failed.clear();
+        self.current = racers.iter().copied().collect();
+        self.tried.extend(racers.iter().copied());
         self.attempt_deadline_ms = now_ms + self.config.attempt_timeout_ms;
-        Step::Dispatch { attempt, racers: chosen, wake_at_ms: self.attempt_deadline_ms }
+        Step::Dispatch { attempt, racers, wake_at_ms: self.attempt_deadline_ms }
     }
 
     fn next(&mut self, now_ms: u64, candidates: &[Candidate]) -> Step {
@@ -240,12 +247,7 @@ impl Race {
             return self.end_unagreed();
         }
         self.escalations += 1;
-        self.attempt = attempt;
-        self.failed.clear();
-        self.current = fresh.iter().copied().collect();
-        self.tried.extend(fresh.iter().copied());
-        self.attempt_deadline_ms = now_ms + self.config.attempt_timeout_ms;
-        Step::Dispatch { attempt, racers: fresh, wake_at_ms: self.attempt_deadline_ms }
+        self.name(attempt, fresh, now_ms)
     }
 
     /// The race is over without an accepted result.

@@ -1,7 +1,7 @@
 //! A gateway's own measure of each worker, from what it saw itself: fast correct answers raise
 //! a worker's weight, slow ones less; declines after advertising capacity, silence past the
-//! deadline, results that disagree with the accepted one and slashes seen on the chain lower
-//! it. Weights drift back toward neutral as time passes, so a worker can recover and an old
+//! deadline and results that disagree with the accepted one lower it (slashes seen on the
+//! chain halve it on top, from the bond book). Weights drift back toward neutral as time passes, so a worker can recover and an old
 //! measurement does not rule forever. Racer choice ([`super::racers`]) is rendezvous hashing
 //! weighted by these numbers: the same inputs give the same choice.
 
@@ -28,10 +28,9 @@ pub enum Outcome {
     Declined,
     /// Named, and neither answered nor declined before the attempt's deadline.
     Silent,
-    /// Returned a result other than the one accepted.
+    /// Returned a result other than the one accepted. (Slashes seen on the chain lower a
+    /// worker's weight through the bond book: see `View::candidates`.)
     Disagreed,
-    /// The chain slashed its bond.
-    Slashed,
 }
 
 /// Tuning.
@@ -80,11 +79,11 @@ impl Reputation {
             }
             Outcome::Declined => 0.3,
             Outcome::Silent => 0.05,
-            Outcome::Disagreed | Outcome::Slashed => 0.0,
+            Outcome::Disagreed => 0.0,
         };
         let step = match outcome {
             // One proven wrong answer outweighs many good ones.
-            Outcome::Disagreed | Outcome::Slashed => 0.8,
+            Outcome::Disagreed => 0.8,
             // Silence cost the caller a whole attempt's deadline.
             Outcome::Silent => 0.5,
             _ => self.config.step,
