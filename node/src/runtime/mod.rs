@@ -411,12 +411,15 @@ impl Node {
         0
     }
 
-    /// Audits this node's validator decided so far (0 if it does not validate).
-    pub fn audits_decided(&self) -> u64 {
-        #[cfg(all(feature = "chain", feature = "worker"))]
+    /// Audits of `worker`'s receipts this node's validator decided so far (0 if it does not
+    /// validate).
+    #[cfg(feature = "chain")]
+    pub fn audits_decided(&self, worker: alloy::primitives::Address) -> u64 {
+        #[cfg(feature = "worker")]
         if let Some(validation) = &self.shared.validation {
-            return validation.decided();
+            return validation.decided(worker);
         }
+        let _ = worker;
         0
     }
 

@@ -8,13 +8,10 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
 };
 
-use alloy::primitives::{B256, Bytes};
+use alloy::primitives::{Address, B256, Bytes};
 use peerhost_protocol::{Audit, EpochSummary, ExecutionRequest, RequestId};
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -33,7 +30,7 @@ const QUEUE: usize = 64;
 pub struct Validation {
     requests: Arc<Mutex<Remembered>>,
     summaries: mpsc::Sender<EpochSummary>,
-    decided: Arc<AtomicU64>,
+    decided: Arc<Mutex<HashMap<Address, u64>>>,
 }
 
 impl std::fmt::Debug for Validation {
@@ -48,10 +45,11 @@ impl Validation {
         self.requests.lock().expect("requests lock").insert(request.clone());
     }
 
-    /// Audits decided so far (re-executed and found right or disputed, or skipped because the
-    /// request was never heard or cannot run here); each audited request counts once.
-    pub fn decided(&self) -> u64 {
-        self.decided.load(Ordering::Relaxed)
+    /// Audits of `worker`'s receipts decided so far (re-executed and found right or disputed,
+    /// or skipped because the request was never heard or cannot run here); each audited
+    /// request counts once.
+    pub fn decided(&self, worker: Address) -> u64 {
+        self.decided.lock().expect("decided lock").get(&worker).copied().unwrap_or(0)
     }
 
     /// Offers an epoch summary; never blocks.
@@ -90,7 +88,7 @@ pub(crate) fn spawn(
 ) -> (Validation, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<EpochSummary>(QUEUE);
     let requests = Arc::new(Mutex::new(Remembered::default()));
-    let decided = Arc::new(AtomicU64::new(0));
+    let decided = Arc::new(Mutex::new(HashMap::new()));
     let validation =
         Validation { requests: requests.clone(), summaries: tx, decided: decided.clone() };
     let task = tokio::spawn(async move {
@@ -120,7 +118,7 @@ pub(crate) fn spawn(
                         debug!(target: "peerhost::chain", request_id = %audit.receipt.request_id, "audited request not heard; skipped");
                     }
                 }
-                decided.fetch_add(1, Ordering::Relaxed);
+                *decided.lock().expect("decided lock").entry(audit.worker.0).or_default() += 1;
             }
         }
     });
