@@ -85,6 +85,15 @@ pub fn wallet(dir: &Path) -> Result<Wallet, KeyError> {
     Wallet::from_bytes(&bytes).map_err(|_| KeyError::Invalid(path))
 }
 
+/// A fresh wallet kept nowhere: for reading a chain, where nothing is signed.
+pub fn throwaway_wallet() -> Wallet {
+    loop {
+        if let Ok(wallet) = Wallet::from_bytes(&random_secret()) {
+            return wallet;
+        }
+    }
+}
+
 /// Parses a wallet from hex (e.g. a `--wallet-key` flag).
 ///
 /// # Errors

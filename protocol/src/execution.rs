@@ -9,7 +9,7 @@ use crate::{
     envelope::{Envelope, Signable, check_signer},
     hash::{BlobHash, Keccak, RequestId, keccak256},
     keys::NodeKey,
-    request::{CanonicalRequest, HttpResponse},
+    request::{CanonicalRequest, Header, HttpResponse, check_headers},
     wallet::EvmSignature,
 };
 
@@ -189,14 +189,82 @@ impl ExecutionResult {
     ///
     /// See [`ResultError`].
     pub fn verify(&self, request_id: &RequestId) -> Result<Receipt, ResultError> {
-        let receipt = self.receipt.open()?;
-        if receipt.worker != self.receipt.signer {
-            return Err(ResultError::WrongSigner);
-        }
+        let receipt = open_receipt(&self.receipt)?;
         if &receipt.request_id != request_id {
             return Err(ResultError::WrongRequest);
         }
         if receipt.result_hash != self.response.hash() {
+            return Err(ResultError::HashMismatch);
+        }
+        Ok(receipt)
+    }
+}
+
+/// Opens a receipt envelope whose signer must be the receipt's worker.
+fn open_receipt(envelope: &Envelope<Receipt>) -> Result<Receipt, ResultError> {
+    let receipt = envelope.open()?;
+    if receipt.worker != envelope.signer {
+        return Err(ResultError::WrongSigner);
+    }
+    Ok(receipt)
+}
+
+/// What a caller gets with its answer to check it (the gateway's `x-peerhost-receipt` header,
+/// base64 of the canonical CBOR, and `GET /receipts/<request id>`): the winning worker's signed
+/// receipt and the response head its result hash covers besides the body. With the body the
+/// caller received, it proves which bonded worker stands behind the answer; nothing in it needs
+/// the gateway's word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerReceipt {
+    /// The worker's signed receipt.
+    pub receipt: Envelope<Receipt>,
+    /// The status the function returned.
+    pub status: u16,
+    /// The headers the function returned, in its order (the gateway drops hop-by-hop ones
+    /// from the HTTP response, so they are repeated here).
+    pub headers: Vec<Header>,
+    /// The worker's EIP-712 signature of the receipt with its bonded chain account, on a
+    /// chain-connected network: it names the account whose bond answers for the result.
+    pub chain_signature: Option<EvmSignature>,
+}
+
+impl Wire for AnswerReceipt {
+    const MAX_BYTES: usize = 1024 + 64 * 1024;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        if !(100..=599).contains(&self.status) {
+            return Err(Invalid::new("status", "must be 100 to 599"));
+        }
+        check_headers(&self.headers, false)
+    }
+}
+
+impl AnswerReceipt {
+    /// The receipt of an accepted result.
+    pub fn of(result: &ExecutionResult) -> Self {
+        Self {
+            receipt: result.receipt.clone(),
+            status: result.response.status,
+            headers: result.response.headers.clone(),
+            chain_signature: result.chain_signature,
+        }
+    }
+
+    /// Verifies the worker's signature and that `body`, with this status and these headers,
+    /// is the response the receipt commits to.
+    ///
+    /// # Errors
+    ///
+    /// [`ResultError`] (never [`ResultError::WrongRequest`]: the receipt names its request).
+    pub fn verify(&self, body: &[u8]) -> Result<Receipt, ResultError> {
+        let receipt = open_receipt(&self.receipt)?;
+        let response = HttpResponse {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: body.to_vec(),
+        };
+        if receipt.result_hash != response.hash() {
             return Err(ResultError::HashMismatch);
         }
         Ok(receipt)

@@ -84,8 +84,8 @@ pub use direct::{
 pub use domain::{ENGINE_ID, PROTOCOL_VERSION};
 pub use envelope::{Envelope, OpenError, Signable};
 pub use execution::{
-    ExecutionRequest, ExecutionResult, MAX_INLINE_BODY, MAX_RACERS, MAX_REPLY_ADDRS, Receipt,
-    ResultError, SignedRequest,
+    AnswerReceipt, ExecutionRequest, ExecutionResult, MAX_INLINE_BODY, MAX_RACERS, MAX_REPLY_ADDRS,
+    Receipt, ResultError, SignedRequest,
 };
 pub use gossip::{
     Announcement, Audit, EpochSummary, Heartbeat, MAX_ADDRS, MAX_AUDITS, MAX_EPOCH_LEAVES,

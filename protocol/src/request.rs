@@ -233,7 +233,7 @@ impl Wire for CanonicalRequest {
 }
 
 /// Checks header count, size, name syntax and (for requests) order.
-fn check_headers(headers: &[Header], sorted: bool) -> Result<(), Invalid> {
+pub(crate) fn check_headers(headers: &[Header], sorted: bool) -> Result<(), Invalid> {
     if headers.len() > MAX_HEADERS {
         return Err(Invalid::new("headers", format!("more than {MAX_HEADERS}")));
     }

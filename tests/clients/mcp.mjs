@@ -1,6 +1,8 @@
 // Drives PeerHost's MCP endpoint with the official TypeScript SDK: lists the tools, calls a
 // free one, calls a priced one without payment, pays it over x402's MCP transport
-// (`_meta["x402/payment"]`, created by `@x402/core`'s client) and prints it all as JSON.
+// (`_meta["x402/payment"]`, created by `@x402/core`'s client), asks for a tier the free tool
+// does not offer and one that does not exist (`_meta["peerhost/tier"]`), and prints it all as
+// JSON.
 //
 //   node mcp.mjs <mcp url> <payer private key> <usdc address> <free tool> <paid tool>
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -22,6 +24,17 @@ const { tools } = await client.listTools();
 const args = { hello: "mcp" };
 const free = await client.callTool({ name: freeTool, arguments: args });
 const unpaid = await client.callTool({ name: paidTool, arguments: args });
+const verified = await client.callTool({
+  name: freeTool,
+  arguments: args,
+  _meta: { "peerhost/tier": "verified" },
+});
+let bogusTier = "accepted";
+try {
+  await client.callTool({ name: freeTool, arguments: args, _meta: { "peerhost/tier": "bogus" } });
+} catch (e) {
+  bogusTier = String(e.message);
+}
 const payment = await payer.createPaymentPayload(unpaid.structuredContent);
 const paid = await client.callTool({
   name: paidTool,
@@ -29,4 +42,4 @@ const paid = await client.callTool({
   _meta: { "x402/payment": payment },
 });
 await client.close();
-console.log(JSON.stringify({ tools, free, unpaid, paid }));
+console.log(JSON.stringify({ tools, free, unpaid, paid, verified, bogusTier }));

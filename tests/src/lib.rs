@@ -16,6 +16,21 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 pub use peerhost_node::devnet::{Devnet, DevnetOptions};
 use peerhost_node::{gateway::GatewayConfig, worker::WorkerConfig};
 
+/// A chain for settlement tests: two-second epochs, quick ticks, the first worker validating
+/// when `validator`, about `audit_fraction` of receipts audited.
+pub fn fast_chain(
+    validator: bool,
+    audit_fraction: f64,
+) -> peerhost_node::devnet::DevnetChainOptions {
+    peerhost_node::devnet::DevnetChainOptions {
+        epoch_length_s: 2,
+        tick: Duration::from_millis(250),
+        validator,
+        audit_fraction,
+        ..Default::default()
+    }
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()

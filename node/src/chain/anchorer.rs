@@ -23,13 +23,17 @@ use peerhost_contracts::{
 };
 use peerhost_protocol::{
     Audit, EpochSummary, EvmSignature, Keccak, MAX_AUDITS, MAX_EPOCH_LEAVES, NodeKey, Owner,
-    Receipt, WorkerLeaf, codec, keccak256_parts, merkle::MerkleTree, topics,
+    Receipt, RequestId, WorkerLeaf, codec, keccak256_parts, merkle::MerkleTree, topics,
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Chain, ChainError, challenges::Answers};
+use super::{
+    Chain, ChainError,
+    challenges::Answers,
+    proofs::{AnchoredTrees, Proofs, ReceiptProof},
+};
 use crate::{dispatch::BondRole, mesh::MeshClient, view::View};
 
 /// Accepted receipts waiting for the anchorer (beyond this, receipts are dropped and counted:
@@ -59,6 +63,7 @@ pub struct Anchoring {
     tx: mpsc::Sender<Input>,
     dropped: Arc<AtomicU64>,
     anchored: Arc<AtomicU64>,
+    proofs: Arc<Proofs>,
 }
 
 impl Anchoring {
@@ -87,6 +92,12 @@ impl Anchoring {
     pub fn anchored(&self) -> u64 {
         self.anchored.load(Ordering::Relaxed)
     }
+
+    /// The inclusion proof of `worker`'s receipt for request `id`, once this gateway anchored
+    /// it (kept while its epoch can be challenged).
+    pub fn proof(&self, id: &RequestId, worker: &NodeKey) -> Option<ReceiptProof> {
+        self.proofs.find(id, worker)
+    }
 }
 
 /// Starts the anchorer; it checks the chain's epoch every `tick` and puts about
@@ -100,11 +111,13 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> (Anchoring, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let handle = Anchoring { tx, dropped: Arc::default(), anchored: Arc::default() };
+    let handle =
+        Anchoring { tx, dropped: Arc::default(), anchored: Arc::default(), proofs: Arc::default() };
     let answers = Arc::new(Answers::default());
     let answering = super::challenges::spawn(chain.clone(), answers.clone(), shutdown.clone());
     let anchorer = Anchorer {
         answers,
+        proofs: handle.proofs.clone(),
         keep_epochs: CONFIRM_EPOCHS,
         chain,
         mesh,
@@ -146,6 +159,8 @@ type Grouped<'a> = BTreeMap<(Address, Address), Vec<&'a Accepted>>;
 struct Anchorer {
     /// Signed receipts of anchored epochs, for answering challenges.
     answers: Arc<Answers>,
+    /// Trees of anchored epochs, for callers' inclusion proofs.
+    proofs: Arc<Proofs>,
     /// Epochs an anchored epoch's receipts are kept (its challenge and answer windows).
     keep_epochs: u64,
     chain: Chain,
@@ -285,12 +300,22 @@ impl Anchorer {
         }
         let mut leaves = Vec::with_capacity(grouped.len());
         let mut summary_leaves = Vec::with_capacity(grouped.len());
+        let mut receipt_trees = Vec::with_capacity(grouped.len());
+        let mut index = HashMap::new();
         let mut per_owner: BTreeMap<Address, u32> = BTreeMap::new();
         for ((worker, owner), receipts) in &grouped {
+            let leaf_index = u32::try_from(receipt_trees.len()).unwrap_or(u32::MAX);
+            for (i, (_, r, _)) in receipts.iter().enumerate() {
+                index.insert(
+                    (r.request_id, r.worker),
+                    (leaf_index, u32::try_from(i).unwrap_or(u32::MAX)),
+                );
+            }
             let receipt_leaves =
                 receipts.iter().map(|(_, r, _)| chain_receipt(r).leaf(*worker)).collect();
-            let receipts_root =
-                MerkleTree::new(receipt_leaves).expect("a worker here served").root();
+            let receipts_tree = MerkleTree::new(receipt_leaves).expect("a worker here served");
+            let receipts_root = receipts_tree.root();
+            receipt_trees.push(receipts_tree);
             let requests = u32::try_from(receipts.len()).unwrap_or(u32::MAX);
             let fuel = receipts.iter().map(|(_, r, _)| r.fuel_used).fold(0u64, u64::saturating_add);
             let leaf = WorkerLeaf {
@@ -308,9 +333,20 @@ impl Anchorer {
         let usage: Vec<OwnerUsage> =
             per_owner.into_iter().map(|(owner, requests)| OwnerUsage { owner, requests }).collect();
         let count = usage.iter().fold(0u32, |sum, u| sum.saturating_add(u.requests));
-        let root = MerkleTree::new(leaves).expect("at least one worker").root();
+        let tree = MerkleTree::new(leaves).expect("at least one worker");
+        let root = tree.root();
         let tx = self.chain.anchor(batch.epoch, root, usage.clone()).await?;
         self.answers.keep(batch.epoch, signed_receipts(&grouped), self.keep_epochs);
+        let origin =
+            (self.chain.chain_id(), *self.chain.coordinator().address(), self.chain.address());
+        let trees = AnchoredTrees {
+            epoch: batch.epoch,
+            leaves: summary_leaves.clone(),
+            tree,
+            receipts: receipt_trees,
+            index,
+        };
+        self.proofs.keep(origin, trees, self.keep_epochs);
         self.anchored.fetch_add(1, Ordering::Relaxed);
         info!(target: "peerhost::chain", epoch = batch.epoch, requests = count, workers = summary_leaves.len(), %tx, "epoch anchored");
         let summary = EpochSummary {

@@ -17,7 +17,9 @@ mod claimer;
 mod disputes;
 mod error;
 mod payments;
+mod proofs;
 mod stakes;
+mod verify;
 
 use std::{sync::Arc, time::Duration};
 
@@ -41,7 +43,9 @@ pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
 pub use disputes::receipt_signer;
 pub use payments::PaymentState;
+pub use proofs::{LeafJson, ProofError, ReceiptProof};
 pub(crate) use stakes::spawn as spawn_stakes;
+pub use verify::{Verified, VerifyError, verify_answer};
 
 /// Where a node's chain is.
 #[derive(Debug, Clone, PartialEq)]

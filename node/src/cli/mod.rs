@@ -8,6 +8,7 @@ mod chain;
 mod devnet;
 mod roles;
 mod secrets;
+mod verify;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -52,6 +53,9 @@ enum Command {
     Devnet(devnet::DevnetArgs),
     /// Load-test a gateway, with in-process execution of the same function as the baseline.
     Bench(bench::BenchArgs),
+    /// Check an answer: the worker's signed receipt against the body, the worker's bond, and
+    /// (with `--gateway`) the receipt's inclusion under the gateway's anchored root.
+    Verify(verify::VerifyArgs),
     /// Print this node's peer id and owner wallet address.
     Id,
 }
@@ -240,6 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Owner(command)) => chain::run_owner(&data_dir, command).await,
         Some(Command::Devnet(args)) => devnet::run(&data_dir, args).await,
         Some(Command::Bench(args)) => bench::run(&data_dir, args).await,
+        Some(Command::Verify(args)) => verify::run(args).await,
         Some(Command::Id) => {
             let node = keys::node_secret(&data_dir)?;
             let peer = crate::mesh::keypair(&node).public().to_peer_id();

@@ -5,8 +5,8 @@ use std::{collections::HashMap, sync::Arc, sync::atomic::Ordering, time::Duratio
 
 use bytes::Bytes;
 use peerhost_protocol::{
-    CanonicalRequest, EvmSignature, ExecutionRequest, HttpResponse, MAX_INLINE_BODY, NodeKey,
-    RawRequest, Receipt, RequestId, SignedRequest, Tier, codec, topics,
+    AnswerReceipt, CanonicalRequest, Envelope, EvmSignature, ExecutionRequest, HttpResponse,
+    MAX_INLINE_BODY, NodeKey, RawRequest, Receipt, RequestId, SignedRequest, Tier, codec, topics,
 };
 use tracing::{debug, trace};
 
@@ -16,8 +16,17 @@ use crate::{
     dispatch::{BondRole, Deployment, Race, RaceConfig, Step},
 };
 
-/// A verified result: the receipt, the worker's chain signature, the response.
-type Accepted = (Receipt, Option<EvmSignature>, HttpResponse);
+/// A verified result.
+#[derive(Debug)]
+struct Accepted {
+    /// The opened receipt.
+    receipt: Receipt,
+    /// As the worker signed it.
+    signed: Envelope<Receipt>,
+    /// The worker's chain signature.
+    chain_signature: Option<EvmSignature>,
+    response: HttpResponse,
+}
 
 /// What a resolved call runs.
 #[derive(Debug, Clone)]
@@ -29,7 +38,7 @@ pub struct Resolved {
 }
 
 /// A successful call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Answer {
     /// The request id.
     pub request_id: RequestId,
@@ -37,6 +46,8 @@ pub struct Answer {
     pub worker: NodeKey,
     /// The function's response.
     pub response: HttpResponse,
+    /// The worker's receipt, for the caller to check the answer with.
+    pub receipt: AnswerReceipt,
 }
 
 /// The parts of the incoming HTTP request that the function sees.
@@ -177,14 +188,25 @@ impl Gateway {
                     self.witnessed(&witness, Some(result_hash));
                     // Racers that disagreed with the accepted result go to audit.
                     let (agreed, dissenting): (HashMap<_, _>, HashMap<_, _>) =
-                        results.drain().partition(|(_, (r, _, _))| r.result_hash == result_hash);
+                        results.drain().partition(|(_, a)| a.receipt.result_hash == result_hash);
                     results = agreed;
                     self.file_disagreement(&dissenting);
                     let worker = workers[0];
                     self.settle_accepted(record.owner, &workers, &results);
-                    let (_, _, response) =
-                        results.remove(&worker).expect("accepted results are stored");
-                    return Ok(Answer { request_id: id, worker, response });
+                    let accepted = results.remove(&worker).expect("accepted results are stored");
+                    let receipt = AnswerReceipt {
+                        receipt: accepted.signed,
+                        status: accepted.response.status,
+                        headers: accepted.response.headers.clone(),
+                        chain_signature: accepted.chain_signature,
+                    };
+                    self.receipts.keep(id, receipt.clone());
+                    return Ok(Answer {
+                        request_id: id,
+                        worker,
+                        response: accepted.response,
+                        receipt,
+                    });
                 }
                 Step::NoAgreement { votes } => {
                     self.witnessed(&witness, None);
@@ -228,8 +250,13 @@ impl Gateway {
                             // answer returned is the one whose hash the quorum agreed on.
                             let result_hash = receipt.result_hash;
                             witness.result(from, result_hash, now);
-                            results
-                                .insert(from, (receipt, result.chain_signature, result.response));
+                            let accepted = Accepted {
+                                receipt,
+                                signed: result.receipt,
+                                chain_signature: result.chain_signature,
+                                response: result.response,
+                            };
+                            results.insert(from, accepted);
                             race.on_result(from, result_hash, now, &candidates)
                                 .unwrap_or(Step::Wait { wake_at_ms: wake_at })
                         }
@@ -282,9 +309,9 @@ impl Gateway {
     fn file_disagreement(&self, results: &HashMap<NodeKey, Accepted>) {
         #[cfg(feature = "chain")]
         if let Some(anchoring) = self.anchoring.get() {
-            for (receipt, signature, _) in results.values() {
-                if let Some(signature) = signature {
-                    anchoring.dispute(receipt.clone(), *signature);
+            for accepted in results.values() {
+                if let Some(signature) = accepted.chain_signature {
+                    anchoring.dispute(accepted.receipt.clone(), signature);
                 }
             }
         }
@@ -302,8 +329,8 @@ impl Gateway {
         #[cfg(feature = "chain")]
         if let Some(anchoring) = self.anchoring.get() {
             for worker in workers {
-                if let Some((receipt, signature, _)) = results.get(worker) {
-                    anchoring.record(owner, receipt.clone(), *signature);
+                if let Some(accepted) = results.get(worker) {
+                    anchoring.record(owner, accepted.receipt.clone(), accepted.chain_signature);
                 }
             }
         }

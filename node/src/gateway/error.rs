@@ -137,8 +137,9 @@ impl CallError {
     }
 }
 
-impl IntoResponse for CallError {
-    fn into_response(self) -> Response {
+impl CallError {
+    /// The JSON body that describes the error (HTTP responses; MCP structured content).
+    pub fn body(&self) -> serde_json::Value {
         let mut body = json!({ "error": self.kind(), "message": self.to_string() });
         match &self {
             Self::UnknownProject { owner, project } => {
@@ -159,7 +160,13 @@ impl IntoResponse for CallError {
             }
             _ => {}
         }
-        let mut response = (self.status(), Json(body)).into_response();
+        body
+    }
+}
+
+impl IntoResponse for CallError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(self.body())).into_response();
         if let Self::RateLimited { retry_after_s } = &self {
             response.headers_mut().insert(header::RETRY_AFTER, (*retry_after_s).into());
         }

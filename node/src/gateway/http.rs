@@ -8,11 +8,12 @@ use std::{
 use axum::{
     Json, Router,
     body::Body,
-    extract::{ConnectInfo, Request, State},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    extract::{ConnectInfo, Path, Request, State},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get},
 };
+use peerhost_protocol::RequestId;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +45,8 @@ pub(crate) async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) {
-    let app = Router::new().route("/healthz", get(health));
+    let app =
+        Router::new().route("/healthz", get(health)).route("/receipts/{id}", any(receipt_or_call));
     #[cfg(feature = "chain")]
     let app = app.nest_service("/mcp", super::mcp::service(gateway.clone(), shutdown.clone()));
     let app = app.fallback(handle).with_state(gateway);
@@ -79,6 +81,30 @@ async fn health(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> 
         "in_flight": gateway.pending.len(),
         "trust": trust,
     }))
+}
+
+/// `GET /receipts/<request id>`; any other request under `/receipts/` (a project named
+/// `receipts` on an owner's host) is a call.
+async fn receipt_or_call(
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    match id.parse::<RequestId>() {
+        Ok(id) if request.method() == Method::GET => {
+            let receipt = gateway.receipts.get(&id);
+            #[cfg(feature = "chain")]
+            let anchor = receipt
+                .as_ref()
+                .and_then(|r| gateway.anchoring.get()?.proof(&id, &r.receipt.signer))
+                .and_then(|proof| serde_json::to_value(proof).ok())
+                .unwrap_or(serde_json::Value::Null);
+            #[cfg(not(feature = "chain"))]
+            let anchor = serde_json::Value::Null;
+            super::receipts::serve(id, receipt, anchor)
+        }
+        _ => handle(State(gateway), request).await,
+    }
 }
 
 async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
@@ -157,11 +183,7 @@ async fn call(
             return Err(CallError::PaymentsUnavailable);
         }
     }
-    if let (Some(rate), Some(caller)) = (&gateway.free_rate, caller) {
-        rate.check(caller).map_err(|wait| CallError::RateLimited {
-            retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-        })?;
-    }
+    gateway.check_free_rate(caller)?;
     gateway.call(&resolved, incoming, bytes).await.map(respond)
 }
 
@@ -214,6 +236,9 @@ pub(crate) fn respond(answer: Answer) -> Response {
         && let Ok(v) = HeaderValue::from_str(&peer.to_string())
     {
         headers.insert("x-peerhost-worker", v);
+    }
+    if let Some(v) = super::receipts::header_value(&answer.receipt) {
+        headers.insert(super::receipts::RECEIPT_HEADER, v);
     }
     response
 }

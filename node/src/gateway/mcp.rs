@@ -4,6 +4,10 @@
 //! through the mesh. Priced tools follow x402's MCP transport: without payment the tool
 //! result is an error whose structured content is the v2 `PaymentRequired`; the client pays
 //! in `_meta["x402/payment"]` and gets the settlement in `_meta["x402/payment-response"]`.
+//! A call may ask for a tier in `_meta["peerhost/tier"]` (`fast` or `verified`); an answer
+//! carries its request id and the worker's signed receipt (base64, as the HTTP gateway's
+//! `x-peerhost-receipt`) in `_meta["peerhost/request-id"]` and `_meta["peerhost/receipt"]`.
+//! Unpriced calls count against the gateway's per-caller rate limit like HTTP ones.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -38,6 +42,12 @@ use super::{
 const PAYMENT_META: &str = "x402/payment";
 /// The `_meta` key of a settlement response.
 const PAYMENT_RESPONSE_META: &str = "x402/payment-response";
+/// The `_meta` key of the tier a call asks for.
+const TIER_META: &str = "peerhost/tier";
+/// The `_meta` key of an answer's request id.
+const REQUEST_ID_META: &str = "peerhost/request-id";
+/// The `_meta` key of an answer's receipt.
+const RECEIPT_META: &str = "peerhost/receipt";
 
 /// The `/mcp` service.
 pub(crate) fn service(
@@ -114,6 +124,10 @@ impl Tools {
     }
 }
 
+fn call_error(e: &super::CallError) -> CallToolResult {
+    error_result(e.to_string(), Some(e.body()))
+}
+
 fn error_result(text: String, structured: Option<Value>) -> CallToolResult {
     let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
     result.structured_content = structured;
@@ -130,6 +144,14 @@ fn answer_result(answer: &Answer) -> CallToolResult {
         CallToolResult::success(vec![ContentBlock::text(body)])
     };
     result.structured_content = structured;
+    let mut meta = MetaObject::default();
+    meta.insert(REQUEST_ID_META.into(), json!(answer.request_id.to_hex()));
+    if let Some(receipt) = super::receipts::header_value(&answer.receipt)
+        && let Ok(receipt) = receipt.to_str()
+    {
+        meta.insert(RECEIPT_META.into(), json!(receipt));
+    }
+    result.meta = Some(meta);
     result
 }
 
@@ -173,21 +195,38 @@ impl ServerHandler for Tools {
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
         let body =
             Bytes::from(Value::Object(request.arguments.clone().unwrap_or_default()).to_string());
+        let meta = |key: &str| {
+            request.meta.as_ref().and_then(|m| m.get(key)).or_else(|| context.meta.get(key))
+        };
+        let tier = match meta(TIER_META) {
+            None => None,
+            Some(tier) => Some(tier.as_str().and_then(|t| t.parse().ok()).ok_or_else(|| {
+                ErrorData::invalid_params(
+                    format!("{TIER_META} must be \"fast\" or \"verified\""),
+                    None,
+                )
+            })?),
+        };
         let incoming = Incoming {
             method: "POST",
             query: None,
             headers: vec![("content-type", b"application/json".as_slice())],
-            tier: None,
+            tier,
         };
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let caller =
+            parts.and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>()).map(|c| c.0.ip());
         let spec = resolved.deployment.function(&resolved.target.function).expect("resolved");
         if spec.price == 0 {
+            if let Err(e) = self.gateway.check_free_rate(caller) {
+                return Ok(call_error(&e).into());
+            }
             let answer = self.gateway.call(&resolved, incoming, body).await;
             return Ok(answer_or_error(answer).into());
         }
         let Some(paywall) = self.gateway.paywall.get() else {
             return Ok(error_result(super::CallError::PaymentsUnavailable.to_string(), None).into());
         };
-        let parts = context.extensions.get::<axum::http::request::Parts>();
         let host = parts
             .and_then(|p| p.headers.get(axum::http::header::HOST))
             .and_then(|h| h.to_str().ok())
@@ -199,15 +238,7 @@ impl ServerHandler for Tools {
             let structured = paywall.terms().required_v2(&requirements, rejection.code());
             error_result(structured.to_string(), Some(structured)).into()
         };
-        let payment = request
-            .meta
-            .as_ref()
-            .and_then(|m| m.get(PAYMENT_META))
-            .or_else(|| context.meta.get(PAYMENT_META))
-            .cloned()
-            .map(wire::parse_payment);
-        let caller =
-            parts.and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>()).map(|c| c.0.ip());
+        let payment = meta(PAYMENT_META).cloned().map(wire::parse_payment);
         let priced =
             call_priced(&self.gateway, paywall, &resolved, incoming, body, payment, caller).await;
         let (ticket, answer) = match priced {
@@ -216,15 +247,17 @@ impl ServerHandler for Tools {
             Priced::Unavailable(message) => return Ok(error_result(message, None).into()),
             Priced::Paid(ticket, answer) => (ticket, answer),
         };
-        let mut meta = MetaObject::default();
-        meta.insert(PAYMENT_RESPONSE_META.into(), ticket.receipt());
         // MCP has no view of the bytes leaving: an answer handed to the transport is spent; a
         // call that got no answer leaves the payment unspent for a retry.
+        let settlement = ticket.receipt();
         if answer.is_ok() {
             ticket.delivered();
         }
         let mut result = answer_or_error(answer);
-        result.meta = Some(meta);
+        result
+            .meta
+            .get_or_insert_with(MetaObject::default)
+            .insert(PAYMENT_RESPONSE_META.into(), settlement);
         Ok(result.into())
     }
 }
@@ -232,6 +265,6 @@ impl ServerHandler for Tools {
 fn answer_or_error(answer: Result<Answer, super::CallError>) -> CallToolResult {
     match answer {
         Ok(answer) => answer_result(&answer),
-        Err(e) => error_result(e.to_string(), None),
+        Err(e) => call_error(&e),
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! `http://<listen>/<owner>/<project>/<function>[/path]` and, with `Host: <owner>.<domain>`,
 //! `/<project>/<function>[/path]`. Every method, query and body (up to the function's limit,
-//! else 413) passes through. Responses carry `x-peerhost-request-id` and `x-peerhost-worker`.
+//! else 413) passes through. Responses carry `x-peerhost-request-id`, `x-peerhost-worker` and
+//! the worker's signed receipt (`x-peerhost-receipt`), which `GET /receipts/<request id>`
+//! serves again with its inclusion proof once anchored.
 //! Unknown functions get a 404 JSON body naming what is missing; no result by the deadline
 //! means one re-dispatch, then a 504 JSON body.
 
@@ -16,6 +18,7 @@ mod mcp;
 #[cfg(feature = "chain")]
 mod paid;
 mod pending;
+mod receipts;
 mod routes;
 mod witness;
 #[cfg(feature = "chain")]
@@ -95,6 +98,8 @@ pub struct Gateway {
     free_rate: Option<limits::FreeRate>,
     /// What this gateway measured of each worker; weights its racer choice.
     reputation: std::sync::Mutex<crate::dispatch::Reputation>,
+    /// Receipts of recent answers, for `GET /receipts/<id>`.
+    receipts: receipts::Receipts,
     /// Where accepted receipts go to be anchored, once the node is connected to a chain.
     #[cfg(feature = "chain")]
     pub(crate) anchoring: std::sync::OnceLock<crate::chain::Anchoring>,
@@ -131,6 +136,7 @@ impl Gateway {
             nonce,
             config,
             reputation: std::sync::Mutex::default(),
+            receipts: receipts::Receipts::default(),
             free_rate,
             #[cfg(feature = "chain")]
             anchoring: std::sync::OnceLock::new(),
@@ -144,6 +150,20 @@ impl Gateway {
     /// The settings.
     pub fn config(&self) -> &GatewayConfig {
         &self.config
+    }
+
+    /// Whether `caller` may make another unpriced (treasury-funded) call now.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::RateLimited`] with the wait.
+    pub fn check_free_rate(&self, caller: Option<std::net::IpAddr>) -> Result<(), CallError> {
+        if let (Some(rate), Some(caller)) = (&self.free_rate, caller) {
+            rate.check(caller).map_err(|wait| CallError::RateLimited {
+                retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            })?;
+        }
+        Ok(())
     }
 
     /// The reputation weight this gateway gives `worker` now.

@@ -66,11 +66,11 @@ pub(crate) async fn call_priced(
         Err(Refusal::Unavailable(message)) => return Priced::Unavailable(message),
     };
     let answer = match ticket.stored.take() {
-        Some((request_id, worker, response)) => Ok(Answer { request_id, worker, response }),
+        Some(answer) => Ok(answer),
         None => {
             let answer = gateway.call(resolved, incoming, body).await;
             if let Ok(answer) = &answer {
-                ticket.answered((answer.request_id, answer.worker, answer.response.clone()));
+                ticket.answered(answer.clone());
             }
             answer
         }

@@ -294,3 +294,54 @@ fn secrets_are_sealed_listed_and_removed_without_showing_values() {
     let (_, text) = secrets(&["list", "shop"], "");
     assert!(!text.contains("API_KEY"), "{text}");
 }
+
+/// `peerhost-node verify` accepts a receipt with the body it signs and refuses another body
+/// or bytes that are no receipt, each with a message that says which.
+#[test]
+fn verify_checks_a_receipt_against_the_body() {
+    use peerhost_protocol::{
+        AnswerReceipt, BlobHash, Envelope, Header, HttpResponse, NodeSecret, Receipt, RequestId,
+        codec,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let worker = NodeSecret::from_bytes(&[0x21; 32]);
+    let headers = vec![Header { name: "content-type".into(), value: b"text/plain".to_vec() }];
+    let response = HttpResponse { status: 200, headers: headers.clone(), body: b"hello".to_vec() };
+    let receipt = Receipt {
+        request_id: RequestId([3; 32]),
+        result_hash: response.hash(),
+        worker: worker.public(),
+        fuel_used: 42,
+        bundle: BlobHash::of(b"bundle"),
+    };
+    let answer = AnswerReceipt {
+        receipt: Envelope::seal(&worker, &receipt),
+        status: 200,
+        headers,
+        chain_signature: None,
+    };
+    let encoded = data_encoding::BASE64.encode(&codec::encode(&answer));
+    let body = dir.path().join("body");
+    let verify = |receipt: &str, contents: &[u8]| {
+        std::fs::write(&body, contents).unwrap();
+        Command::new(BIN)
+            .args(["verify", receipt, "--body"])
+            .arg(&body)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .expect("peerhost-node runs")
+    };
+    let good = verify(&encoded, b"hello");
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    let out = String::from_utf8_lossy(&good.stdout);
+    assert!(out.contains("ok  request 0303"), "{out}");
+    assert!(out.contains("bond not checked"), "{out}");
+
+    let bad = verify(&encoded, b"hello!");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("response does not match the receipt"));
+    let garbage = verify("bm90IGEgcmVjZWlwdA==", b"hello");
+    assert!(!garbage.status.success());
+    assert!(String::from_utf8_lossy(&garbage.stderr).contains("does not decode"));
+}

@@ -100,3 +100,31 @@ fn epoch_summaries_are_bounded() {
     let err = codec::decode::<EpochSummary>(&codec::encode(&crowded)).unwrap_err();
     assert!(matches!(err, DecodeError::Invalid(_) | DecodeError::TooLarge { .. }), "{err}");
 }
+
+#[test]
+fn an_answer_receipt_fails_for_any_other_body_head_or_signer() {
+    let answer = samples::answer_receipt();
+    let body = samples::response().body;
+    assert_eq!(answer.verify(&body).unwrap(), samples::receipt());
+
+    let mut tampered = body.clone();
+    tampered.push(b'!');
+    assert_eq!(answer.verify(&tampered), Err(ResultError::HashMismatch));
+
+    let mut status = answer.clone();
+    status.status = 201;
+    assert_eq!(status.verify(&body), Err(ResultError::HashMismatch));
+
+    let mut headers = answer.clone();
+    headers.headers.pop();
+    assert_eq!(headers.verify(&body), Err(ResultError::HashMismatch));
+
+    // Signed by someone else than the receipt's worker.
+    let mut forged = answer.clone();
+    forged.receipt = Envelope::seal(&NodeSecret::from_bytes(&[0x44; 32]), &samples::receipt());
+    assert_eq!(forged.verify(&body), Err(ResultError::WrongSigner));
+
+    let mut bad = answer;
+    bad.receipt.signature.0[3] ^= 1;
+    assert!(matches!(bad.verify(&body), Err(ResultError::Receipt(_))));
+}

@@ -129,6 +129,10 @@ pub(crate) fn result() -> ExecutionResult {
     }
 }
 
+pub(crate) fn answer_receipt() -> AnswerReceipt {
+    AnswerReceipt::of(&result())
+}
+
 pub(crate) fn delivery() -> Delivery {
     Delivery { request_id: execution_request().id(), result: Some(result()), declined: None }
 }

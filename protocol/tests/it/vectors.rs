@@ -23,6 +23,7 @@ fn current() -> BTreeMap<&'static str, Value> {
     add("signed_request", codec::encode(&samples::signed_request()));
     add("receipt", codec::encode(&samples::receipt()));
     add("delivery_result", codec::encode(&samples::delivery()));
+    add("answer_receipt", codec::encode(&samples::answer_receipt()));
     add("delivery_declined", codec::encode(&samples::decline()));
     add("manifest", codec::encode(&samples::manifest()));
     add("signed_deployment", codec::encode(&samples::deployment()));
@@ -70,6 +71,9 @@ fn golden_bytes_decode_to_the_samples() {
     let delivery: peerhost_protocol::Delivery = codec::decode(&bytes("delivery_result")).unwrap();
     let receipt = delivery.result.unwrap().verify(&request.id()).unwrap();
     assert_eq!(receipt, samples::receipt());
+
+    let answer: peerhost_protocol::AnswerReceipt = codec::decode(&bytes("answer_receipt")).unwrap();
+    assert_eq!(answer.verify(&samples::response().body).unwrap(), samples::receipt());
 
     let deployment: peerhost_protocol::SignedDeployment =
         codec::decode(&bytes("signed_deployment")).unwrap();

@@ -7,6 +7,7 @@ mod chain;
 mod faults;
 mod integrity;
 mod payments;
+mod receipts;
 mod secrets;
 mod serving;
 mod settlement;

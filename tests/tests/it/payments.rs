@@ -209,6 +209,18 @@ async fn reference_clients_pay_and_the_owner_withdraws() {
     assert!(paid_tool["description"].as_str().unwrap().starts_with("Echoes, for a price."));
     assert_eq!(paid_tool["inputSchema"]["type"], "object");
     assert_ne!(out["free"]["isError"], true, "{}", out["free"]);
+    // An answer names its request and carries the worker's receipt, as over HTTP.
+    let receipt = out["free"]["_meta"]["peerhost/receipt"].as_str().expect("a receipt");
+    let receipt: peerhost_protocol::AnswerReceipt =
+        peerhost_protocol::codec::decode(&data_encoding::BASE64.decode(receipt.as_bytes()).unwrap())
+            .unwrap();
+    let request_id = receipt.receipt.open().unwrap().request_id.to_hex();
+    assert_eq!(out["free"]["_meta"]["peerhost/request-id"], request_id.as_str());
+    // A tier is asked for in `_meta`: one the function does not offer is a typed tool error,
+    // one that does not exist is refused as a bad parameter.
+    assert_eq!(out["verified"]["isError"], true);
+    assert_eq!(out["verified"]["structuredContent"]["error"], "tier_not_offered");
+    assert!(out["bogusTier"].as_str().unwrap().contains("peerhost/tier"), "{}", out["bogusTier"]);
     assert_eq!(out["unpaid"]["isError"], true);
     assert_eq!(out["unpaid"]["structuredContent"]["x402Version"], 2);
     assert_ne!(out["paid"]["isError"], true, "{}", out["paid"]);

@@ -9,19 +9,9 @@ use alloy::{
     rpc::types::anvil::ReorgOptions,
 };
 use peerhost_node::{devnet::DevnetChainOptions, dispatch::BondRole, worker::Byzantine};
-use peerhost_tests::{TestNet, get, project};
+use peerhost_tests::{TestNet, fast_chain, get, project};
 
 /// Devnet chain settings for tests: 2-second epochs, quick ticks.
-fn fast_chain(validator: bool, audit_fraction: f64) -> DevnetChainOptions {
-    DevnetChainOptions {
-        epoch_length_s: 2,
-        tick: Duration::from_millis(250),
-        validator,
-        audit_fraction,
-        ..DevnetChainOptions::default()
-    }
-}
-
 /// Each worker's token balance.
 async fn balances(net: &TestNet) -> Vec<U256> {
     let mut all = Vec::new();

@@ -9,27 +9,15 @@ use alloy::primitives::U256;
 use bytes::Bytes;
 use peerhost_node::{
     chain::deploy::USDC,
-    devnet::DevnetChainOptions,
     dispatch::{BondRole, Trust},
     mesh,
     worker::Byzantine,
 };
-use peerhost_tests::{TestNet, get, poll_until, project, send};
-
-/// Two-second epochs, quick ticks, no validator.
-fn fast_chain() -> DevnetChainOptions {
-    DevnetChainOptions {
-        epoch_length_s: 2,
-        tick: Duration::from_millis(250),
-        validator: false,
-        audit_fraction: 0.0,
-        ..DevnetChainOptions::default()
-    }
-}
+use peerhost_tests::{TestNet, fast_chain, get, poll_until, project, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_bonded_workers_race_and_a_volunteer_races_once_bonded() {
-    let net = TestNet::start(2, |options| options.chain = Some(fast_chain())).await;
+    let net = TestNet::start(2, |options| options.chain = Some(fast_chain(false, 0.0))).await;
     let chain = net.net.chain.as_ref().expect("settles on a chain");
     let project = project(
         "trusted",

@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use alloy::primitives::{Address, B256};
-use peerhost_protocol::{HttpResponse, NodeKey, RequestId};
 use redb::{Database, ReadableDatabase as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -50,8 +49,8 @@ pub(crate) enum State {
     Answered {
         /// The settlement transaction.
         tx: [u8; 32],
-        /// Request id, worker and response of the answer.
-        answer: (RequestId, NodeKey, HttpResponse),
+        /// The answer: request id, worker, response and receipt.
+        answer: Box<crate::gateway::Answer>,
     },
     /// The answer went out: the payment is spent.
     Delivered {

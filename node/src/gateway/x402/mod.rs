@@ -25,7 +25,6 @@ use alloy::{
     sol_types::Eip712Domain,
 };
 use peerhost_contracts::ExecutionCoordinator::Authorization as ChainAuthorization;
-use peerhost_protocol::{HttpResponse, NodeKey, RequestId};
 use tracing::{debug, info, warn};
 
 pub use journal::JournalError;
@@ -48,7 +47,7 @@ const FREE_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 const JOURNAL_LOCK_WAIT_MS: u64 = 30_000;
 
 /// A call's answer as the journal keeps it.
-pub(crate) type StoredAnswer = (RequestId, NodeKey, HttpResponse);
+pub(crate) type StoredAnswer = crate::gateway::Answer;
 
 /// Why a paid call is not served.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +110,7 @@ impl Drop for Ticket {
 impl Ticket {
     /// Records the function's answer before it goes out.
     pub(crate) fn answered(&mut self, answer: StoredAnswer) {
-        self.entry.state = State::Answered { tx: self.tx.0, answer };
+        self.entry.state = State::Answered { tx: self.tx.0, answer: Box::new(answer) };
         if let Err(e) = self.paywall.journal.put(&self.key, &self.entry) {
             warn!(target: "peerhost::gateway", error = %e, "could not journal an answer");
         }
@@ -255,7 +254,7 @@ impl Paywall {
                     State::Settled { tx } => ticket.tx = B256::from(tx),
                     State::Answered { tx, answer } => {
                         ticket.tx = B256::from(tx);
-                        ticket.stored = Some(answer);
+                        ticket.stored = Some(*answer);
                     }
                     State::Accepted => {
                         debug!(target: "peerhost::gateway", payer = %from, "resuming an unsettled payment");

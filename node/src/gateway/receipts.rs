@@ -1,0 +1,92 @@
+//! Receipts callers can check: every answer carries the winning worker's signed receipt
+//! (`x-peerhost-receipt`), and `GET /receipts/<request id>` serves it again with, once its
+//! epoch is anchored, the Merkle proof that puts it under the root on the chain.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Mutex,
+};
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use data_encoding::BASE64;
+use peerhost_protocol::{AnswerReceipt, RequestId, codec};
+use serde_json::json;
+
+/// The response header that carries the receipt: base64 of its canonical CBOR.
+pub(crate) const RECEIPT_HEADER: &str = "x-peerhost-receipt";
+/// Receipts kept for `GET /receipts/<id>` (the oldest go first).
+const KEPT: usize = 65_536;
+/// Largest receipt sent as a header; a larger one (a function that returns many headers)
+/// is only served at `/receipts/<id>`, which the response names instead.
+const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// The receipts of recent answers, by request id.
+#[derive(Debug, Default)]
+pub(crate) struct Receipts {
+    kept: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    by_id: HashMap<RequestId, AnswerReceipt>,
+    order: VecDeque<RequestId>,
+}
+
+impl Receipts {
+    /// Keeps the receipt of an answer to `id`.
+    pub(crate) fn keep(&self, id: RequestId, receipt: AnswerReceipt) {
+        let mut kept = self.kept.lock().expect("receipts lock");
+        if kept.by_id.insert(id, receipt).is_none() {
+            kept.order.push_back(id);
+        }
+        while kept.order.len() > KEPT {
+            if let Some(old) = kept.order.pop_front() {
+                kept.by_id.remove(&old);
+            }
+        }
+    }
+
+    /// The receipt of the answer to `id`, if still kept.
+    pub(crate) fn get(&self, id: &RequestId) -> Option<AnswerReceipt> {
+        self.kept.lock().expect("receipts lock").by_id.get(id).cloned()
+    }
+}
+
+/// The receipt as a header value, or `None` when it is too large to be one.
+pub(crate) fn header_value(receipt: &AnswerReceipt) -> Option<HeaderValue> {
+    let encoded = BASE64.encode(&codec::encode(receipt));
+    (encoded.len() <= MAX_HEADER_BYTES).then(|| HeaderValue::from_str(&encoded).ok()).flatten()
+}
+
+/// `GET /receipts/<id>`: the receipt, and its inclusion proof once anchored (`anchor`, `null`
+/// before). 404 `unknown_receipt` for receipts this gateway does not hold.
+pub(crate) fn serve(
+    id: RequestId,
+    receipt: Option<AnswerReceipt>,
+    anchor: serde_json::Value,
+) -> Response {
+    let Some(receipt) = receipt else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({
+                "error": "unknown_receipt",
+                "message": format!("this gateway holds no receipt of request {}", id.to_hex()),
+            })),
+        )
+            .into_response();
+    };
+    let opened = receipt.receipt.open().ok();
+    Json(json!({
+        "request_id": id.to_hex(),
+        "receipt": BASE64.encode(&codec::encode(&receipt)),
+        "worker": crate::mesh::peer_id(&receipt.receipt.signer).map(|p| p.to_string()),
+        "result_hash": opened.as_ref().map(|r| format!("0x{}", r.result_hash.to_hex())),
+        "fuel_used": opened.as_ref().map(|r| r.fuel_used),
+        "anchor": anchor,
+    }))
+    .into_response()
+}
