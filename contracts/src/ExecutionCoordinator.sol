@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {Budgets} from "./Budgets.sol";
@@ -156,19 +155,16 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
         treasury -= total;
         totalReserved += total;
 
-        _anchors[msg.sender][epoch] = Anchor({
-            root: root,
-            count: count,
-            funded: funded,
-            claimedRequests: 0,
-            anchoredAt: uint64(block.timestamp),
-            // At most `rewardPerRequest`, a uint64.
-            // forge-lint: disable-next-line(unsafe-typecast)
-            rate: uint64(rate),
-            openChallenges: 0,
-            released: false,
-            fraudulent: false
-        });
+        // Field by field: the anchor is fresh (all zero), and a struct literal would take
+        // hundreds of bytes more code.
+        Anchor storage a = _anchors[msg.sender][epoch];
+        a.root = root;
+        a.count = count;
+        a.funded = funded;
+        a.anchoredAt = uint64(block.timestamp);
+        // At most `rewardPerRequest`, a uint64.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        a.rate = uint64(rate);
         emit RequestsAnchored(msg.sender, epoch, root, count, funded);
         emit RewardsReserved(msg.sender, epoch, rate, total);
     }
@@ -254,7 +250,7 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
         if (block.timestamp >= c.answerBy) revert AnswerWindowClosed(c.answerBy);
         address worker = c.worker;
         if (receiptLeaf(worker, r) != c.receiptLeaf) revert AnswerMismatch();
-        address signer = ECDSA.recover(receiptDigest(r), workerSig);
+        address signer = _recover(receiptDigest(r), workerSig);
         if (signer != worker) revert NotSignedByWorker(worker, signer);
 
         c.state = ChallengeState.Answered;
@@ -326,16 +322,16 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
         token.safeTransferFrom(msg.sender, address(this), deposit);
         totalDeposits += deposit;
         uint64 answerBy = uint64(block.timestamp) + _params.answerWindow;
-        _challenges[id] = Challenge({
-            gateway: gateway,
-            epoch: epoch,
-            state: ChallengeState.Open,
-            worker: worker,
-            answerBy: answerBy,
-            challenger: msg.sender,
-            deposit: deposit,
-            receiptLeaf: leafHash
-        });
+        // Field by field (the challenge is fresh): less code than a struct literal.
+        Challenge storage c = _challenges[id];
+        c.gateway = gateway;
+        c.epoch = epoch;
+        c.state = ChallengeState.Open;
+        c.worker = worker;
+        c.answerBy = answerBy;
+        c.challenger = msg.sender;
+        c.deposit = deposit;
+        c.receiptLeaf = leafHash;
         a.openChallenges += 1;
         openChallengesOf[gateway] += 1;
         emit ReceiptChallenged(id, gateway, epoch, worker, leafHash, msg.sender, answerBy);

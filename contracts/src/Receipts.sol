@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {Receipt} from "./Types.sol";
 
@@ -83,6 +84,13 @@ abstract contract Receipts is IERC5267 {
     /// @notice EIP-712 digest a validator signs for the result it got re-executing a request.
     function attestationDigest(bytes32 requestId, bytes32 resultHash) public view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(ATTESTATION_TYPEHASH, requestId, resultHash)));
+    }
+
+    /// @dev The signer of `digest` (OpenZeppelin's `ECDSA.recover`: malleable signatures
+    /// rejected). Called from one place, so the copy of the signature to memory is not repeated
+    /// at every call site.
+    function _recover(bytes32 digest, bytes calldata signature) internal pure returns (address) {
+        return ECDSA.recover(digest, signature);
     }
 
     /// @dev `keccak256("\x19\x01" ‖ domainSeparator ‖ structHash)`; the separator is recomputed
