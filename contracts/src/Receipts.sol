@@ -48,13 +48,18 @@ abstract contract Receipts is IERC5267 {
     }
 
     /// @notice The leaf of what `worker` served for `owner` in one gateway's epoch: one leaf per
-    /// (worker, owner) pair; `receiptsRoot` commits to those receipts (see `receiptLeaf`).
-    function workerLeaf(address worker, address owner, uint32 requests, uint64 fuel, bytes32 receiptsRoot)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(bytes.concat(keccak256(abi.encode(worker, owner, requests, fuel, receiptsRoot))));
+    /// (worker, owner) pair, with the calls it won (`requests`) and its agreeing receipts of
+    /// calls it lost (`assists`); `receiptsRoot` commits to all those receipts and `fuel` is
+    /// theirs (see `receiptLeaf`).
+    function workerLeaf(
+        address worker,
+        address owner,
+        uint32 requests,
+        uint32 assists,
+        uint64 fuel,
+        bytes32 receiptsRoot
+    ) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(worker, owner, requests, assists, fuel, receiptsRoot))));
     }
 
     /// @notice A leaf of a worker's receipts tree: `keccak256(bytes.concat(receiptHash(worker, r)))`.
