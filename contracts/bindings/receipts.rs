@@ -68,15 +68,19 @@ pub fn result_commitment(result_hash: B256, worker: Address) -> B256 {
 }
 
 /// The leaf of what `worker` served `owner` in a gateway's epoch tree
-/// (`ExecutionCoordinator.workerLeaf`): one leaf per (worker, owner) pair.
+/// (`ExecutionCoordinator.workerLeaf`): one leaf per (worker, owner) pair. `requests` are the
+/// calls the worker won, `assists` its receipts of calls it lost whose result matches the
+/// accepted one (delivered before the race's deadline); `receipts_root` commits to all of those
+/// receipts, won and assisted, and `fuel` is theirs.
 pub fn worker_leaf(
     worker: Address,
     owner: Address,
     requests: u32,
+    assists: u32,
     fuel: u64,
     receipts_root: B256,
 ) -> Keccak {
-    double_hash(&(worker, owner, requests, fuel, receipts_root).abi_encode())
+    double_hash(&(worker, owner, requests, assists, fuel, receipts_root).abi_encode())
 }
 
 /// The id of the challenge of `receipt_leaf` under `worker` in `gateway`'s anchored `epoch`
@@ -114,12 +118,18 @@ mod tests {
         let worker = Address::repeat_byte(1);
         let owner = Address::repeat_byte(2);
         let root = B256::repeat_byte(5);
-        let base = worker_leaf(worker, owner, 3, 4, root);
-        assert_ne!(base, worker_leaf(Address::repeat_byte(9), owner, 3, 4, root));
-        assert_ne!(base, worker_leaf(worker, Address::repeat_byte(9), 3, 4, root));
-        assert_ne!(base, worker_leaf(worker, owner, 4, 4, root));
-        assert_ne!(base, worker_leaf(worker, owner, 3, 5, root));
-        assert_ne!(base, worker_leaf(worker, owner, 3, 4, B256::ZERO));
+        let base = worker_leaf(worker, owner, 3, 2, 4, root);
+        assert_ne!(base, worker_leaf(Address::repeat_byte(9), owner, 3, 2, 4, root));
+        assert_ne!(base, worker_leaf(worker, Address::repeat_byte(9), 3, 2, 4, root));
+        assert_ne!(base, worker_leaf(worker, owner, 4, 2, 4, root));
+        assert_ne!(base, worker_leaf(worker, owner, 3, 3, 4, root));
+        assert_ne!(
+            base,
+            worker_leaf(worker, owner, 2, 3, 4, root),
+            "requests and assists kept apart"
+        );
+        assert_ne!(base, worker_leaf(worker, owner, 3, 2, 5, root));
+        assert_ne!(base, worker_leaf(worker, owner, 3, 2, 4, B256::ZERO));
         let receipt = golden_receipt();
         assert_ne!(
             receipt.leaf(worker),
@@ -148,8 +158,8 @@ mod tests {
         let worker = Address::repeat_byte(1);
         let owner = Address::repeat_byte(2);
         assert_eq!(
-            B256::from(worker_leaf(worker, owner, 3, 4, B256::repeat_byte(5)).0),
-            b256!("3b8fa0f2294c2b830e879ad84f113cf429cdec1e738d19f1638a0a9411cc8546")
+            B256::from(worker_leaf(worker, owner, 3, 2, 4, B256::repeat_byte(5)).0),
+            b256!("30cc8f0ec63ace88f0903429cab3be769f0c9a3b307a7a662b4ffb62182c752d")
         );
         let receipt = golden_receipt();
         assert_eq!(

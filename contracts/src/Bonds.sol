@@ -47,12 +47,12 @@ abstract contract Bonds is Ledger {
 
     /// @notice An account's stake in a role.
     function stakeOf(Role role, address account) external view returns (Stake memory) {
-        return _stakes[role][account];
+        return _stake(role, account);
     }
 
     /// @notice Whether `account` has a non-zero bond of at least the role's minimum.
     function isBonded(Role role, address account) public view returns (bool) {
-        uint256 bonded = _stakes[role][account].bonded;
+        uint256 bonded = _stake(role, account).bonded;
         return bonded > 0 && bonded >= _minBond(role);
     }
 
@@ -84,7 +84,7 @@ abstract contract Bonds is Ledger {
     /// may bond without a key.
     function bond(Role role, uint256 amount, bytes32 nodeKey) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
-        Stake storage stake = _stakes[role][msg.sender];
+        Stake storage stake = _stake(role, msg.sender);
         if (stake.nodeKey == bytes32(0)) {
             if (nodeKey != bytes32(0)) {
                 address holder = nodeKeyHolder[role][nodeKey];
@@ -108,7 +108,7 @@ abstract contract Bonds is Ledger {
     /// whole unbonding sum).
     function requestUnbond(Role role, uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
-        Stake storage stake = _stakes[role][msg.sender];
+        Stake storage stake = _stake(role, msg.sender);
         if (amount > stake.bonded) revert InsufficientBond(stake.bonded, amount);
         // `amount <= bonded`, a uint128.
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -123,7 +123,7 @@ abstract contract Bonds is Ledger {
 
     /// @notice Withdraws the caller's whole unbonded `role` amount once its delay passed.
     function withdraw(Role role) external nonReentrant {
-        Stake storage stake = _stakes[role][msg.sender];
+        Stake storage stake = _stake(role, msg.sender);
         uint256 amount = stake.unbonding;
         if (amount == 0) revert NothingToWithdraw();
         if (block.timestamp < stake.unlockAt) revert StillSlashable(stake.unlockAt);
@@ -140,7 +140,7 @@ abstract contract Bonds is Ledger {
     /// @dev Takes `slashBps` of `account`'s `role` stake, bond first, then what is on its way
     /// out, and returns the amount taken (still held by this contract, in no bucket yet).
     function _takeStake(Role role, address account) internal returns (uint256 amount) {
-        Stake storage stake = _stakes[role][account];
+        Stake storage stake = _stake(role, account);
         amount = (uint256(stake.bonded) + stake.unbonding) * _params.slashBps / BPS;
         uint256 fromBond = amount < stake.bonded ? amount : stake.bonded;
         uint256 fromUnbonding = amount - fromBond;
@@ -155,8 +155,14 @@ abstract contract Bonds is Ledger {
 
     /// @dev Bonded plus unbonding stake of `account` in `role`.
     function _staked(Role role, address account) internal view returns (uint256) {
-        Stake storage stake = _stakes[role][account];
+        Stake storage stake = _stake(role, account);
         return uint256(stake.bonded) + stake.unbonding;
+    }
+
+    /// @dev One place computes a stake's slot (each inlined mapping access by an enum key costs
+    /// bytecode, and the coordinator is close to EIP-170's limit).
+    function _stake(Role role, address account) private view returns (Stake storage) {
+        return _stakes[role][account];
     }
 
     function _minBond(Role role) private view returns (uint256) {

@@ -11,7 +11,9 @@ import {OwnerUsage, Usage} from "./Types.sol";
 /// `ownerBudgetPerEpoch` requests of one function owner, whichever gateways anchor them (first
 /// anchored, first funded), and at most `gatewayBudgetPerEpoch` requests of one gateway's anchor
 /// (owners in the anchor's address order). What is over budget is anchored but not rewarded;
-/// claims are capped by the owner's funded count in that anchor.
+/// claims are capped by the owner's funded count in that anchor. Assists (agreeing receipts of
+/// racers that lost) are not calls and do not count against the budgets; each funded call of an
+/// owner funds up to the anchor's `assistsPerRequest` of that owner's assists.
 abstract contract Budgets is Ledger {
     using SafeCast for uint256;
 
@@ -27,8 +29,8 @@ abstract contract Budgets is Ledger {
     /// `usage[index]` is out of order (owners must be strictly ascending, none zero) or empty.
     error InvalidUsage(uint256 index);
 
-    /// @notice How many of `owner`'s requests in `gateway`'s `epoch` the treasury funds, and
-    /// how many of those were claimed.
+    /// @notice How many of `owner`'s requests in `gateway`'s `epoch` the treasury funds, how
+    /// many of those were claimed, and how many of the assists they fund were claimed.
     function usageOf(address gateway, uint64 epoch, address owner) external view returns (Usage memory) {
         return _usage[gateway][epoch][owner];
     }
@@ -79,14 +81,25 @@ abstract contract Budgets is Ledger {
     }
 
     /// @dev Takes up to `requests` of `owner`'s unpaid funded requests in an anchor, first come
-    /// first served, and returns how many it took.
-    function _takeFunded(address gateway, uint64 epoch, address owner, uint32 requests)
-        internal
-        returns (uint32 rewarded)
-    {
+    /// first served, and up to `assists` of the unpaid assists they fund (`perRequest` each,
+    /// the anchor's snapshot of `assistsPerRequest`); returns how many of each it took.
+    function _takeFunded(
+        address gateway,
+        uint64 epoch,
+        address owner,
+        uint32 requests,
+        uint32 assists,
+        uint8 perRequest
+    ) internal returns (uint32 rewarded, uint32 assistsRewarded) {
         Usage storage u = _usage[gateway][epoch][owner];
-        uint32 left = u.funded - u.claimed;
+        uint32 funded = u.funded;
+        uint32 left = funded - u.claimed;
         rewarded = requests < left ? requests : left;
+        uint256 assistsLeft = uint256(funded) * perRequest - u.assistsClaimed;
+        // `assistsLeft <= assists`, a uint32.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        assistsRewarded = assists < assistsLeft ? assists : uint32(assistsLeft);
         if (rewarded > 0) u.claimed += rewarded;
+        if (assistsRewarded > 0) u.assistsClaimed += assistsRewarded;
     }
 }

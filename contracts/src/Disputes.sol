@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {Bonds} from "./Bonds.sol";
 import {Receipts} from "./Receipts.sol";
@@ -44,8 +43,8 @@ abstract contract Disputes is Bonds, Receipts {
         if (a.resultHash == b.resultHash && a.fuelUsed == b.fuelUsed && a.bundle == b.bundle) {
             revert NotConflicting();
         }
-        address worker = ECDSA.recover(receiptDigest(a), sigA);
-        if (ECDSA.recover(receiptDigest(b), sigB) != worker) revert NotConflicting();
+        address worker = _recover(receiptDigest(a), sigA);
+        if (_recover(receiptDigest(b), sigB) != worker) revert NotConflicting();
         _slash(worker, a.requestId, Offence.Equivocation);
     }
 
@@ -60,13 +59,13 @@ abstract contract Disputes is Bonds, Receipts {
         bytes[] calldata validatorSigs
     ) external nonReentrant {
         if (correctResultHash == r.resultHash) revert NotConflicting();
-        address worker = ECDSA.recover(receiptDigest(r), workerSig);
+        address worker = _recover(receiptDigest(r), workerSig);
         bytes32 digest = attestationDigest(r.requestId, correctResultHash);
         uint256 quorum = _params.validatorQuorum;
         uint256 valid;
         address previous;
         for (uint256 i; i < validatorSigs.length; ++i) {
-            address validator = ECDSA.recover(digest, validatorSigs[i]);
+            address validator = _recover(digest, validatorSigs[i]);
             if (validator <= previous) revert QuorumNotReached(valid, quorum);
             previous = validator;
             if (validator != worker && isValidator(validator)) ++valid;

@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {Budgets} from "./Budgets.sol";
@@ -16,10 +15,10 @@ import {Anchor, Challenge, ChallengeState, OwnerUsage, Params, Receipt, Role, Wo
 /// @title ExecutionCoordinator
 /// @notice PeerHost's court and bank. Free calls never touch it; a priced call waits for one
 /// x402 settlement here (to the function owner) before the gateway dispatches it. Bonded
-/// gateways anchor one Merkle root of accepted receipts per epoch, workers claim the
-/// treasury-funded part of what they served, anyone may challenge an anchored receipt (the
-/// gateway must show the worker's signature or be slashed), and challengers prove wrong
-/// receipts and get worker bonds slashed.
+/// gateways anchor one Merkle root of accepted receipts per epoch (the winners' and, as assists,
+/// the agreeing losers'), workers claim the treasury-funded part of what they served, anyone may
+/// challenge an anchored receipt (the gateway must show the worker's signature or be slashed),
+/// and challengers prove wrong receipts and get worker bonds slashed.
 ///
 /// Every token the contract holds is accounted for in exactly one bucket:
 /// `balance = Σ_role (totalBonded + totalUnbonding) + totalCredits + treasury + totalReserved
@@ -46,7 +45,9 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
     uint256 public totalDeposits;
 
     event RequestsAnchored(address indexed gateway, uint64 indexed epoch, bytes32 root, uint32 count, uint32 funded);
-    event RewardsReserved(address indexed gateway, uint64 indexed epoch, uint256 rate, uint256 total);
+    event RewardsReserved(
+        address indexed gateway, uint64 indexed epoch, uint256 rate, uint256 assistRate, uint256 total
+    );
     event RewardClaimed(
         address indexed worker,
         address indexed gateway,
@@ -54,6 +55,8 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
         address owner,
         uint32 requests,
         uint32 rewarded,
+        uint32 assists,
+        uint32 assistsRewarded,
         uint256 amount
     );
     event RewardsReleased(address indexed gateway, uint64 indexed epoch, uint256 amount);
@@ -133,9 +136,11 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
 
     /// @notice Anchors the Merkle root of the receipts the calling bonded gateway accepted in an
     /// `epoch` that ended less than `anchorWindow` ago — one transaction per gateway per epoch —
-    /// with its requests per function owner (`usage`: owners strictly ascending, none empty).
-    /// Funds what the budgets allow (see `Budgets`) and reserves that from the treasury (pro rata
-    /// if it runs short); the rest is anchored but not rewarded.
+    /// with its requests per function owner (`usage`: owners strictly ascending, none empty;
+    /// calls, not assists). Funds what the budgets allow (see `Budgets`) and reserves that from
+    /// the treasury: `rewardPerRequest` per funded request and `assistReward` per assist those
+    /// fund (`assistsPerRequest` each). If the treasury runs short, requests come first (pro
+    /// rata) and assists get what is left (pro rata); the rest is anchored but not rewarded.
     /// @dev Leaves are per (worker, owner) pair, see `workerLeaf`.
     function anchor(uint64 epoch, bytes32 root, OwnerUsage[] calldata usage) external onlyGateway {
         uint64 current = currentEpoch();
@@ -146,36 +151,35 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
         if (_anchors[msg.sender][epoch].root != bytes32(0)) revert EpochAlreadyAnchored(msg.sender, epoch);
         (uint32 count, uint32 funded) = _fund(msg.sender, epoch, usage);
 
-        uint256 rate;
-        if (funded > 0) {
-            rate = _params.rewardPerRequest;
-            uint256 affordable = treasury / funded;
-            if (affordable < rate) rate = affordable;
-        }
-        uint256 total = rate * funded;
+        uint8 perRequest = _params.assistsPerRequest;
+        (uint256 rate, uint256 assistRate) = _rates(funded, uint256(funded) * perRequest);
+        uint256 total = rate * funded + assistRate * funded * perRequest;
         treasury -= total;
         totalReserved += total;
 
-        _anchors[msg.sender][epoch] = Anchor({
-            root: root,
-            count: count,
-            funded: funded,
-            claimedRequests: 0,
-            anchoredAt: uint64(block.timestamp),
-            // At most `rewardPerRequest`, a uint64.
-            // forge-lint: disable-next-line(unsafe-typecast)
-            rate: uint64(rate),
-            openChallenges: 0,
-            released: false,
-            fraudulent: false
-        });
+        // Field by field: the anchor is fresh (all zero), and a struct literal would take
+        // hundreds of bytes more code.
+        Anchor storage a = _anchors[msg.sender][epoch];
+        a.root = root;
+        a.count = count;
+        a.funded = funded;
+        a.anchoredAt = uint64(block.timestamp);
+        // At most `rewardPerRequest`, a uint64.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        a.rate = uint64(rate);
+        // At most `assistReward`, a uint64.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        a.assistRate = uint64(assistRate);
+        a.assistsPerRequest = perRequest;
         emit RequestsAnchored(msg.sender, epoch, root, count, funded);
-        emit RewardsReserved(msg.sender, epoch, rate, total);
+        emit RewardsReserved(msg.sender, epoch, rate, assistRate, total);
     }
 
     /// @notice Pays `leaf.worker` for what it served `leaf.owner` in `gateway`'s anchored
-    /// `epoch`: up to `leaf.requests` of that owner's funded requests not yet paid (first come,
-    /// first served). Anyone may submit the claim; the reward always goes to the worker.
+    /// `epoch`: up to `leaf.requests` of that owner's funded requests not yet paid at the
+    /// anchor's `rate`, and up to `leaf.assists` of the assists they fund not yet paid
+    /// (`funded × assistsPerRequest` per owner in the anchor) at its `assistRate`; first come,
+    /// first served. Anyone may submit the claim; the reward always goes to the worker.
     function claim(address gateway, uint64 epoch, WorkerLeaf calldata leaf, bytes32[] calldata proof)
         external
         nonReentrant
@@ -191,12 +195,7 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
         if (!MerkleProof.verifyCalldata(proof, a.root, _leafOf(leaf))) revert InvalidProof();
 
         done[leaf.owner] = true;
-        uint32 rewarded = _takeFunded(gateway, epoch, leaf.owner, leaf.requests);
-        a.claimedRequests += rewarded;
-        amount = uint256(a.rate) * rewarded;
-        totalReserved -= amount;
-        if (amount > 0) token.safeTransfer(leaf.worker, amount);
-        emit RewardClaimed(leaf.worker, gateway, epoch, leaf.owner, leaf.requests, rewarded, amount);
+        amount = _pay(a, gateway, epoch, leaf);
     }
 
     /// @notice Returns an epoch's unclaimed rewards to the treasury after its claim window.
@@ -254,7 +253,7 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
         if (block.timestamp >= c.answerBy) revert AnswerWindowClosed(c.answerBy);
         address worker = c.worker;
         if (receiptLeaf(worker, r) != c.receiptLeaf) revert AnswerMismatch();
-        address signer = ECDSA.recover(receiptDigest(r), workerSig);
+        address signer = _recover(receiptDigest(r), workerSig);
         if (signer != worker) revert NotSignedByWorker(worker, signer);
 
         c.state = ChallengeState.Answered;
@@ -293,7 +292,42 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
     // ---- internals ----
 
     function _leafOf(WorkerLeaf calldata l) private pure returns (bytes32) {
-        return workerLeaf(l.worker, l.owner, l.requests, l.fuel, l.receiptsRoot);
+        return workerLeaf(l.worker, l.owner, l.requests, l.assists, l.fuel, l.receiptsRoot);
+    }
+
+    /// @dev The reward per funded request and per funded assist an anchor reserves:
+    /// `rewardPerRequest` and `assistReward`, lowered so the reservation fits the treasury —
+    /// requests first (`treasury / funded`), then assists from what is left. The reservation
+    /// `rate × funded + assistRate × assists` never exceeds the treasury.
+    function _rates(uint256 funded, uint256 assists) private view returns (uint256 rate, uint256 assistRate) {
+        if (funded == 0) return (0, 0);
+        uint256 free = treasury;
+        rate = _params.rewardPerRequest;
+        uint256 affordable = free / funded;
+        if (affordable < rate) rate = affordable;
+        if (assists == 0) return (rate, 0);
+        assistRate = _params.assistReward;
+        affordable = (free - rate * funded) / assists;
+        if (affordable < assistRate) assistRate = affordable;
+    }
+
+    /// @dev Pays a proven, not yet claimed leaf what is left of its owner's funded requests and
+    /// of the assists they fund, at the anchor's rates.
+    function _pay(Anchor storage a, address gateway, uint64 epoch, WorkerLeaf calldata leaf)
+        private
+        returns (uint256 amount)
+    {
+        (address worker, address owner) = (leaf.worker, leaf.owner);
+        (uint32 rewarded, uint32 assistsRewarded) =
+            _takeFunded(gateway, epoch, owner, leaf.requests, leaf.assists, a.assistsPerRequest);
+        a.claimedRequests += rewarded;
+        a.claimedAssists += assistsRewarded;
+        amount = uint256(a.rate) * rewarded + uint256(a.assistRate) * assistsRewarded;
+        totalReserved -= amount;
+        if (amount > 0) token.safeTransfer(worker, amount);
+        emit RewardClaimed(
+            worker, gateway, epoch, owner, leaf.requests, rewarded, leaf.assists, assistsRewarded, amount
+        );
     }
 
     function _checkOpen(Anchor storage a, address gateway, uint64 epoch) private view {
@@ -303,7 +337,8 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
 
     function _reserved(Anchor storage a) private view returns (uint256) {
         if (a.released) return 0;
-        return uint256(a.rate) * (a.funded - a.claimedRequests);
+        uint256 assistsLeft = uint256(a.funded) * a.assistsPerRequest - a.claimedAssists;
+        return uint256(a.rate) * (a.funded - a.claimedRequests) + uint256(a.assistRate) * assistsLeft;
     }
 
     /// @dev Moves what an anchor still reserves back to the treasury (once; later calls move 0).
@@ -326,16 +361,16 @@ contract ExecutionCoordinator is Disputes, Settlement, Budgets {
         token.safeTransferFrom(msg.sender, address(this), deposit);
         totalDeposits += deposit;
         uint64 answerBy = uint64(block.timestamp) + _params.answerWindow;
-        _challenges[id] = Challenge({
-            gateway: gateway,
-            epoch: epoch,
-            state: ChallengeState.Open,
-            worker: worker,
-            answerBy: answerBy,
-            challenger: msg.sender,
-            deposit: deposit,
-            receiptLeaf: leafHash
-        });
+        // Field by field (the challenge is fresh): less code than a struct literal.
+        Challenge storage c = _challenges[id];
+        c.gateway = gateway;
+        c.epoch = epoch;
+        c.state = ChallengeState.Open;
+        c.worker = worker;
+        c.answerBy = answerBy;
+        c.challenger = msg.sender;
+        c.deposit = deposit;
+        c.receiptLeaf = leafHash;
         a.openChallenges += 1;
         openChallengesOf[gateway] += 1;
         emit ReceiptChallenged(id, gateway, epoch, worker, leafHash, msg.sender, answerBy);

@@ -58,7 +58,8 @@ abstract contract Ledger is Ownable2Step, ReentrancyGuard {
 
     /// @dev Bounds every share and window. A challenge must be possible before the stake it
     /// targets can leave (`challengeWindow <= unbondDelay`), claims must outlast a challenge and
-    /// its answer, and a challenge must cost something (it pauses the anchor's claims).
+    /// its answer, a challenge must cost something (it pauses the anchor's claims), and an
+    /// assist (a lost race) never pays more than a win.
     function _setParams(Params memory p) private {
         if (
             p.protocolFeeBps > BPS || p.slashBps > BPS || p.challengerBps > BPS || p.validatorQuorum == 0
@@ -66,6 +67,7 @@ abstract contract Ledger is Ownable2Step, ReentrancyGuard {
                 || p.challengeWindow == 0 || p.challengeWindow > p.unbondDelay || p.answerWindow == 0
                 || p.answerWindow > MAX_DELAY || uint256(p.challengeWindow) + p.answerWindow >= p.claimWindow
                 || p.challengeDeposit == 0 || p.anchorWindow == 0 || p.anchorWindow > MAX_DELAY
+                || p.assistReward > p.rewardPerRequest
         ) revert InvalidParams();
         _params = p;
         emit ParamsUpdated(p);

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {Receipt} from "./Types.sol";
 
@@ -47,13 +48,18 @@ abstract contract Receipts is IERC5267 {
     }
 
     /// @notice The leaf of what `worker` served for `owner` in one gateway's epoch: one leaf per
-    /// (worker, owner) pair; `receiptsRoot` commits to those receipts (see `receiptLeaf`).
-    function workerLeaf(address worker, address owner, uint32 requests, uint64 fuel, bytes32 receiptsRoot)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(bytes.concat(keccak256(abi.encode(worker, owner, requests, fuel, receiptsRoot))));
+    /// (worker, owner) pair, with the calls it won (`requests`) and its agreeing receipts of
+    /// calls it lost (`assists`); `receiptsRoot` commits to all those receipts and `fuel` is
+    /// theirs (see `receiptLeaf`).
+    function workerLeaf(
+        address worker,
+        address owner,
+        uint32 requests,
+        uint32 assists,
+        uint64 fuel,
+        bytes32 receiptsRoot
+    ) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(worker, owner, requests, assists, fuel, receiptsRoot))));
     }
 
     /// @notice A leaf of a worker's receipts tree: `keccak256(bytes.concat(receiptHash(worker, r)))`.
@@ -83,6 +89,13 @@ abstract contract Receipts is IERC5267 {
     /// @notice EIP-712 digest a validator signs for the result it got re-executing a request.
     function attestationDigest(bytes32 requestId, bytes32 resultHash) public view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(ATTESTATION_TYPEHASH, requestId, resultHash)));
+    }
+
+    /// @dev The signer of `digest` (OpenZeppelin's `ECDSA.recover`: malleable signatures
+    /// rejected). Called from one place, so the copy of the signature to memory is not repeated
+    /// at every call site.
+    function _recover(bytes32 digest, bytes calldata signature) internal pure returns (address) {
+        return ECDSA.recover(digest, signature);
     }
 
     /// @dev `keccak256("\x19\x01" ‖ domainSeparator ‖ structHash)`; the separator is recomputed

@@ -6,6 +6,7 @@ pragma solidity ^0.8.24;
 // bindings find all of them under `ExecutionCoordinator::`.
 
 /// Tunable parameters, set by the admin. Basis points are out of 10 000; durations in seconds.
+/// The order packs them into five storage slots (the anchor reads the rewards and budgets, two).
 struct Params {
     /// How long a requested unbonding stays slashable before it can be withdrawn.
     uint64 unbondDelay;
@@ -23,6 +24,11 @@ struct Params {
     uint128 minValidatorBond;
     /// Treasury subsidy per funded request (the free tier's price), in token units.
     uint64 rewardPerRequest;
+    /// Treasury subsidy per funded assist (a losing racer's receipt that agrees with the accepted
+    /// result, delivered before the race's deadline), in token units. At most `rewardPerRequest`.
+    uint64 assistReward;
+    /// Assists the treasury funds per funded request of an owner in one anchor (0 funds none).
+    uint8 assistsPerRequest;
     /// Requests of one function owner the treasury funds per epoch, across all gateways.
     /// No sentinel: 0 funds nothing, `type(uint32).max` is practically unlimited.
     uint32 ownerBudgetPerEpoch;
@@ -75,19 +81,28 @@ struct OwnerUsage {
 struct WorkerLeaf {
     address worker;
     address owner;
+    /// Calls the worker won (its result was the accepted one).
     uint32 requests;
+    /// Assists: the worker's receipts for calls it lost whose result matches the accepted one,
+    /// delivered before the race's deadline.
+    uint32 assists;
+    /// Fuel of all those receipts, won and assisted.
     uint64 fuel;
-    /// Root of the tree over the worker's receipt leaves for this owner.
+    /// Root of the tree over the worker's receipt leaves for this owner, won and assisted alike
+    /// (so a challenge can name any of them).
     bytes32 receiptsRoot;
 }
 
-/// A gateway's funded requests of one owner in one epoch, and how many were paid.
+/// A gateway's funded requests of one owner in one epoch, and how many of them, and of the
+/// assists they fund, were paid.
 struct Usage {
     uint32 funded;
     uint32 claimed;
+    /// Assists paid, at most `funded × assistsPerRequest` of the anchor.
+    uint64 assistsClaimed;
 }
 
-/// One gateway's anchored epoch: two storage slots, whatever the number of requests.
+/// One gateway's anchored epoch: three storage slots, whatever the number of requests.
 struct Anchor {
     bytes32 root;
     /// Requests anchored (the sum of the usage).
@@ -105,6 +120,13 @@ struct Anchor {
     bool released;
     /// A challenge went unanswered: the gateway was slashed and nothing more is paid.
     bool fraudulent;
+    /// Reward per funded assist reserved from the treasury when anchored (at most `rate`).
+    uint64 assistRate;
+    /// `assistsPerRequest` when anchored: each funded request of an owner funds this many of
+    /// that owner's assists.
+    uint8 assistsPerRequest;
+    /// Funded assists paid out.
+    uint64 claimedAssists;
 }
 
 /// A receipt as the worker's EVM key signs it (EIP-712, the coordinator's domain).

@@ -19,7 +19,7 @@ contract AdminTest is Fixture {
     }
 
     function test_params_are_bounded() public {
-        Params[] memory bad = new Params[](16);
+        Params[] memory bad = new Params[](17);
         for (uint256 i; i < bad.length; ++i) {
             bad[i] = defaultParams();
         }
@@ -41,6 +41,8 @@ contract AdminTest is Fixture {
         bad[13].unbondDelay = 0;
         bad[14].anchorWindow = 0;
         bad[15].anchorWindow = 366 days;
+        // An assist (a lost race) never pays more than a win.
+        bad[16].assistReward = bad[16].rewardPerRequest + 1;
         vm.startPrank(admin);
         for (uint256 i; i < bad.length; ++i) {
             vm.expectRevert(Ledger.InvalidParams.selector);
@@ -48,6 +50,8 @@ contract AdminTest is Fixture {
         }
         Params memory good = defaultParams();
         good.rewardPerRequest = 7;
+        good.assistReward = 7; // as much as a win is allowed
+        good.assistsPerRequest = 0;
         good.challengeWindow = 7 days;
         vm.expectEmit(address(coordinator));
         emit Ledger.ParamsUpdated(good);
@@ -55,6 +59,8 @@ contract AdminTest is Fixture {
         vm.stopPrank();
         vm.assertEq(coordinator.params().rewardPerRequest, 7, "applied");
         vm.assertEq(coordinator.params().challengeWindow, 7 days, "applied");
+        vm.assertEq(coordinator.params().assistReward, 7, "applied");
+        vm.assertEq(coordinator.params().assistsPerRequest, 0, "applied");
     }
 
     function test_constructor_rejects_bad_params() public {

@@ -23,16 +23,17 @@ contract AnchoringTest is Fixture {
         vm.expectEmit(address(coordinator));
         emit EC.RequestsAnchored(gateway, 0, root, 42, 42);
         vm.expectEmit(address(coordinator));
-        emit EC.RewardsReserved(gateway, 0, RATE, 42 * RATE);
+        emit EC.RewardsReserved(gateway, 0, RATE, ASSIST_RATE, 42 * RESERVE);
         vm.prank(gateway);
         coordinator.anchor(0, root, usageOne(owner, 42));
-        vm.assertEq(coordinator.treasury(), treasuryBefore - 42 * RATE, "reserved from the treasury");
-        vm.assertEq(coordinator.totalReserved(), 42 * RATE, "reserved");
+        // Each funded request reserves its win and the assists it funds.
+        vm.assertEq(coordinator.treasury(), treasuryBefore - 42 * RESERVE, "reserved from the treasury");
+        vm.assertEq(coordinator.totalReserved(), 42 * RESERVE, "reserved");
         vm.assertEq(coordinator.fundedOf(owner, 0), 42, "owner's funded requests");
         vm.assertEq(coordinator.usageOf(gateway, 0, owner).funded, 42, "in this anchor");
 
         vm.expectEmit(address(coordinator));
-        emit EC.RewardClaimed(worker, gateway, 0, owner, 30, 30, 30 * RATE);
+        emit EC.RewardClaimed(worker, gateway, 0, owner, 30, 30, 0, 0, 30 * RATE);
         uint256 paid = claimLeaf(gateway, 0, leaves, 0);
         vm.assertEq(paid, 30 * RATE, "returned");
         vm.assertEq(usdc.balanceOf(worker), 1_000 * USDC + 30 * RATE, "worker paid");
@@ -40,7 +41,7 @@ contract AnchoringTest is Fixture {
         vm.prank(address(0xDEAD));
         claimLeaf(gateway, 0, leaves, 1);
         vm.assertEq(usdc.balanceOf(otherWorker), 1_000 * USDC + 12 * RATE, "other worker paid");
-        vm.assertEq(coordinator.totalReserved(), 0, "all claimed");
+        vm.assertEq(coordinator.totalReserved(), 42 * ASSISTS * ASSIST_RATE, "all wins claimed, no assists");
         vm.assertEq(coordinator.anchorOf(gateway, 0).claimedRequests, 42, "counted");
         vm.assertEq(coordinator.usageOf(gateway, 0, owner).claimed, 42, "counted per owner");
         assertAccounted();
@@ -132,6 +133,7 @@ contract AnchoringTest is Fixture {
         fresh.anchor(0, bytes32(uint256(1)), usageOne(owner, 4));
         vm.stopPrank();
         vm.assertEq(fresh.anchorOf(otherGateway, 0).rate, 2, "rate");
+        vm.assertEq(fresh.anchorOf(otherGateway, 0).assistRate, 0, "requests first: nothing left for assists");
         vm.assertEq(fresh.treasury(), 2, "remainder stays");
     }
 
@@ -170,9 +172,10 @@ contract AnchoringTest is Fixture {
         vm.assertEq(claimLeaf(gateway, 0, leaves, 0), 5 * RATE, "first claim paid in full");
         // The second gets what is left of the owner's funded requests, no more.
         vm.expectEmit(address(coordinator));
-        emit EC.RewardClaimed(otherWorker, gateway, 0, owner, 5, 1, RATE);
+        emit EC.RewardClaimed(otherWorker, gateway, 0, owner, 5, 1, 0, 0, RATE);
         vm.assertEq(claimLeaf(gateway, 0, leaves, 1), RATE, "capped");
-        vm.assertEq(coordinator.totalReserved(), 0, "reservation used up, not overdrawn");
+        vm.assertEq(coordinator.anchorOf(gateway, 0).claimedRequests, 6, "wins used up, not overdrawn");
+        vm.assertEq(coordinator.totalReserved(), 6 * ASSISTS * ASSIST_RATE, "only the assists' share left");
         assertAccounted();
     }
 
@@ -185,7 +188,7 @@ contract AnchoringTest is Fixture {
         coordinator.anchor(0, Merkle.root(hashes), usageOne(owner, 11));
         vm.assertEq(claimLeaf(gateway, 0, leaves, 1), 0, "nothing funded for that owner");
         vm.assertEq(claimLeaf(gateway, 0, leaves, 0), 2 * RATE, "the declared owner's leaf is paid");
-        vm.assertEq(coordinator.reservedOf(gateway, 0), 9 * RATE, "the rest waits for release");
+        vm.assertEq(coordinator.reservedOf(gateway, 0), 11 * RESERVE - 2 * RATE, "the rest waits for release");
     }
 
     function test_unclaimed_rewards_return_to_the_treasury_after_the_window() public {
@@ -200,12 +203,14 @@ contract AnchoringTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(EC.ClaimWindowClosed.selector, closesAt));
         claimLeaf(gateway, 0, leaves, 1);
         uint256 treasuryBefore = coordinator.treasury();
+        uint256 unclaimed = 7 * RESERVE - 3 * RATE; // the unclaimed leaf, and the assists of both
         vm.expectEmit(address(coordinator));
-        emit EC.RewardsReleased(gateway, 0, 4 * RATE);
+        emit EC.RewardsReleased(gateway, 0, unclaimed);
         coordinator.release(gateway, 0);
-        vm.assertEq(coordinator.treasury(), treasuryBefore + 4 * RATE, "released");
+        vm.assertEq(coordinator.treasury(), treasuryBefore + unclaimed, "released");
         coordinator.release(gateway, 0); // idempotent: nothing left
-        vm.assertEq(coordinator.treasury(), treasuryBefore + 4 * RATE, "released once");
+        vm.assertEq(coordinator.treasury(), treasuryBefore + unclaimed, "released once");
+        vm.assertEq(coordinator.totalReserved(), 0, "nothing reserved any more");
         vm.expectRevert(abi.encodeWithSelector(EC.UnknownAnchor.selector, gateway, 9));
         coordinator.release(gateway, 9);
         assertAccounted();

@@ -39,7 +39,7 @@ contract BudgetsTest is Fixture {
         coordinator.anchor(0, root, usageFor(second));
         vm.assertEq(coordinator.fundedOf(owner, 0), 10, "the owner's budget, no more");
         vm.assertEq(coordinator.usageOf(otherGateway, 0, owner).funded, 4, "recorded per gateway");
-        vm.assertEq(coordinator.totalReserved(), 10 * RATE, "only funded requests reserved");
+        vm.assertEq(coordinator.totalReserved(), 10 * RESERVE, "only funded requests reserved");
 
         vm.assertEq(claimLeaf(otherGateway, 0, second, 0), 4 * RATE, "claim capped by the funded count");
         vm.assertEq(claimLeaf(gateway, 0, first, 0), 6 * RATE, "the first gateway's leaf in full");
@@ -80,10 +80,10 @@ contract BudgetsTest is Fixture {
         // First come, first served: the second claim gets what is left.
         vm.assertEq(claimLeaf(gateway, 0, leaves, 1), 4 * RATE, "first claim");
         vm.expectEmit(address(coordinator));
-        emit EC.RewardClaimed(worker, gateway, 0, owner, 3, 1, RATE);
+        emit EC.RewardClaimed(worker, gateway, 0, owner, 3, 1, 0, 0, RATE);
         vm.assertEq(claimLeaf(gateway, 0, leaves, 0), RATE, "what is left");
         vm.assertEq(coordinator.usageOf(gateway, 0, owner).claimed, 5, "never more than funded");
-        vm.assertEq(coordinator.reservedOf(gateway, 0), 0, "used up");
+        vm.assertEq(coordinator.reservedOf(gateway, 0), 5 * ASSISTS * ASSIST_RATE, "wins used up");
         assertAccounted();
     }
 

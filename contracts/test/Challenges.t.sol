@@ -11,13 +11,17 @@ import {Merkle} from "./lib/Merkle.sol";
 /// Gateway fraud proofs: a challenger proves a receipt leaf in an anchored epoch; the gateway
 /// shows the worker's signature of it or is slashed.
 contract ChallengesTest is Fixture {
-    /// `worker` served `owner` three receipts it signed; the gateway adds a fourth nobody signed.
+    /// `worker` served `owner` four receipts: it won the first two calls and lost the other two
+    /// with the accepted result (assists). It signed three; the gateway made up the fourth (an
+    /// assist).
     Receipt[] internal receipts;
     bytes[] internal sigs;
     bytes32[] internal receiptLeaves;
     WorkerLeaf[] internal leaves;
     bytes32[] internal leafHashes;
     uint256 internal constant FABRICATED = 3;
+    /// Receipts from here on are assists.
+    uint256 internal constant FIRST_ASSIST = 2;
 
     function setUp() public override {
         super.setUp();
@@ -29,7 +33,12 @@ contract ChallengesTest is Fixture {
         }
         leaves.push(
             WorkerLeaf({
-                worker: worker, owner: owner, requests: 4, fuel: 4 * 12_345, receiptsRoot: Merkle.root(receiptLeaves)
+                worker: worker,
+                owner: owner,
+                requests: 2,
+                assists: 2,
+                fuel: 4 * 12_345,
+                receiptsRoot: Merkle.root(receiptLeaves)
             })
         );
         leaves.push(leafOf(otherWorker, owner, 2));
@@ -107,6 +116,17 @@ contract ChallengesTest is Fixture {
         return Merkle.proof(receiptLeaves, i);
     }
 
+    /// An assist's receipt is in the leaf's receipts tree like a won one, so a challenge can name
+    /// it and the gateway answers it the same way.
+    function test_an_assisted_receipt_is_challenged_like_a_won_one() public {
+        bytes32 id = challengeReceiptAt(FIRST_ASSIST);
+        vm.assertEq(coordinator.challengeOf(id).receiptLeaf, receiptLeaves[FIRST_ASSIST], "the assist named");
+        answer(id, FIRST_ASSIST);
+        vm.assertTrue(coordinator.challengeOf(id).state == ChallengeState.Answered, "answered");
+        vm.assertEq(claimLeaf(gateway, 0, leaves, 0), 2 * RATE + 2 * ASSIST_RATE, "wins and assists paid");
+        assertAccounted();
+    }
+
     function test_anyone_may_answer_for_the_gateway() public {
         bytes32 id = challengeReceiptAt(0);
         vm.prank(worker);
@@ -125,7 +145,8 @@ contract ChallengesTest is Fixture {
         vm.warp(answerBy);
 
         uint256 treasuryBefore = coordinator.treasury();
-        uint256 unclaimed = 6 * RATE; // 4 + 2 requests of `owner`
+        // 2 + 2 requests of `owner` and their assists, the assists of `otherOwner`'s claimed 5.
+        uint256 unclaimed = 4 * RESERVE + 5 * ASSISTS * ASSIST_RATE;
         vm.assertEq(coordinator.reservedOf(gateway, 0), unclaimed, "reserved before");
         uint256 slash = GATEWAY_BOND / 2;
         uint256 reward = slash / 5;

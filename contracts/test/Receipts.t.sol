@@ -42,8 +42,8 @@ contract ReceiptsTest is Fixture {
     function test_golden_vectors() public view {
         bytes32 root = bytes32(uint256(0x0505050505050505050505050505050505050505050505050505050505050505));
         vm.assertEq(
-            coordinator.workerLeaf(W, O, 3, 4, root),
-            0x3b8fa0f2294c2b830e879ad84f113cf429cdec1e738d19f1638a0a9411cc8546,
+            coordinator.workerLeaf(W, O, 3, 2, 4, root),
+            0x30cc8f0ec63ace88f0903429cab3be769f0c9a3b307a7a662b4ffb62182c752d,
             "workerLeaf"
         );
         Receipt memory r = golden();
@@ -68,7 +68,9 @@ contract ReceiptsTest is Fixture {
 
     function testFuzz_leaves_follow_their_definition(WorkerLeaf memory l, Receipt memory r) public view {
         vm.assertEq(
-            coordinator.workerLeaf(l.worker, l.owner, l.requests, l.fuel, l.receiptsRoot), hashLeaf(l), "worker leaf"
+            coordinator.workerLeaf(l.worker, l.owner, l.requests, l.assists, l.fuel, l.receiptsRoot),
+            hashLeaf(l),
+            "worker leaf"
         );
         vm.assertEq(
             coordinator.receiptLeaf(l.worker, r),

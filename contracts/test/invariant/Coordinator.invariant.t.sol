@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Anchor, Challenge, ChallengeState, Params, Role, Stake} from "../../src/Types.sol";
+import {Anchor, Challenge, ChallengeState, Params, Role, Stake, Usage} from "../../src/Types.sol";
 import {Fixture} from "../lib/Fixture.sol";
 import {Handler} from "./Handler.sol";
 
@@ -19,7 +19,7 @@ contract CoordinatorInvariants is Fixture {
         p.gatewayBudgetPerEpoch = GATEWAY_BUDGET;
         vm.prank(admin);
         coordinator.setParams(p);
-        handler = new Handler(usdc, coordinator, [gateway, otherGateway], validatorKey, payerKey);
+        handler = new Handler(usdc, coordinator, admin, [gateway, otherGateway], validatorKey, payerKey);
         vm.startPrank(admin);
         for (uint256 i; i < 3; ++i) {
             (address w,) = handler.workerAt(i);
@@ -79,6 +79,17 @@ contract CoordinatorInvariants is Fixture {
         handler.anchor(4, 1, false);
         handler.anchor(5, 0, false);
         vm.assertGt(handler.overBudget(), 0, "a budget bound");
+        for (uint256 a = 2; a < 5; ++a) {
+            for (uint256 i; i < 9; ++i) {
+                handler.claim(a, i);
+            }
+        }
+        vm.assertGt(handler.assistsPaid(), 0, "assists paid");
+        vm.assertGt(handler.assistsCapped(), 0, "the assist cap bound");
+        // Win rewards so high the treasury runs short: requests first, assists get the rest.
+        handler.setRewards(2_000e6, 2_000e6, 3);
+        handler.anchor(6, 0, false);
+        vm.assertGt(handler.shortAssists(), 0, "the treasury could not fund every assist");
         invariant_token_is_conserved();
         invariant_budgets_are_never_exceeded();
         invariant_nobody_is_slashed_without_proof();
@@ -114,9 +125,12 @@ contract CoordinatorInvariants is Fixture {
     }
 
     /// Funded requests stay within the owner's and the gateway's budgets, claims within what
-    /// was funded, and the contract funds exactly what the rules replayed by the handler say.
+    /// was funded, paid assists within `funded × assistsPerRequest` per owner and anchor, and
+    /// the contract funds, reserves and pays exactly what the rules replayed by the handler say.
     function invariant_budgets_are_never_exceeded() public view {
         vm.assertFalse(handler.budgetMismatch(), "funded differs from the budget rules");
+        vm.assertFalse(handler.rateMismatch(), "reserved differs from the reservation rule");
+        vm.assertFalse(handler.claimMismatch(), "a claim paid other than its share");
         uint256 n = handler.anchorCount();
         for (uint256 i; i < n; ++i) {
             (address g, uint64 epoch,) = handler.anchors(i);
@@ -124,16 +138,23 @@ contract CoordinatorInvariants is Fixture {
             vm.assertLe(a.funded, GATEWAY_BUDGET, "gateway budget");
             vm.assertLe(a.funded, a.count, "funded <= anchored");
             vm.assertLe(a.claimedRequests, a.funded, "claimed <= funded");
+            vm.assertLe(a.claimedAssists, uint256(a.funded) * a.assistsPerRequest, "assists <= cap");
+            vm.assertLe(a.assistRate, a.rate, "an assist never pays more than a win");
             uint256 sum;
+            uint256 assists;
             for (uint256 o; o < 3; ++o) {
                 address owner_ = handler.ownerAt(o);
-                uint256 funded = coordinator.usageOf(g, epoch, owner_).funded;
-                vm.assertLe(coordinator.usageOf(g, epoch, owner_).claimed, funded, "owner claims <= funded");
+                Usage memory u = coordinator.usageOf(g, epoch, owner_);
+                uint256 funded = u.funded;
+                vm.assertLe(u.claimed, funded, "owner claims <= funded");
+                vm.assertLe(u.assistsClaimed, funded * a.assistsPerRequest, "owner assists <= its cap");
+                assists += u.assistsClaimed;
                 sum += funded;
                 vm.assertLe(coordinator.fundedOf(owner_, epoch), OWNER_BUDGET, "owner budget");
                 vm.assertEq(coordinator.fundedOf(owner_, epoch), handler.modelFunded(owner_, epoch), "owner total");
             }
             vm.assertEq(sum, a.funded, "anchor funded == sum over owners");
+            vm.assertEq(assists, a.claimedAssists, "anchor assists == sum over owners");
         }
     }
 

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {ExecutionCoordinator as EC} from "../../src/ExecutionCoordinator.sol";
 import {MockUSDC} from "../../src/MockUSDC.sol";
 import {
+    Anchor,
     Authorization,
     ChallengeState,
     OwnerUsage,
@@ -18,9 +19,10 @@ import {Merkle} from "../lib/Merkle.sol";
 import {Vm} from "../lib/Vm.sol";
 
 /// @notice Drives the coordinator through random sequences of everything its users do — bond,
-/// unbond and withdraw in every role, anchor (sometimes with receipts no worker signed), claim,
-/// release, challenge anchored receipts (the gateway answers whenever the worker really signed),
-/// uphold unanswered challenges, settle (also replays), slash workers (also with bad proofs, and
+/// unbond and withdraw in every role, anchor leaves of won calls and assists (sometimes with
+/// receipts no worker signed), claim, release, change the rewards (so the treasury may run
+/// short), challenge anchored receipts (won or assisted; the gateway answers whenever the worker
+/// really signed), uphold unanswered challenges, settle (also replays), slash workers (also with bad proofs, and
 /// with false attestations by a Sybil: bonded as a validator, never approved by the owner),
 /// withdraw credits — and keeps ghost records the invariants check.
 contract Handler {
@@ -33,6 +35,7 @@ contract Handler {
 
     MockUSDC public immutable usdc;
     EC public immutable coordinator;
+    address internal immutable admin;
     uint256 internal immutable validatorKey;
     uint256 internal immutable payerKey;
     address internal immutable owner;
@@ -61,6 +64,12 @@ contract Handler {
     bool public forgedAnswerAccepted;
     /// What the contract funded differs from the budget rules replayed here.
     bool public budgetMismatch;
+    /// An anchor's rates differ from the reservation rule replayed here (requests first, then
+    /// assists, never more than the treasury holds).
+    bool public rateMismatch;
+    /// A claim paid other than the anchor's rates times what was left of the owner's funded
+    /// requests and assists.
+    bool public claimMismatch;
 
     /// Anchored epochs with the leaves and receipts behind them.
     struct Anchored {
@@ -93,18 +102,25 @@ contract Handler {
     uint256 public gatewaySlashes;
     uint256 public answers;
     uint256 public overBudget;
+    /// Assists paid, and claims whose assists hit the owner's assist cap.
+    uint256 public assistsPaid;
+    uint256 public assistsCapped;
+    /// Anchors whose assists the treasury could not fund in full.
+    uint256 public shortAssists;
     /// False attestations the Sybil submitted while bonded at or above the minimum.
     uint256 public sybilAttempts;
 
     constructor(
         MockUSDC usdc_,
         EC coordinator_,
+        address admin_,
         address[GATEWAYS] memory gateways_,
         uint256 validatorKey_,
         uint256 payerKey_
     ) {
         usdc = usdc_;
         coordinator = coordinator_;
+        admin = admin_;
         gateways = gateways_;
         validatorKey = validatorKey_;
         payerKey = payerKey_;
@@ -217,8 +233,21 @@ contract Handler {
         coordinator.fundTreasury(amount);
     }
 
-    /// A gateway anchors the last epoch: every (worker, owner) pair the seed picks served one to
-    /// three receipts, signed by the worker — except one the gateway made up when `fabricate`.
+    /// The admin changes the rewards: the win reward (up to 2 000 USDC, so the treasury can run
+    /// short), the assist reward (at most the win's) and the assists funded per request.
+    function setRewards(uint64 reward, uint64 assistReward, uint8 perRequest) external {
+        ++calls;
+        Params memory p = coordinator.params();
+        p.rewardPerRequest = uint64(_bound(reward, 0, 2_000e6));
+        p.assistReward = uint64(_bound(assistReward, 0, p.rewardPerRequest));
+        p.assistsPerRequest = uint8(_bound(perRequest, 0, 3));
+        vm.prank(admin);
+        coordinator.setParams(p);
+    }
+
+    /// A gateway anchors the last epoch: every (worker, owner) pair the seed picks won one to
+    /// three calls and assisted in zero to three more (lost with the accepted result), all
+    /// receipts signed by the worker — except one the gateway made up when `fabricate`.
     function anchor(uint256 seed, uint256 gatewaySeed, bool fabricate) external {
         ++calls;
         address g = gatewayAt(gatewaySeed);
@@ -231,7 +260,7 @@ contract Handler {
                 uint256 draw = uint256(keccak256(abi.encode(seed, i, o)));
                 if (draw % 2 == 0 && !(i == 0 && o == 0)) continue;
                 uint32 n = (draw >> 8) % 3 == 0 ? 1 : ((draw >> 8) % 3 == 1 ? 2 : 3);
-                _serve(index, leaves.length, i, o, n);
+                _serve(index, leaves.length, i, o, n, uint32((draw >> 16) % 4));
                 served[o] += n;
             }
         }
@@ -244,11 +273,13 @@ contract Handler {
         }
 
         OwnerUsage[] memory usage = _usage(served);
+        uint256 treasury = coordinator.treasury();
         vm.prank(g);
         try coordinator.anchor(epoch, Merkle.root(_leafHashes(index)), usage) {
             anchors.push(Anchored({gateway: g, epoch: epoch, fabricated: fabricated}));
             anchoredEpochs.push(epoch);
             _checkBudgets(g, epoch, usage);
+            _checkRates(g, epoch, treasury);
         } catch {
             _forget(index);
         }
@@ -260,8 +291,14 @@ contract Handler {
         uint256 index = anchorSeed % anchors.length;
         Anchored memory a = anchors[index];
         uint256 i = leafSeed % _leaves[index].length;
-        try coordinator.claim(a.gateway, a.epoch, _leaves[index][i], Merkle.proof(_leafHashes(index), i)) {
+        WorkerLeaf memory leaf = _leaves[index][i];
+        (uint256 expected, uint256 assisted) = _expectedClaim(a, leaf);
+        uint256 before = usdc.balanceOf(leaf.worker);
+        try coordinator.claim(a.gateway, a.epoch, leaf, Merkle.proof(_leafHashes(index), i)) returns (uint256 paid) {
             ++claims;
+            assistsPaid += assisted;
+            if (assisted < leaf.assists) ++assistsCapped;
+            if (paid != expected || usdc.balanceOf(leaf.worker) != before + paid) claimMismatch = true;
         } catch {}
     }
 
@@ -421,17 +458,57 @@ contract Handler {
 
     // ---- helpers ----
 
-    /// Adds a leaf of `n` receipts of worker `i` for owner `o` (signable by the worker's key).
-    function _serve(uint256 index, uint256 at, uint256 i, uint256 o, uint32 n) private {
+    /// Adds a leaf of worker `i` for owner `o`: `n` receipts of calls it won and `m` of calls it
+    /// lost with the accepted result (signable by the worker's key), all in its receipts tree.
+    function _serve(uint256 index, uint256 at, uint256 i, uint256 o, uint32 n, uint32 m) private {
         (address w,) = workerAt(i);
-        for (uint64 k; k < n; ++k) {
-            bytes32 requestId = keccak256(abi.encode("anchored", index, at, k));
+        uint64 fuel;
+        for (uint64 k; k < n + m; ++k) {
+            bytes32 requestId = keccak256(abi.encode(k < n ? "won" : "assisted", index, at, k));
             _receipts[index][at].push(Receipt(requestId, truth(requestId), 100 + k, bytes32(0)));
+            fuel += 100 + k;
         }
         bytes32 root = Merkle.root(_receiptLeaves(index, at, w));
         _leaves[index].push(
-            WorkerLeaf({worker: w, owner: owners[o], requests: n, fuel: 100 * uint64(n), receiptsRoot: root})
+            WorkerLeaf({worker: w, owner: owners[o], requests: n, assists: m, fuel: fuel, receiptsRoot: root})
         );
+    }
+
+    /// Replays the reservation rule for an anchor that went through: `rewardPerRequest` per
+    /// funded request and `assistReward` per funded assist, requests first when the treasury
+    /// (`treasury` before the anchor) runs short, assists from what is left.
+    function _checkRates(address g, uint64 epoch, uint256 treasury) private {
+        Params memory p = coordinator.params();
+        Anchor memory a = coordinator.anchorOf(g, epoch);
+        uint256 funded = a.funded;
+        uint256 assists = funded * p.assistsPerRequest;
+        uint256 rate = funded == 0 ? 0 : _min(p.rewardPerRequest, treasury / funded);
+        uint256 assistRate = assists == 0 ? 0 : _min(p.assistReward, (treasury - rate * funded) / assists);
+        if (assistRate < p.assistReward && assists > 0) ++shortAssists;
+        uint256 total = rate * funded + assistRate * assists;
+        if (
+            a.rate != rate || a.assistRate != assistRate || a.assistsPerRequest != p.assistsPerRequest
+                || coordinator.treasury() != treasury - total || total > treasury
+        ) rateMismatch = true;
+    }
+
+    /// What a claim of `leaf` should pay now, and for how many assists: the anchor's rates times
+    /// what is left of the owner's funded requests and of the assists they fund, up to the
+    /// leaf's counts.
+    function _expectedClaim(Anchored memory at, WorkerLeaf memory leaf)
+        private
+        view
+        returns (uint256 amount, uint256 assisted)
+    {
+        Anchor memory a = coordinator.anchorOf(at.gateway, at.epoch);
+        Usage memory u = coordinator.usageOf(at.gateway, at.epoch, leaf.owner);
+        uint256 rewarded = _min(leaf.requests, u.funded - u.claimed);
+        assisted = _min(leaf.assists, uint256(u.funded) * a.assistsPerRequest - u.assistsClaimed);
+        amount = a.rate * rewarded + a.assistRate * assisted;
+    }
+
+    function _min(uint256 x, uint256 y) private pure returns (uint256) {
+        return x < y ? x : y;
     }
 
     function _usage(uint32[OWNERS] memory served) private view returns (OwnerUsage[] memory usage) {
@@ -505,8 +582,9 @@ contract Handler {
         hashes = new bytes32[](leaves.length);
         for (uint256 i; i < leaves.length; ++i) {
             WorkerLeaf memory l = leaves[i];
-            hashes[i] =
-                keccak256(bytes.concat(keccak256(abi.encode(l.worker, l.owner, l.requests, l.fuel, l.receiptsRoot))));
+            hashes[i] = keccak256(
+                bytes.concat(keccak256(abi.encode(l.worker, l.owner, l.requests, l.assists, l.fuel, l.receiptsRoot)))
+            );
         }
     }
 

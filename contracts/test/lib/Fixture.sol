@@ -16,6 +16,12 @@ abstract contract Fixture is TestBase {
     uint64 internal constant EPOCH = 60;
     /// `defaultParams().rewardPerRequest`.
     uint256 internal constant RATE = 1e3;
+    /// `defaultParams().assistReward`: a quarter of a win.
+    uint256 internal constant ASSIST_RATE = RATE / 4;
+    /// `defaultParams().assistsPerRequest`.
+    uint256 internal constant ASSISTS = 2;
+    /// What an anchor reserves per funded request: the win and the assists it funds.
+    uint256 internal constant RESERVE = RATE + ASSISTS * ASSIST_RATE;
     uint256 internal constant GATEWAY_BOND = 1_000 * USDC;
     uint256 internal constant DEPOSIT = 10 * USDC;
 
@@ -49,6 +55,8 @@ abstract contract Fixture is TestBase {
             minGatewayBond: 1_000e6,
             minValidatorBond: 50e6,
             rewardPerRequest: 1e3,
+            assistReward: 250,
+            assistsPerRequest: 2,
             ownerBudgetPerEpoch: 1_000_000,
             gatewayBudgetPerEpoch: 10_000_000,
             challengeDeposit: 10e6,
@@ -153,13 +161,24 @@ abstract contract Fixture is TestBase {
 
     // ---- epoch trees ----
 
-    /// A leaf of `requests` requests `who` served for `forOwner` (fuel and receipts root made up).
+    /// A leaf of `requests` requests `who` served for `forOwner`, no assists (fuel and receipts
+    /// root made up).
     function leafOf(address who, address forOwner, uint32 requests) internal pure returns (WorkerLeaf memory) {
+        return assistLeafOf(who, forOwner, requests, 0);
+    }
+
+    /// A leaf of `requests` won calls and `assists` agreeing receipts of lost ones.
+    function assistLeafOf(address who, address forOwner, uint32 requests, uint32 assists)
+        internal
+        pure
+        returns (WorkerLeaf memory)
+    {
         return WorkerLeaf({
             worker: who,
             owner: forOwner,
             requests: requests,
-            fuel: uint64(requests) * 1000,
+            assists: assists,
+            fuel: (uint64(requests) + assists) * 1000,
             receiptsRoot: keccak256(abi.encode("receipts of", who, forOwner))
         });
     }
@@ -177,7 +196,9 @@ abstract contract Fixture is TestBase {
     /// The leaf as the coordinator hashes it, computed here (no call, so it can sit between an
     /// `expectRevert` and the call it means).
     function hashLeaf(WorkerLeaf memory l) internal pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(l.worker, l.owner, l.requests, l.fuel, l.receiptsRoot))));
+        return keccak256(
+            bytes.concat(keccak256(abi.encode(l.worker, l.owner, l.requests, l.assists, l.fuel, l.receiptsRoot)))
+        );
     }
 
     function hashLeaves(WorkerLeaf[] memory leaves) internal pure returns (bytes32[] memory hashes) {
@@ -187,11 +208,14 @@ abstract contract Fixture is TestBase {
         }
     }
 
-    /// The usage a gateway declares for `leaves`: requests summed per owner, owners ascending.
+    /// The usage a gateway declares for `leaves`: requests (calls, not assists) summed per
+    /// owner, owners ascending.
     function usageFor(WorkerLeaf[] memory leaves) internal pure returns (OwnerUsage[] memory usage) {
         OwnerUsage[] memory scratch = new OwnerUsage[](leaves.length);
         uint256 n;
         for (uint256 i; i < leaves.length; ++i) {
+            // A leaf of assists only names no call of its own.
+            if (leaves[i].requests == 0) continue;
             uint256 at;
             while (at < n && scratch[at].owner < leaves[i].owner) ++at;
             if (at < n && scratch[at].owner == leaves[i].owner) {
