@@ -362,10 +362,25 @@ impl Devnet {
     ///
     /// The node does not start.
     pub async fn start_gateway(&self, name: &str) -> Result<Node, DevnetError> {
+        self.start_gateway_with(name, |_| {}).await
+    }
+
+    /// Starts another gateway like [`Devnet::start_gateway`], its settings adjusted by
+    /// `tweak` first.
+    ///
+    /// # Errors
+    ///
+    /// [`DevnetError::Node`] if it does not start.
+    pub async fn start_gateway_with(
+        &self,
+        name: &str,
+        tweak: impl FnOnce(&mut GatewayConfig),
+    ) -> Result<Node, DevnetError> {
         let mut config = self.gateway_config.clone();
         config.data_dir = self.options.data_dir.join(name);
         if let Some(http) = config.gateway.as_mut() {
             http.listen = SocketAddr::new(self.options.ip, 0);
+            tweak(http);
         }
         Box::pin(Node::start(config))
             .await

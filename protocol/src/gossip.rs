@@ -91,9 +91,12 @@ pub struct WorkerLeaf {
     pub worker: Owner,
     /// The owner of the functions it served.
     pub owner: Owner,
-    /// Requests it served that the gateway accepted.
+    /// Calls it won (its result was the one the gateway accepted).
     pub requests: u32,
-    /// Fuel those requests used.
+    /// Calls it raced and lost with the accepted result, delivered before the deadline:
+    /// credited a smaller reward, so racing honestly is never unpaid work.
+    pub assists: u32,
+    /// Fuel of all those receipts, won and assisted.
     pub fuel: u64,
     /// Root of the tree over the worker's receipt leaves for this owner.
     pub receipts_root: Keccak,

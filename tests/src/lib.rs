@@ -14,6 +14,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 pub use peerhost_node::devnet::{Devnet, DevnetOptions};
+
+// Waiting for a child process's output needs the real clock.
+#[allow(clippy::disallowed_methods)]
+pub mod process;
 use peerhost_node::{gateway::GatewayConfig, worker::WorkerConfig};
 
 /// A chain for settlement tests: two-second epochs, quick ticks, the first worker validating
@@ -98,6 +102,12 @@ impl TestNet {
         tweak(&mut options);
         let net = Devnet::start(options).await.expect("test network starts");
         Self { net, _dir: dir }
+    }
+
+    /// Where the network's workers keep compiled components (volunteer processes on this
+    /// machine share it, as `--compile-cache`).
+    pub fn compile_cache(&self) -> PathBuf {
+        self._dir.path().join("compiled")
     }
 
     /// Deploys `project` and returns the URL of `function`.

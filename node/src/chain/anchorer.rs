@@ -45,14 +45,21 @@ const CONFIRM_EPOCHS: u64 = 8;
 /// that were briefly away still hear it.
 const SUMMARY_REPEATS: u8 = 3;
 
-/// An accepted receipt, the owner of the function it ran, and the worker's chain signature.
-type Accepted = (Owner, Receipt, Option<EvmSignature>);
+/// A receipt the gateway credits: the owner of the function it ran, the worker's chain
+/// signature, and whether it won the call or assisted (agreed without winning).
+#[derive(Debug)]
+struct Served {
+    owner: Owner,
+    receipt: Receipt,
+    signature: Option<EvmSignature>,
+    won: bool,
+}
 
 /// What the gateway hands the anchorer.
 #[derive(Debug)]
 enum Input {
     /// A receipt whose result the gateway accepted: anchored and rewarded.
-    Accepted(Accepted),
+    Accepted(Served),
     /// A receipt of a call whose racers disagreed: not anchored, put up for audit.
     Disputed(Receipt, EvmSignature),
 }
@@ -70,7 +77,24 @@ impl Anchoring {
     /// Queues an accepted receipt for a function of `owner` (with the worker's chain
     /// signature, if it sent one); never blocks.
     pub fn record(&self, owner: Owner, receipt: Receipt, chain_signature: Option<EvmSignature>) {
-        if self.tx.try_send(Input::Accepted((owner, receipt, chain_signature))).is_err() {
+        let input =
+            Input::Accepted(Served { owner, receipt, signature: chain_signature, won: true });
+        if self.tx.try_send(input).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues the receipt of a racer that agreed with the accepted result of a call it did not
+    /// win, delivered before the deadline: anchored as an assist (a smaller reward); never
+    /// blocks.
+    pub fn assist(&self, owner: Owner, receipt: Receipt, chain_signature: EvmSignature) {
+        let input = Input::Accepted(Served {
+            owner,
+            receipt,
+            signature: Some(chain_signature),
+            won: false,
+        });
+        if self.tx.try_send(input).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -148,13 +172,13 @@ struct Anchored {
 /// Receipts of one epoch, with their owners and the workers' chain signatures.
 struct Batch {
     epoch: u64,
-    receipts: Vec<Accepted>,
+    receipts: Vec<Served>,
     /// Receipts of calls whose racers disagreed: audited, not anchored.
     disputed: Vec<(Receipt, EvmSignature)>,
 }
 
 /// An epoch's receipts by (worker address, owner address), in leaf order.
-type Grouped<'a> = BTreeMap<(Address, Address), Vec<&'a Accepted>>;
+type Grouped<'a> = BTreeMap<(Address, Address), Vec<&'a Served>>;
 
 struct Anchorer {
     /// Signed receipts of anchored epochs, for answering challenges.
@@ -270,11 +294,11 @@ impl Anchorer {
         for entry in &batch.receipts {
             // Without the worker's chain signature a challenge of the receipt could not be
             // answered, so it is not anchored (workers on a chain always sign).
-            if entry.2.is_none() {
+            if entry.signature.is_none() {
                 continue;
             }
-            if let Some(address) = self.address_of(&entry.1.worker) {
-                grouped.entry((address, entry.0.0)).or_default().push(entry);
+            if let Some(address) = self.address_of(&entry.receipt.worker) {
+                grouped.entry((address, entry.owner.0)).or_default().push(entry);
             }
         }
         if grouped.len() > MAX_EPOCH_LEAVES {
@@ -283,6 +307,14 @@ impl Anchorer {
                 grouped.pop_last();
             }
         }
+        // Assists are funded next to their owner's funded calls: an owner none of whose calls
+        // here was won by a bonded worker has nothing to declare.
+        let owners_with_calls: std::collections::BTreeSet<Address> = grouped
+            .iter()
+            .filter(|(_, served)| served.iter().any(|s| s.won))
+            .map(|((_, owner), _)| *owner)
+            .collect();
+        grouped.retain(|(_, owner), _| owners_with_calls.contains(owner));
         if grouped.is_empty() {
             debug!(target: "peerhost::chain", epoch = batch.epoch, "nothing to anchor: no bonded worker served");
             // A summary needs a leaf: disagreements wait for the next epoch that has one.
@@ -305,23 +337,25 @@ impl Anchorer {
         let mut per_owner: BTreeMap<Address, u32> = BTreeMap::new();
         for ((worker, owner), receipts) in &grouped {
             let leaf_index = u32::try_from(receipt_trees.len()).unwrap_or(u32::MAX);
-            for (i, (_, r, _)) in receipts.iter().enumerate() {
-                index.insert(
-                    (r.request_id, r.worker),
-                    (leaf_index, u32::try_from(i).unwrap_or(u32::MAX)),
-                );
+            for (i, served) in receipts.iter().enumerate() {
+                let r = &served.receipt;
+                let at = (leaf_index, u32::try_from(i).unwrap_or(u32::MAX));
+                index.insert((r.request_id, r.worker), at);
             }
             let receipt_leaves =
-                receipts.iter().map(|(_, r, _)| chain_receipt(r).leaf(*worker)).collect();
+                receipts.iter().map(|s| chain_receipt(&s.receipt).leaf(*worker)).collect();
             let receipts_tree = MerkleTree::new(receipt_leaves).expect("a worker here served");
             let receipts_root = receipts_tree.root();
             receipt_trees.push(receipts_tree);
-            let requests = u32::try_from(receipts.len()).unwrap_or(u32::MAX);
-            let fuel = receipts.iter().map(|(_, r, _)| r.fuel_used).fold(0u64, u64::saturating_add);
+            let won = receipts.iter().filter(|s| s.won).count();
+            let requests = u32::try_from(won).unwrap_or(u32::MAX);
+            let assists = u32::try_from(receipts.len() - won).unwrap_or(u32::MAX);
+            let fuel = receipts.iter().map(|s| s.receipt.fuel_used).fold(0u64, u64::saturating_add);
             let leaf = WorkerLeaf {
                 worker: Owner(*worker),
                 owner: Owner(*owner),
                 requests,
+                assists,
                 fuel,
                 receipts_root,
             };
@@ -412,7 +446,7 @@ impl Anchorer {
             }
         }
         for ((worker, _), receipts) in grouped {
-            for (_, receipt, signature) in receipts {
+            for Served { receipt, signature, .. } in receipts {
                 let draw = keccak256_parts(&[&root.0, &receipt.request_id.0]);
                 let draw = u64::from_be_bytes(draw.0[..8].try_into().expect("8 bytes"));
                 if let (true, Some(signature)) = (draw < self.audit_threshold, signature) {
@@ -463,7 +497,7 @@ pub fn chain_receipt(receipt: &Receipt) -> ChainReceipt {
 fn signed_receipts(grouped: &Grouped<'_>) -> HashMap<(Address, B256), (ChainReceipt, Bytes)> {
     let mut signed = HashMap::new();
     for ((worker, _), receipts) in grouped {
-        for (_, receipt, signature) in receipts {
+        for Served { receipt, signature, .. } in receipts {
             if let Some(signature) = signature {
                 let chain = chain_receipt(receipt);
                 let leaf = B256::from(chain.leaf(*worker).0);
@@ -476,7 +510,8 @@ fn signed_receipts(grouped: &Grouped<'_>) -> HashMap<(Address, B256), (ChainRece
 
 /// One leaf of the epoch tree as the coordinator hashes it.
 fn worker_leaf(l: &WorkerLeaf) -> Keccak {
-    receipts::worker_leaf(l.worker.0, l.owner.0, l.requests, l.fuel, B256::from(l.receipts_root.0))
+    let root = B256::from(l.receipts_root.0);
+    receipts::worker_leaf(l.worker.0, l.owner.0, l.requests, l.assists, l.fuel, root)
 }
 
 /// The epoch tree's leaves as the coordinator hashes them.
@@ -490,6 +525,7 @@ pub(crate) fn chain_leaf(l: &WorkerLeaf) -> ChainLeaf {
         worker: l.worker.0,
         owner: l.owner.0,
         requests: l.requests,
+        assists: l.assists,
         fuel: l.fuel,
         receiptsRoot: B256::from(l.receipts_root.0),
     }

@@ -87,7 +87,7 @@ async fn claim(chain: &Chain, summary: &EpochSummary) -> Result<bool, ChainError
         }
         let proof = tree.proof(index).expect("index is in range");
         let tx = chain.claim(summary.gateway.0, summary.epoch, chain_leaf(leaf), &proof).await?;
-        info!(target: "peerhost::chain", epoch = summary.epoch, owner = %leaf.owner, requests = leaf.requests, %tx, "reward claimed");
+        info!(target: "peerhost::chain", epoch = summary.epoch, owner = %leaf.owner, requests = leaf.requests, assists = leaf.assists, %tx, "reward claimed");
         claimed_any = true;
     }
     Ok(claimed_any)

@@ -26,9 +26,10 @@ pub struct DeployOptions {
 
 impl DeployOptions {
     /// Settings for a local network: short epochs so anchoring is seen within seconds, a
-    /// 1 000 USDC treasury paying 0.001 USDC per request (at most 10 000 requests per owner
-    /// and 20 000 per gateway in an epoch, so one gateway draws at most 20 USDC an epoch), 10 USDC minimum bonds in every role, 5 %
-    /// protocol fee, half the stake slashed per offence (a fifth of it to the challenger),
+    /// 1 000 USDC treasury paying 0.001 USDC per request won and 0.00025 USDC per assist (up
+    /// to two losing racers per call that agreed; at most 10 000 requests per owner and 20 000
+    /// per gateway in an epoch, so one gateway draws at most 30 USDC an epoch), 10 USDC minimum
+    /// bonds in every role, 5 % protocol fee, half the stake slashed per offence (a fifth of it to the challenger),
     /// one validator's word enough, anchored receipts challengeable for a minute (1 USDC
     /// deposit, 30 s to answer), epochs anchorable for an hour after they end.
     pub fn devnet(epoch_length_s: u64) -> Self {
@@ -43,6 +44,8 @@ impl DeployOptions {
                 minGatewayBond: 10 * u128::from(USDC),
                 minValidatorBond: 10 * u128::from(USDC),
                 rewardPerRequest: USDC / 1000,
+                assistReward: USDC / 4000,
+                assistsPerRequest: 2,
                 ownerBudgetPerEpoch: 10_000,
                 gatewayBudgetPerEpoch: 20_000,
                 challengeDeposit: U96::from(USDC),

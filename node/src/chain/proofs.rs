@@ -52,6 +52,8 @@ pub struct LeafJson {
     pub owner: Address,
     /// Calls it won.
     pub requests: u32,
+    /// Calls it assisted (raced, lost, agreed).
+    pub assists: u32,
     /// Fuel of its receipts.
     pub fuel: u64,
     /// Root of its receipts tree.
@@ -84,7 +86,14 @@ impl ReceiptProof {
             return Err(ProofError::NotInLeaf);
         }
         let l = &self.leaf;
-        let leaf = receipts::worker_leaf(l.worker, l.owner, l.requests, l.fuel, l.receipts_root);
+        let leaf = receipts::worker_leaf(
+            l.worker,
+            l.owner,
+            l.requests,
+            l.assists,
+            l.fuel,
+            l.receipts_root,
+        );
         if !merkle::verify(&Keccak(self.root.0), &leaf, &path(&self.leaf_proof)) {
             return Err(ProofError::NotUnderRoot);
         }
@@ -155,6 +164,7 @@ impl Proofs {
                     worker: leaf.worker.0,
                     owner: leaf.owner.0,
                     requests: leaf.requests,
+                    assists: leaf.assists,
                     fuel: leaf.fuel,
                     receipts_root: B256::from(leaf.receipts_root.0),
                 },

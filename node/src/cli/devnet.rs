@@ -139,8 +139,8 @@ async fn print_settlement(chain: crate::chain::Chain, stop: tokio_util::sync::Ca
         } else if let Ok(event) = log.log_decode::<RewardClaimed>() {
             let e = event.inner.data;
             println!(
-                "reward epoch {} worker {} requests {} amount {}",
-                e.epoch, e.worker, e.requests, e.amount
+                "reward epoch {} worker {} requests {} assists {} amount {}",
+                e.epoch, e.worker, e.requests, e.assists, e.amount
             );
         }
     })

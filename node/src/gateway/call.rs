@@ -1,7 +1,11 @@
 //! One call through the gateway: canonicalize, sign, publish, collect results through a
 //! [`Race`], re-dispatch or give up.
 
-use std::{collections::HashMap, sync::Arc, sync::atomic::Ordering, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use peerhost_protocol::{
@@ -10,7 +14,9 @@ use peerhost_protocol::{
 };
 use tracing::{debug, trace};
 
-use super::{CallError, Gateway, pending::RaceInput, routes::Target, witness::Witness};
+use super::{
+    CallError, Gateway, pending::RaceInput, routes::Target, stragglers::Lingering, witness::Witness,
+};
 use crate::{
     clock,
     dispatch::{BondRole, Deployment, Race, RaceConfig, Step},
@@ -26,6 +32,28 @@ struct Accepted {
     /// The worker's chain signature.
     chain_signature: Option<EvmSignature>,
     response: HttpResponse,
+}
+
+/// Whether `signature` is the EIP-712 signature of `receipt` under `domain` by the account
+/// bonded to its worker's key in `view`'s bond book.
+#[cfg(feature = "chain")]
+pub(crate) fn bonded_signature(
+    view: &crate::view::View,
+    domain: &alloy::sol_types::Eip712Domain,
+    receipt: &Receipt,
+    signature: Option<EvmSignature>,
+) -> bool {
+    let Some(signature) = signature else { return false };
+    let Some(account) = view
+        .bonds
+        .read()
+        .expect("bonds lock")
+        .stake_of(BondRole::Worker, &receipt.worker)
+        .map(|s| s.account)
+    else {
+        return false;
+    };
+    crate::chain::receipt_signer(domain, receipt, &signature) == Some(account)
 }
 
 /// What a resolved call runs.
@@ -131,7 +159,7 @@ impl Gateway {
             .map_err(|e| CallError::BadRequest(e.to_string()))?;
         let id = canonical.id();
         let inline = body.len() <= MAX_INLINE_BODY;
-        let (_guard, mut inputs) = self.pending.register(id, (!inline).then(|| body.clone()));
+        let (guard, mut inputs) = self.pending.register(id, (!inline).then(|| body.clone()));
 
         let tier = spec.tier_for(incoming.tier).map_err(CallError::TierNotOffered)?;
         let required_bond = self.check_trust(spec)?;
@@ -152,12 +180,18 @@ impl Gateway {
         let topic = topics::exec_topic(topics::exec_shard(&record.owner, &record.project));
         let mut results: HashMap<NodeKey, Accepted> = HashMap::new();
         let mut published = false;
+        // Every racer named and the latest deadline given: racers that deliver after the
+        // answer, before it, are still credited (see `stragglers`).
+        let mut named = HashSet::new();
+        let mut deadline_ms = 0;
         let mut step = race.start(started, &candidates(started));
         loop {
             let wake_at = match step {
                 Step::Dispatch { attempt, racers, wake_at_ms } => {
                     self.pending.add_racers(&id, &racers);
                     witness.named(&racers, clock::unix_ms(), wake_at_ms);
+                    named.extend(racers.iter().copied());
+                    deadline_ms = deadline_ms.max(wake_at_ms);
                     let order = ExecutionRequest {
                         request: canonical.clone(),
                         bundle: record.bundle,
@@ -186,13 +220,14 @@ impl Gateway {
                 Step::Wait { wake_at_ms } => wake_at_ms,
                 Step::Accept { workers, result_hash } => {
                     self.witnessed(&witness, Some(result_hash));
+                    let voted = results.keys().copied().collect();
                     // Racers that disagreed with the accepted result go to audit.
                     let (agreed, dissenting): (HashMap<_, _>, HashMap<_, _>) =
                         results.drain().partition(|(_, a)| a.receipt.result_hash == result_hash);
                     results = agreed;
                     self.file_disagreement(&dissenting);
                     let worker = workers[0];
-                    self.settle_accepted(record.owner, &workers, &results);
+                    self.settle_accepted(record.owner, worker, &results);
                     let accepted = results.remove(&worker).expect("accepted results are stored");
                     let receipt = AnswerReceipt {
                         receipt: accepted.signed,
@@ -201,6 +236,15 @@ impl Gateway {
                         chain_signature: accepted.chain_signature,
                     };
                     self.receipts.keep(id, receipt.clone());
+                    let lingering = Lingering {
+                        id,
+                        owner: record.owner,
+                        accepted: result_hash,
+                        deadline_ms,
+                        named,
+                        voted,
+                    };
+                    self.linger(lingering, guard, inputs);
                     return Ok(Answer {
                         request_id: id,
                         worker,
@@ -287,18 +331,7 @@ impl Gateway {
     fn signed_by_bonded(&self, receipt: &Receipt, signature: Option<EvmSignature>) -> bool {
         #[cfg(feature = "chain")]
         if let Some(domain) = self.receipt_domain.get() {
-            let Some(signature) = signature else { return false };
-            let Some(account) = self
-                .view
-                .bonds
-                .read()
-                .expect("bonds lock")
-                .stake_of(BondRole::Worker, &receipt.worker)
-                .map(|s| s.account)
-            else {
-                return false;
-            };
-            return crate::chain::receipt_signer(domain, receipt, &signature) == Some(account);
+            return bonded_signature(&self.view, domain, receipt, signature);
         }
         let _ = (receipt, signature);
         true
@@ -318,23 +351,25 @@ impl Gateway {
         let _ = results;
     }
 
-    /// Hands the receipts of the workers whose result was accepted to settlement (never
-    /// blocks; without a chain, nothing to do).
+    /// Hands the winner's receipt to settlement, and those of the racers that agreed with it
+    /// as assists (never blocks; without a chain, nothing to do).
     fn settle_accepted(
         &self,
         owner: peerhost_protocol::Owner,
-        workers: &[NodeKey],
-        results: &HashMap<NodeKey, Accepted>,
+        winner: NodeKey,
+        agreed: &HashMap<NodeKey, Accepted>,
     ) {
         #[cfg(feature = "chain")]
         if let Some(anchoring) = self.anchoring.get() {
-            for worker in workers {
-                if let Some(accepted) = results.get(worker) {
+            for (worker, accepted) in agreed {
+                if *worker == winner {
                     anchoring.record(owner, accepted.receipt.clone(), accepted.chain_signature);
+                } else if let Some(signature) = accepted.chain_signature {
+                    anchoring.assist(owner, accepted.receipt.clone(), signature);
                 }
             }
         }
-        let _ = (owner, workers, results);
+        let _ = (owner, winner, agreed);
     }
 
     /// On a chain-connected network: the bond a racer of `spec` needs, once this gateway has
@@ -350,7 +385,11 @@ impl Gateway {
         if !bonds.synced() {
             return Err(CallError::Starting);
         }
-        if !bonds.admits(BondRole::Gateway, &self.secret.public(), 0) {
+        #[cfg(feature = "test-utils")]
+        let rogue = self.config.ignore_own_bond;
+        #[cfg(not(feature = "test-utils"))]
+        let rogue = false;
+        if !bonds.admits(BondRole::Gateway, &self.secret.public(), 0) && !rogue {
             return Err(CallError::GatewayNotBonded);
         }
         Ok(Some(required))

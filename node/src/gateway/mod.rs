@@ -20,6 +20,7 @@ mod paid;
 mod pending;
 mod receipts;
 mod routes;
+mod stragglers;
 mod witness;
 #[cfg(feature = "chain")]
 pub mod x402;
@@ -66,6 +67,10 @@ pub struct GatewayConfig {
     /// Unpriced (treasury-funded) calls per caller (IP address) per minute, a sixth of them
     /// at once; 0 = no limit. Over it, callers get `429` with `Retry-After`.
     pub free_rate_per_minute: u32,
+    /// Test switch (`test-utils` feature): dispatch even without a gateway bond, as a rogue
+    /// gateway would, so the tests see workers refuse it.
+    #[cfg(feature = "test-utils")]
+    pub ignore_own_bond: bool,
 }
 
 impl Default for GatewayConfig {
@@ -82,6 +87,8 @@ impl Default for GatewayConfig {
             slack_ms: 3_000,
             free_calls: 0,
             free_rate_per_minute: 0,
+            #[cfg(feature = "test-utils")]
+            ignore_own_bond: false,
         }
     }
 }

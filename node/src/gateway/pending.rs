@@ -30,6 +30,8 @@ struct Call {
     inputs: mpsc::Sender<RaceInput>,
     body: Option<Bytes>,
     racers: Vec<NodeKey>,
+    /// Answered, and only waiting for the other racers' results (not in flight).
+    answered: bool,
 }
 
 /// All calls in flight.
@@ -61,7 +63,7 @@ impl Pending {
         self.calls
             .lock()
             .expect("pending lock")
-            .insert(id, Call { inputs: tx, body, racers: Vec::new() });
+            .insert(id, Call { inputs: tx, body, racers: Vec::new(), answered: false });
         (PendingGuard { pending: self.clone(), id }, rx)
     }
 
@@ -97,9 +99,17 @@ impl Pending {
         }
     }
 
-    /// Calls in flight.
+    /// Marks a call answered: it stays registered for late results but is no longer in
+    /// flight.
+    pub(crate) fn answered(&self, id: &RequestId) {
+        if let Some(call) = self.calls.lock().expect("pending lock").get_mut(id) {
+            call.answered = true;
+        }
+    }
+
+    /// Calls in flight (not yet answered).
     pub(crate) fn len(&self) -> usize {
-        self.calls.lock().expect("pending lock").len()
+        self.calls.lock().expect("pending lock").values().filter(|c| !c.answered).count()
     }
 }
 

@@ -144,6 +144,9 @@ impl MeshActor {
             Command::ConnectedPeers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(behaviour.gossipsub.peer_score(&peer));
+            }
             Command::TopicPeers { topic, reply } => {
                 let hash = IdentTopic::new(topic).hash();
                 let peers = behaviour

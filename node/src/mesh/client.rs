@@ -81,6 +81,10 @@ pub(crate) enum Command {
         topic: String,
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    PeerScore {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
     StartProviding {
         key: Vec<u8>,
     },
@@ -232,6 +236,17 @@ impl MeshClient {
     pub async fn topic_peers(&self, topic: impl Into<String>) -> Result<Vec<PeerId>, MeshError> {
         let topic = topic.into();
         self.call(|reply| Command::TopicPeers { topic, reply }).await
+    }
+
+    /// This node's gossipsub score of `peer` (`None`: not a gossip peer). Peers that send
+    /// messages the application rejects go negative, then are ignored past the graylist
+    /// threshold.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Closed`] after shutdown.
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, MeshError> {
+        self.call(|reply| Command::PeerScore { peer, reply }).await
     }
 
     /// Announces this node as a provider of `key` in the Kademlia DHT.

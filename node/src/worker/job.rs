@@ -193,8 +193,7 @@ impl Worker {
         let mut response = execution.response();
         #[cfg(feature = "test-utils")]
         if let Some(byzantine) = self.config.byzantine {
-            let Some((changed, delay)) = byzantine.deliver(response) else { return };
-            tokio::time::sleep(delay).await;
+            let Some(changed) = byzantine.deliver(request.id(), response).await else { return };
             response = changed;
         }
         let receipt = Receipt {

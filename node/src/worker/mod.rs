@@ -164,6 +164,11 @@ impl Worker {
             return;
         }
         self.raced.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "test-utils")]
+        if self.config.byzantine == Some(Byzantine::ClaimBundles) {
+            self.decline(request, gateway, peerhost_protocol::DeclineReason::BundleUnavailable);
+            return;
+        }
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             let worker = self.clone();
             tokio::spawn(async move { worker.run(request, gateway, permit).await });
@@ -194,6 +199,10 @@ impl Worker {
     /// Fetches and compiles a newly announced bundle in the background.
     pub(crate) fn prefetch(self: &Arc<Self>, bundle: BlobHash) {
         if !self.config.prefetch || self.bundles.is_loaded(&bundle) {
+            return;
+        }
+        #[cfg(feature = "test-utils")]
+        if self.config.byzantine == Some(Byzantine::ClaimBundles) {
             return;
         }
         let worker = self.clone();
@@ -229,8 +238,21 @@ impl Worker {
             max_slots: u32::try_from(self.config.slots).unwrap_or(u32::MAX),
             engine: ENGINE_ID.to_owned(),
             blob_addrs: self.blobs.addr_strings(),
-            bundles: self.bundles.held(),
+            bundles: self.held_bundles(),
         }
+    }
+
+    /// The bundles this worker holds (a [`Byzantine::ClaimBundles`] test worker: every bundle
+    /// it heard of).
+    fn held_bundles(&self) -> Vec<BlobHash> {
+        #[cfg(feature = "test-utils")]
+        if self.config.byzantine == Some(Byzantine::ClaimBundles) {
+            let registry = self.view.registry.read().expect("registry lock");
+            let mut all: Vec<BlobHash> = registry.iter().map(|d| d.record.bundle).collect();
+            all.truncate(peerhost_protocol::MAX_HELD_BUNDLES);
+            return all;
+        }
+        self.bundles.held()
     }
 
     /// Publishes a heartbeat on the workers topic.
@@ -238,6 +260,17 @@ impl Worker {
         let bytes = peerhost_protocol::codec::encode(&self.heartbeat());
         if let Err(e) = self.mesh.publish(peerhost_protocol::topics::WORKERS, bytes).await {
             debug!(target: "peerhost::worker", error = %e, "heartbeat not published");
+        }
+        #[cfg(feature = "test-utils")]
+        if self.config.byzantine == Some(Byzantine::Flood) {
+            use peerhost_protocol::topics;
+            let mut names = vec![topics::WORKERS.to_owned()];
+            names.extend((0..topics::EXEC_SHARDS).map(topics::exec_topic));
+            for topic in names {
+                for _ in 0..byzantine::FLOOD_BURST {
+                    let _ = self.mesh.publish(topic.clone(), byzantine::junk()).await;
+                }
+            }
         }
     }
 }

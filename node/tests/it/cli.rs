@@ -2,91 +2,17 @@
 //! `peerhost-node --bootstrap <addr>` and serves calls; Ctrl-C stops both cleanly.
 
 use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_peerhost-node");
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-/// A child process whose stdout lines arrive on a channel; killed if dropped.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str], data_dir: &std::path::Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .current_dir(repo_root())
-            .env("PEERHOST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("peerhost-node starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// The rest of the first line starting with `prefix`.
-    fn wait_for(&self, prefix: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no line starting with {prefix:?}: {e}"),
-            }
-        }
-    }
-
-    /// Sends SIGINT and waits for a clean exit.
-    fn interrupt(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-INT", &pid]).status().expect("kill runs");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "process did not exit after SIGINT");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Proc {
-    /// A failed test still stops the process the way a user would (SIGINT), so it stops its
-    /// own children (the devnet's anvil) before a last-resort kill.
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// The same process harness as the end-to-end tests (it finds this very binary).
+#[allow(clippy::disallowed_methods, dead_code, unreachable_pub)]
+#[path = "../../../tests/src/process.rs"]
+mod process;
+use process::Process;
 
 /// `GET url` with curl, returning (headers, body).
 fn curl(args: &[&str]) -> (String, String) {
@@ -108,7 +34,7 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Proc::spawn(&["devnet", "--http", "127.0.0.1:0"], &dir.path().join("devnet"));
+    let devnet = Process::spawn(&["devnet", "--http", "127.0.0.1:0"], &dir.path().join("devnet"));
     let bootstrap = devnet.wait_for("bootstrap ", Duration::from_secs(300));
     let bootstrap = bootstrap.strip_prefix("bootstrap ").unwrap().to_owned();
     let gateway = devnet.wait_for("gateway ", Duration::from_secs(60));
@@ -156,9 +82,43 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     assert_eq!(echo["query"]["name"], "peerhost");
     assert_eq!(echo["body"]["hello"], "world");
 
+    // The answer's receipt checks out against its body, the worker's bond on the chain and
+    // (once anchored, else said so) the gateway's proof.
+    let echo_url = curl_line.split('\'').nth(1).expect("the curl line quotes its URL");
+    let (body_file, headers_file) = (dir.path().join("answer"), dir.path().join("headers"));
+    let fetched = Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(&body_file)
+        .arg("-D")
+        .arg(&headers_file)
+        .arg(echo_url)
+        .status()
+        .unwrap();
+    assert!(fetched.success());
+    let headers = std::fs::read_to_string(&headers_file).unwrap();
+    let receipt = headers
+        .lines()
+        .find_map(|l| {
+            l.split_once(": ").filter(|(n, _)| n.eq_ignore_ascii_case("x-peerhost-receipt"))
+        })
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no receipt header in {headers}"));
+    let verify = Command::new(BIN)
+        .args(["verify", &receipt, "--body"])
+        .arg(&body_file)
+        .args(["--gateway", gateway.as_str()])
+        .args(chain_flags)
+        .arg("--data-dir")
+        .arg(dir.path().join("verifier"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{said}{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(said.contains("ok  signed on-chain by"), "{said}");
+
     // A JavaScript function deploys with one command and answers through the devnet.
     let gateway_url = gateway.as_str();
-    let deploy = Proc::spawn(
+    let deploy = Process::spawn(
         // The devnet's workers compile the 13 MB JavaScript engine once between them; on a
         // loaded 2-core CI machine that can take minutes, so wait longer than deploy's default.
         &[
@@ -181,7 +141,7 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     assert_eq!(greeting["greeting"], "Hello, Ada!");
 
     // A volunteer without a bond is told it will not be raced, and how to bond.
-    let unbonded = Proc::spawn(
+    let unbonded = Process::spawn(
         &[&["--bootstrap", bootstrap.as_str()][..], &chain_flags[..]].concat(),
         &dir.path().join("unbonded"),
     );
@@ -193,7 +153,7 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     // winning calls. On the devnet's machine it shares the devnet's compiled components
     // instead of compiling the 13 MB JavaScript engine again.
     let compiled = dir.path().join("devnet/devnet/compiled");
-    let volunteer = Proc::spawn(
+    let volunteer = Process::spawn(
         &[
             &["--bootstrap", bootstrap.as_str(), "--compile-cache", compiled.to_str().unwrap()][..],
             &chain_flags[..],

@@ -175,6 +175,7 @@ pub(crate) fn epoch_summary() -> EpochSummary {
             worker: address(0x77),
             owner: address(0x0e),
             requests: 3,
+            assists: 2,
             fuel: 12_345,
             receipts_root: keccak256(b"receipts"),
         }],

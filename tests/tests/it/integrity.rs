@@ -1,4 +1,5 @@
-//! Integrity: tampered bundle bytes are refused by hash, forged gateway signatures are dropped.
+//! Integrity: tampered bundle bytes are refused by hash, forged gateway signatures are dropped,
+//! a worker flooding gossip with junk is scored down while calls keep working.
 
 use std::time::Duration;
 
@@ -6,12 +7,13 @@ use bytes::Bytes;
 use peerhost_node::{
     blobs::{BlobError, BlobStore, Bundle},
     mesh::{self, MeshConfig, MeshEvent},
+    worker::Byzantine,
 };
 use peerhost_protocol::{
     BlobHash, BundleManifest, CanonicalRequest, ExecutionRequest, FunctionSpec, Limits, NodeSecret,
     RawRequest, SignedRequest, Tier, codec, topics,
 };
-use peerhost_tests::{TestNet, get, guest, project};
+use peerhost_tests::{TestNet, get, guest, poll_until, project};
 use tokio_util::sync::CancellationToken;
 
 fn bundle_of(component: Bytes) -> Bundle {
@@ -180,4 +182,33 @@ async fn request_with_bad_gateway_signature_is_dropped() {
     let result = delivery.result.expect("a result, not a decline");
     result.verify(&genuine_order.id()).expect("valid receipt");
     assert_eq!(result.response.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_flooding_gossip_with_junk_is_scored_down_and_calls_keep_working() {
+    // Worker 2 serves honestly and floods every topic with junk on each heartbeat.
+    let net = TestNet::start(3, |options| options.byzantine = vec![Byzantine::Flood]).await;
+    let dir = project("flooded", &[("echo", "echo")], "");
+    net.deploy(dir.path()).await;
+    let flooder = net.net.workers[2].peer_id();
+    for i in 0..30 {
+        let reply = get(&format!("{}/f?i={i}", net.url("flooded", "echo"))).await;
+        assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+    }
+    // Every junk message is rejected, and each one costs the sender gossip score: its
+    // neighbours graylist it (score below -1000: its gossip is ignored from then on).
+    let neighbours = [&net.net.gateway, &net.net.bootstrap, &net.net.workers[0]];
+    poll_until("the flooder is graylisted", Duration::from_secs(60), || async {
+        for node in neighbours {
+            if node.mesh().peer_score(flooder).await.unwrap().is_some_and(|s| s < -1000.0) {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+    for i in 30..40 {
+        let reply = get(&format!("{}/f?i={i}", net.url("flooded", "echo"))).await;
+        assert_eq!(reply.status, 200, "calls still work while the flood goes on");
+    }
 }

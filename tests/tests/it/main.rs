@@ -7,6 +7,7 @@ mod chain;
 mod faults;
 mod integrity;
 mod payments;
+mod processes;
 mod receipts;
 mod secrets;
 mod serving;

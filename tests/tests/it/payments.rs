@@ -211,9 +211,10 @@ async fn reference_clients_pay_and_the_owner_withdraws() {
     assert_ne!(out["free"]["isError"], true, "{}", out["free"]);
     // An answer names its request and carries the worker's receipt, as over HTTP.
     let receipt = out["free"]["_meta"]["peerhost/receipt"].as_str().expect("a receipt");
-    let receipt: peerhost_protocol::AnswerReceipt =
-        peerhost_protocol::codec::decode(&data_encoding::BASE64.decode(receipt.as_bytes()).unwrap())
-            .unwrap();
+    let receipt: peerhost_protocol::AnswerReceipt = peerhost_protocol::codec::decode(
+        &data_encoding::BASE64.decode(receipt.as_bytes()).unwrap(),
+    )
+    .unwrap();
     let request_id = receipt.receipt.open().unwrap().request_id.to_hex();
     assert_eq!(out["free"]["_meta"]["peerhost/request-id"], request_id.as_str());
     // A tier is asked for in `_meta`: one the function does not offer is a typed tool error,

@@ -42,12 +42,16 @@ async fn wait_until_paid(net: &TestNet, before: &[U256], paid: U256, what: &str)
     }
 }
 
-/// 0.001 USDC per request (devnet parameters), in token units.
+/// 0.001 USDC per request won (devnet parameters), in token units.
 const RATE: u64 = 1_000;
+/// 0.00025 USDC per assist: a losing racer's agreeing receipt (devnet parameters).
+const ASSIST: u64 = 250;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn served_requests_are_anchored_and_paid() {
+async fn served_requests_are_anchored_and_paid_winners_and_agreeing_losers_alike() {
+    // Both workers race every call: one wins it, the other's agreeing result is an assist.
     let net = TestNet::start(2, |options| {
+        options.gateway.fast_racers = 2;
         options.chain = Some(fast_chain(true, 0.1));
     })
     .await;
@@ -67,13 +71,23 @@ async fn served_requests_are_anchored_and_paid() {
         assert_eq!(get(&url).await.status, 200);
     }
 
-    // Within a few epochs: anchored, and the workers' rewards claimed.
-    let rate = U256::from(RATE);
-    wait_until_paid(&net, &before, rate * U256::from(calls), "served").await;
+    // Within a few epochs: anchored, and the workers' rewards claimed — the loser of each
+    // race too, at the assist rate.
+    let per_call = U256::from(RATE + ASSIST);
+    wait_until_paid(&net, &before, per_call * U256::from(calls), "served").await;
     assert!(net.net.gateway.anchored_epochs() >= 1);
-    // Every reserved reward was claimed; the treasury paid exactly the requests served.
-    let treasury = chain.admin.coordinator().treasury().call().await.unwrap();
-    assert_eq!(treasury, U256::from(1_000_000_000u64) - rate * U256::from(calls));
+    let now = balances(&net).await;
+    for (i, (now, before)) in now.iter().zip(&before).enumerate() {
+        assert!(now > before, "worker {i} raced every call and was paid nothing");
+    }
+    // The treasury paid exactly what was served; what it still holds back is the assist room
+    // nobody used (two assists per call are funded, one was earned), until the claim window
+    // ends.
+    let coordinator = chain.admin.coordinator();
+    let treasury = coordinator.treasury().call().await.unwrap();
+    let reserved = coordinator.totalReserved().call().await.unwrap();
+    assert_eq!(treasury + reserved, U256::from(1_000_000_000u64) - per_call * U256::from(calls));
+    assert_eq!(reserved, U256::from(ASSIST) * U256::from(calls));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,8 +145,57 @@ async fn a_cheating_worker_is_slashed_and_only_the_cheater() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_copies_a_colluder_is_slashed_like_the_colluder() {
+    // Worker 0 validates, 1 is honest, 2 returns wrong results and 3 copies them as its own;
+    // all four race every call and every receipt is audited.
+    let net = TestNet::start(4, |options| {
+        options.byzantine = vec![Byzantine::WrongResult, Byzantine::Copy];
+        options.gateway.fast_racers = 4;
+        options.chain = Some(fast_chain(true, 1.0));
+    })
+    .await;
+    let project = project("copied", &[("echo", "echo")], "");
+    net.net.deploy(project.path()).await.unwrap();
+    let calls: u64 = 8;
+    for i in 0..calls {
+        let reply = get(&format!("{}/e?i={i}", net.net.function_url("copied", "echo"))).await;
+        assert_eq!(reply.status, 200);
+    }
+
+    let bond = 50_000_000u128;
+    let stake = |i: usize| {
+        let client = net.net.workers[i].chain().unwrap().clone();
+        async move { client.stake_in(BondRole::Worker, client.address()).await.unwrap().bonded }
+    };
+    // The copier's receipt commits to a wrong result under its own key: whether it agreed
+    // with a wrong winner (an assist, anchored and audited) or dissented from a right one (a
+    // disagreement, audited), re-execution exposes it.
+    for (i, who) in [(2, "the cheater"), (3, "the copier")] {
+        peerhost_tests::poll_until(
+            &format!("{who} is slashed"),
+            Duration::from_secs(60),
+            || async { (stake(i).await < bond).then_some(()) },
+        )
+        .await;
+    }
+    // Every honest receipt was audited too (as a win, an assist or a dissent); once all of
+    // them are decided, nobody honest lost anything.
+    let validator = &net.net.workers[0];
+    let honest_account = net.net.workers[1].chain().unwrap().address();
+    peerhost_tests::poll_until(
+        "the validator decides every audit of the honest worker",
+        Duration::from_secs(60),
+        || async { (validator.audits_decided(honest_account) >= calls).then_some(()) },
+    )
+    .await;
+    assert_eq!(stake(0).await, bond, "the validator kept its bond");
+    assert_eq!(stake(1).await, bond, "the honest worker kept its bond");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_that_drops_the_anchor_neither_loses_nor_double_pays() {
     let net = TestNet::start(2, |options| {
+        options.gateway.fast_racers = 1;
         options.chain = Some(fast_chain(false, 0.0));
     })
     .await;
@@ -173,6 +236,7 @@ async fn an_owner_spamming_its_free_function_gets_no_more_than_the_treasury_budg
 
     // The owner runs the gateway and the workers; the treasury funds 3 of its calls an epoch.
     let net = TestNet::start(2, |options| {
+        options.gateway.fast_racers = 1;
         options.chain =
             Some(DevnetChainOptions { owner_budget: Some(3), ..fast_chain(false, 0.0) });
     })

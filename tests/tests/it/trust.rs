@@ -100,6 +100,28 @@ async fn only_bonded_workers_race_and_a_volunteer_races_once_bonded() {
     assert_eq!(reply.status, 503);
     assert_eq!(reply.json()["error"], "gateway_not_bonded");
     rogue.shutdown().await;
+
+    // A rogue gateway that skips its own check and dispatches anyway: every worker declines
+    // it (it holds no gateway bond), so the call fails and no worker runs anything for it.
+    let rogue = net
+        .net
+        .start_gateway_with("rogue-dispatcher", |config| config.ignore_own_bond = true)
+        .await
+        .unwrap();
+    let rogue_url = format!("http://{}/{owner}/trusted/echo", rogue.http_addr().unwrap());
+    let raced = || net.net.workers.iter().map(|w| w.raced_requests()).sum::<u64>();
+    let before = raced();
+    let reply = poll_until("the rogue gateway dispatches", Duration::from_secs(30), || {
+        let url = rogue_url.clone();
+        async move {
+            let reply = get(&url).await;
+            (reply.status != 404 && reply.json()["error"] != "starting").then_some(reply)
+        }
+    })
+    .await;
+    assert_ne!(reply.status, 200, "a worker served an unbonded gateway");
+    assert_eq!(raced(), before, "a worker ran a request of an unbonded gateway");
+    rogue.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,8 +190,7 @@ async fn slow_and_silent_workers_lose_their_share_of_calls() {
     .await;
     let project = project("routed", &[("echo", "echo")], "[defaults]\ntimeout_ms = 300\n");
     net.deploy(project.path()).await;
-    let bad =
-        |net: &TestNet| net.net.workers[2].raced_requests() + net.net.workers[3].raced_requests();
+    let bad = |net: &TestNet| net.net.workers[2..].iter().map(|w| w.raced_requests()).sum::<u64>();
     let all = |net: &TestNet| net.net.workers.iter().map(|w| w.raced_requests()).sum::<u64>();
     let window = |from: u32, to: u32| {
         let net = &net;
@@ -194,4 +215,35 @@ async fn slow_and_silent_workers_lose_their_share_of_calls() {
         honest > 1.5 * slow.max(silent),
         "honest {honest:.2} should outweigh slow {slow:.2} and silent {silent:.2}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_claims_bundles_it_lacks_loses_score_and_calls_still_succeed() {
+    // Worker 2 advertises every bundle in its heartbeats, holds none and declines when named.
+    let net = TestNet::start(3, |options| {
+        options.byzantine = vec![Byzantine::ClaimBundles];
+        options.gateway.fast_racers = 1;
+    })
+    .await;
+    let project = project("claimed", &[("echo", "echo")], "");
+    net.deploy(project.path()).await;
+    let liar = net.net.workers[2].node_key();
+    let mut named = 0;
+    for i in 0..40 {
+        let before = net.net.workers[2].raced_requests();
+        let reply = get(&format!("{}/b?i={i}", net.url("claimed", "echo"))).await;
+        // A decline re-dispatches at once to a worker that holds the bundle.
+        assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+        assert_ne!(
+            reply.header("x-peerhost-worker"),
+            Some(net.net.workers[2].peer_id().to_string().as_str())
+        );
+        named += net.net.workers[2].raced_requests() - before;
+    }
+    // Believed at first (it claims the bundle), named less as it loses weight: over 40 calls
+    // it is still named a few times.
+    assert!(named >= 3, "the liar was named {named} times");
+    // Each decline after claiming the bundle moves its weight toward 0.3 of a neutral worker.
+    let weight = net.net.gateway.worker_weight(&liar);
+    assert!(weight < 0.6, "the lying worker kept weight {weight:.2} after {named} declines");
 }
