@@ -51,6 +51,14 @@ impl ChainError {
     pub fn is_revert(&self, name: &str) -> bool {
         matches!(self, Self::Reverted { reason } if reason.starts_with(name))
     }
+
+    /// Whether another sender from the same account took the nonce first (two processes
+    /// sharing a key, e.g. volunteers funded from one devnet faucet): sending again helps.
+    pub fn is_nonce_race(&self) -> bool {
+        let text = self.to_string().to_ascii_lowercase();
+        !matches!(self, Self::Reverted { .. })
+            && (text.contains("nonce") || text.contains("replacement transaction underpriced"))
+    }
 }
 
 impl From<contract::Error> for ChainError {
