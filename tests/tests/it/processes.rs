@@ -110,6 +110,18 @@ async fn a_cheating_worker_process_is_slashed_and_an_unbonded_one_never_races() 
         (bond_of(&net, cheater.account).await < minimum).then_some(())
     })
     .await;
+    // Slashed below the minimum, it is out of the bonded set: its share of calls drops to none.
+    poll_until("the gateway drops the slashed cheater", Duration::from_secs(30), || async {
+        let health = get(&format!("{}/healthz", net.net.gateway_url())).await.json();
+        (health["trust"]["bonded_workers"] == 2).then_some(())
+    })
+    .await;
+    for i in 0..12 {
+        let reply = get(&format!("{url}/after?i={i}")).await;
+        assert_eq!(reply.status, 200);
+        assert!(!tampered(&reply.body), "the slashed cheater still won a call");
+        assert_ne!(reply.header("x-peerhost-worker"), Some(cheater.peer.as_str()));
+    }
     let validator = &net.net.workers[0];
     let honest_account = net.net.workers[1].chain().unwrap().address();
     poll_until("every audit of the honest worker is decided", Duration::from_secs(60), || async {
