@@ -211,14 +211,17 @@ fn open_receipt(envelope: &Envelope<Receipt>) -> Result<Receipt, ResultError> {
 
 /// What a caller gets with its answer to check it (the gateway's `x-peerhost-receipt` header,
 /// base64 of the canonical CBOR, and `GET /receipts/<request id>`): the winning worker's signed
-/// receipt and the response head its result hash covers besides the body. With the body the
-/// caller received, it proves which bonded worker stands behind the answer; nothing in it needs
-/// the gateway's word.
+/// receipt, the canonical request it answers (so the caller sees it is the call it made, and a
+/// validator can re-execute it) and the response head its result hash covers besides the body.
+/// With the body the caller received, it proves which bonded worker stands behind the answer
+/// to which request; nothing in it needs the gateway's word.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerReceipt {
     /// The worker's signed receipt.
     pub receipt: Envelope<Receipt>,
+    /// The call as the gateway canonicalized it: its id is the receipt's request id.
+    pub request: CanonicalRequest,
     /// The status the function returned.
     pub status: u16,
     /// The headers the function returned, in its order (the gateway drops hop-by-hop ones
@@ -230,35 +233,40 @@ pub struct AnswerReceipt {
 }
 
 impl Wire for AnswerReceipt {
-    const MAX_BYTES: usize = 1024 + 64 * 1024;
+    const MAX_BYTES: usize = 1024 + 2 * 64 * 1024;
 
     fn validate(&self) -> Result<(), Invalid> {
         if !(100..=599).contains(&self.status) {
             return Err(Invalid::new("status", "must be 100 to 599"));
         }
+        self.request.validate()?;
         check_headers(&self.headers, false)
     }
 }
 
 impl AnswerReceipt {
-    /// The receipt of an accepted result.
-    pub fn of(result: &ExecutionResult) -> Self {
+    /// The receipt of an accepted result of `request`.
+    pub fn of(request: &CanonicalRequest, result: &ExecutionResult) -> Self {
         Self {
             receipt: result.receipt.clone(),
+            request: request.clone(),
             status: result.response.status,
             headers: result.response.headers.clone(),
             chain_signature: result.chain_signature,
         }
     }
 
-    /// Verifies the worker's signature and that `body`, with this status and these headers,
-    /// is the response the receipt commits to.
+    /// Verifies the worker's signature, that the receipt is for this request, and that
+    /// `body`, with this status and these headers, is the response the receipt commits to.
     ///
     /// # Errors
     ///
-    /// [`ResultError`] (never [`ResultError::WrongRequest`]: the receipt names its request).
+    /// [`ResultError`].
     pub fn verify(&self, body: &[u8]) -> Result<Receipt, ResultError> {
         let receipt = open_receipt(&self.receipt)?;
+        if receipt.request_id != self.request.id() {
+            return Err(ResultError::WrongRequest);
+        }
         let response = HttpResponse {
             status: self.status,
             headers: self.headers.clone(),

@@ -252,10 +252,14 @@ impl Anchorer {
                     }
                 }
                 _ = ticks.tick() => {
+                    // A batch closes one tick after the chain's epoch moved past it, so the
+                    // assists of its last calls (racers that deliver just after the answer)
+                    // still join it.
+                    let previous = epoch;
                     if let Ok(current) = self.chain.current_epoch().await {
                         epoch = current;
                     }
-                    if let Some(batch) = self.open.take_if(|batch| batch.epoch < epoch) {
+                    if let Some(batch) = self.open.take_if(|batch| batch.epoch < previous) {
                         self.next_epoch = batch.epoch + 1;
                         self.closed.push_back(batch);
                     }
@@ -301,20 +305,26 @@ impl Anchorer {
                 grouped.entry((address, entry.owner.0)).or_default().push(entry);
             }
         }
+        keep_owners_with_calls(&mut grouped);
         if grouped.len() > MAX_EPOCH_LEAVES {
             warn!(target: "peerhost::chain", epoch = batch.epoch, leaves = grouped.len(), "more (worker, owner) pairs than a summary holds; the rest are not anchored");
+            // Leaves of assists alone go first, then the last leaves in key order.
+            let assists_only: Vec<(Address, Address)> = grouped
+                .iter()
+                .filter(|(_, served)| !served.iter().any(|s| s.won))
+                .map(|(key, _)| *key)
+                .collect();
+            for key in assists_only.iter().rev() {
+                if grouped.len() <= MAX_EPOCH_LEAVES {
+                    break;
+                }
+                grouped.remove(key);
+            }
             while grouped.len() > MAX_EPOCH_LEAVES {
                 grouped.pop_last();
             }
+            keep_owners_with_calls(&mut grouped);
         }
-        // Assists are funded next to their owner's funded calls: an owner none of whose calls
-        // here was won by a bonded worker has nothing to declare.
-        let owners_with_calls: std::collections::BTreeSet<Address> = grouped
-            .iter()
-            .filter(|(_, served)| served.iter().any(|s| s.won))
-            .map(|((_, owner), _)| *owner)
-            .collect();
-        grouped.retain(|(_, owner), _| owners_with_calls.contains(owner));
         if grouped.is_empty() {
             debug!(target: "peerhost::chain", epoch = batch.epoch, "nothing to anchor: no bonded worker served");
             // A summary needs a leaf: disagreements wait for the next epoch that has one.
@@ -481,6 +491,17 @@ impl Anchorer {
         }
         bonds.stake_of(BondRole::Worker, key).map(|stake| stake.account)
     }
+}
+
+/// Drops the leaves of owners none of whose calls here was won by a bonded worker: assists
+/// are funded next to their owner's funded calls, and such an owner has no calls to declare.
+fn keep_owners_with_calls(grouped: &mut Grouped<'_>) {
+    let owners: std::collections::BTreeSet<Address> = grouped
+        .iter()
+        .filter(|(_, served)| served.iter().any(|s| s.won))
+        .map(|((_, owner), _)| *owner)
+        .collect();
+    grouped.retain(|(_, owner), _| owners.contains(owner));
 }
 
 /// The chain's form of a mesh receipt.

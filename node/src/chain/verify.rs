@@ -102,7 +102,7 @@ pub async fn verify_answer(
         return Err(VerifyError::KeyMismatch { signer });
     }
     let minimum = chain.bond_minimums().await?[BondRole::Worker.index()];
-    if stake.bonded < minimum {
+    if stake.bonded == 0 || stake.bonded < minimum {
         return Err(VerifyError::NotBonded { account: signer, bonded: stake.bonded, minimum });
     }
     verified.bond = Some((signer, stake.bonded));

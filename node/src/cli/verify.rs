@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
 use data_encoding::BASE64;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use peerhost_protocol::{AnswerReceipt, codec};
 
@@ -65,10 +65,24 @@ pub(super) async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let verified = verify_answer(&answer, &body, chain.as_ref(), proof.as_ref()).await?;
     let worker = crate::mesh::peer_id(&verified.receipt.worker)
         .map_or_else(|| verified.receipt.worker.short(), |p| p.to_string());
+    let request = &answer.request;
+    let query = if request.query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", request.query.join("&"))
+    };
     println!(
-        "ok  request {}: signed by worker {worker}; body, status and headers match its result hash",
-        verified.receipt.request_id.to_hex()
+        "ok  request {}: {} {}{query} to {}/{} of {} (body keccak256 0x{}, {} bytes)",
+        verified.receipt.request_id.to_hex(),
+        request.method,
+        request.path,
+        request.project,
+        request.function,
+        request.owner,
+        request.body_hash.to_hex(),
+        request.body_len,
     );
+    println!("ok  signed by worker {worker}; the body, status and headers match its result hash");
     match verified.bond {
         Some((account, bonded)) => println!(
             "ok  signed on-chain by {account}, bonded as a worker with {} USDC",
@@ -98,13 +112,23 @@ fn read_stdin() -> anyhow::Result<String> {
 
 /// The gateway's proof of the receipt, `None` while it is not anchored.
 async fn fetch_proof(gateway: &str, id: &str) -> anyhow::Result<Option<ReceiptProof>> {
+    // The gateway is not trusted: its answer is bounded in time and size.
+    const LIMIT: usize = 1 << 20;
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let uri: hyper::Uri = format!("{}/receipts/{id}", gateway.trim_end_matches('/'))
         .parse()
         .context("bad --gateway")?;
-    let response = client.get(uri).await.context("asking the gateway for the proof")?;
+    let within = std::time::Duration::from_secs(30);
+    let response = tokio::time::timeout(within, client.get(uri))
+        .await
+        .context("the gateway did not answer within 30 s")?
+        .context("asking the gateway for the proof")?;
     let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
+    let body = tokio::time::timeout(within, Limited::new(response.into_body(), LIMIT).collect())
+        .await
+        .context("the gateway's answer did not arrive within 30 s")?
+        .map_err(|e| anyhow::anyhow!("the gateway's answer: {e}"))?
+        .to_bytes();
     if !status.is_success() {
         bail!("the gateway answered {status}: {}", String::from_utf8_lossy(&body));
     }

@@ -231,6 +231,7 @@ impl Gateway {
                     let accepted = results.remove(&worker).expect("accepted results are stored");
                     let receipt = AnswerReceipt {
                         receipt: accepted.signed,
+                        request: canonical.clone(),
                         status: accepted.response.status,
                         headers: accepted.response.headers.clone(),
                         chain_signature: accepted.chain_signature,

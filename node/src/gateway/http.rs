@@ -79,6 +79,7 @@ async fn health(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> 
         "workers": workers,
         "deployments": deployments,
         "in_flight": gateway.pending.len(),
+        "lingering": super::stragglers::MAX_LINGERING - gateway.lingering.available_permits(),
         "trust": trust,
     }))
 }
@@ -219,7 +220,9 @@ pub(crate) fn respond(answer: Answer) -> Response {
     let headers = response.headers_mut();
     for h in &answer.response.headers {
         if DROPPED_RESPONSE_HEADERS.contains(&h.name.as_str())
-            || h.name.starts_with("x-peerhost-request")
+            // The gateway's own headers: a function cannot pass off its own receipt. (The
+            // sandbox's typed error, `x-peerhost-error`, is part of the signed response.)
+            || (h.name.starts_with("x-peerhost-") && h.name != "x-peerhost-error")
         {
             continue;
         }
@@ -237,8 +240,16 @@ pub(crate) fn respond(answer: Answer) -> Response {
     {
         headers.insert("x-peerhost-worker", v);
     }
-    if let Some(v) = super::receipts::header_value(&answer.receipt) {
-        headers.insert(super::receipts::RECEIPT_HEADER, v);
+    match super::receipts::header_value(&answer.receipt) {
+        Some(v) => {
+            headers.insert(super::receipts::RECEIPT_HEADER, v);
+        }
+        None => {
+            let url = format!("/receipts/{}", answer.request_id.to_hex());
+            if let Ok(v) = HeaderValue::from_str(&url) {
+                headers.insert(super::receipts::RECEIPT_URL_HEADER, v);
+            }
+        }
     }
     response
 }

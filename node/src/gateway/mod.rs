@@ -107,6 +107,9 @@ pub struct Gateway {
     reputation: std::sync::Mutex<crate::dispatch::Reputation>,
     /// Receipts of recent answers, for `GET /receipts/<id>`.
     receipts: receipts::Receipts,
+    /// Answered calls still listening for their other racers (bounded: past it, late results
+    /// are not waited for).
+    pub(crate) lingering: Arc<tokio::sync::Semaphore>,
     /// Where accepted receipts go to be anchored, once the node is connected to a chain.
     #[cfg(feature = "chain")]
     pub(crate) anchoring: std::sync::OnceLock<crate::chain::Anchoring>,
@@ -144,6 +147,7 @@ impl Gateway {
             config,
             reputation: std::sync::Mutex::default(),
             receipts: receipts::Receipts::default(),
+            lingering: Arc::new(tokio::sync::Semaphore::new(stragglers::MAX_LINGERING)),
             free_rate,
             #[cfg(feature = "chain")]
             anchoring: std::sync::OnceLock::new(),
@@ -157,6 +161,11 @@ impl Gateway {
     /// The settings.
     pub fn config(&self) -> &GatewayConfig {
         &self.config
+    }
+
+    /// Keeps an answer's receipt for `GET /receipts/<id>`.
+    pub(crate) fn keep_receipt(&self, answer: &Answer) {
+        self.receipts.keep(answer.request_id, answer.receipt.clone());
     }
 
     /// Whether `caller` may make another unpriced (treasury-funded) call now.

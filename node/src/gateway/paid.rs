@@ -66,7 +66,11 @@ pub(crate) async fn call_priced(
         Err(Refusal::Unavailable(message)) => return Priced::Unavailable(message),
     };
     let answer = match ticket.stored.take() {
-        Some(answer) => Ok(answer),
+        Some(answer) => {
+            // Answered before a restart: its receipt is served again too.
+            gateway.keep_receipt(&answer);
+            Ok(answer)
+        }
         None => {
             let answer = gateway.call(resolved, incoming, body).await;
             if let Ok(answer) = &answer {

@@ -18,10 +18,12 @@ use serde_json::json;
 
 /// The response header that carries the receipt: base64 of its canonical CBOR.
 pub(crate) const RECEIPT_HEADER: &str = "x-peerhost-receipt";
-/// Receipts kept for `GET /receipts/<id>` (the oldest go first).
-const KEPT: usize = 65_536;
+/// The response header naming where the receipt is when it is too large for a header.
+pub(crate) const RECEIPT_URL_HEADER: &str = "x-peerhost-receipt-url";
+/// Bytes of receipts kept for `GET /receipts/<id>` (the oldest go first).
+const KEPT_BYTES: usize = 64 << 20;
 /// Largest receipt sent as a header; a larger one (a function that returns many headers)
-/// is only served at `/receipts/<id>`, which the response names instead.
+/// is only served at `/receipts/<id>`, which `x-peerhost-receipt-url` names instead.
 const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// The receipts of recent answers, by request id.
@@ -33,20 +35,24 @@ pub(crate) struct Receipts {
 #[derive(Debug, Default)]
 struct Kept {
     by_id: HashMap<RequestId, AnswerReceipt>,
-    order: VecDeque<RequestId>,
+    order: VecDeque<(RequestId, usize)>,
+    bytes: usize,
 }
 
 impl Receipts {
-    /// Keeps the receipt of an answer to `id`.
+    /// Keeps the receipt of an answer to `id`, within a byte budget (a function that returns
+    /// large headers makes its receipts large: they age out sooner, never without bound).
     pub(crate) fn keep(&self, id: RequestId, receipt: AnswerReceipt) {
+        let size = size_of(&receipt);
         let mut kept = self.kept.lock().expect("receipts lock");
         if kept.by_id.insert(id, receipt).is_none() {
-            kept.order.push_back(id);
+            kept.order.push_back((id, size));
+            kept.bytes += size;
         }
-        while kept.order.len() > KEPT {
-            if let Some(old) = kept.order.pop_front() {
-                kept.by_id.remove(&old);
-            }
+        while kept.bytes > KEPT_BYTES {
+            let Some((old, size)) = kept.order.pop_front() else { break };
+            kept.by_id.remove(&old);
+            kept.bytes -= size;
         }
     }
 
@@ -54,6 +60,14 @@ impl Receipts {
     pub(crate) fn get(&self, id: &RequestId) -> Option<AnswerReceipt> {
         self.kept.lock().expect("receipts lock").by_id.get(id).cloned()
     }
+}
+
+/// About how much memory a kept receipt takes.
+fn size_of(receipt: &AnswerReceipt) -> usize {
+    let headers: usize = receipt.headers.iter().map(|h| h.name.len() + h.value.len() + 48).sum();
+    let request: usize =
+        receipt.request.headers.iter().map(|h| h.name.len() + h.value.len() + 48).sum();
+    512 + headers + request + receipt.request.path.len() + receipt.request.query.len() * 32
 }
 
 /// The receipt as a header value, or `None` when it is too large to be one.

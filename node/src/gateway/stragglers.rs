@@ -2,7 +2,9 @@
 //! arrives after the winner's but before the attempt's deadline, and agrees with the accepted
 //! result, is credited an assist (anchored and paid a smaller reward); one that disagrees goes
 //! to audit like any dissenter. The caller never waits for this: the call's pending entry
-//! lingers in a background task until the deadline or until every named racer answered.
+//! lingers in a background task until the deadline or until every named racer answered, at
+//! most [`MAX_LINGERING`] calls at once (a body held for racers to fetch stays held while its
+//! call lingers, so the number is bounded, not the traffic).
 
 use std::collections::HashSet;
 
@@ -13,6 +15,10 @@ use super::{
     Gateway,
     pending::{PendingGuard, RaceInput},
 };
+
+/// Answered calls that may wait for late racers at once; beyond it their assists are not
+/// collected.
+pub(crate) const MAX_LINGERING: usize = 4096;
 
 /// What an answered call still waits for.
 pub(crate) struct Lingering {
@@ -49,11 +55,12 @@ impl Gateway {
             if lingering.named.is_subset(&lingering.voted) || lingering.deadline_ms <= now {
                 return;
             }
+            let Ok(permit) = self.lingering.clone().try_acquire_owned() else { return };
             self.pending.answered(&lingering.id);
             let view = self.view.clone();
             let id = lingering.id;
             tokio::spawn(async move {
-                let _guard = guard;
+                let (_guard, _permit) = (guard, permit);
                 collect(lingering, inputs, |from, result| {
                     let receipt = result.verify(&id).ok()?;
                     let signature = result.chain_signature?;

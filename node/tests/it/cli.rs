@@ -260,15 +260,28 @@ fn secrets_are_sealed_listed_and_removed_without_showing_values() {
 #[test]
 fn verify_checks_a_receipt_against_the_body() {
     use peerhost_protocol::{
-        AnswerReceipt, BlobHash, Envelope, Header, HttpResponse, NodeSecret, Receipt, RequestId,
-        codec,
+        AnswerReceipt, BlobHash, CanonicalRequest, Envelope, Header, HttpResponse, NodeSecret,
+        Owner, RawRequest, Receipt, codec,
     };
     let dir = tempfile::tempdir().unwrap();
     let worker = NodeSecret::from_bytes(&[0x21; 32]);
+    let raw = RawRequest {
+        owner: Owner(alloy_primitives::Address::repeat_byte(0x0e)),
+        project: "hello",
+        function: "echo",
+        method: "GET",
+        path: "/x",
+        query: Some("q=1"),
+        headers: vec![],
+        body: b"",
+    };
+    let request =
+        CanonicalRequest::build(&raw, NodeSecret::from_bytes(&[0x31; 32]).public(), 7, 1_000)
+            .unwrap();
     let headers = vec![Header { name: "content-type".into(), value: b"text/plain".to_vec() }];
     let response = HttpResponse { status: 200, headers: headers.clone(), body: b"hello".to_vec() };
     let receipt = Receipt {
-        request_id: RequestId([3; 32]),
+        request_id: request.id(),
         result_hash: response.hash(),
         worker: worker.public(),
         fuel_used: 42,
@@ -276,6 +289,7 @@ fn verify_checks_a_receipt_against_the_body() {
     };
     let answer = AnswerReceipt {
         receipt: Envelope::seal(&worker, &receipt),
+        request: request.clone(),
         status: 200,
         headers,
         chain_signature: None,
@@ -295,7 +309,8 @@ fn verify_checks_a_receipt_against_the_body() {
     let good = verify(&encoded, b"hello");
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     let out = String::from_utf8_lossy(&good.stdout);
-    assert!(out.contains("ok  request 0303"), "{out}");
+    assert!(out.contains(&format!("ok  request {}", request.id().to_hex())), "{out}");
+    assert!(out.contains("GET /x?q=1"), "{out}");
     assert!(out.contains("bond not checked"), "{out}");
 
     let bad = verify(&encoded, b"hello!");

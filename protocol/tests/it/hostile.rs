@@ -124,6 +124,11 @@ fn an_answer_receipt_fails_for_any_other_body_head_or_signer() {
     forged.receipt = Envelope::seal(&NodeSecret::from_bytes(&[0x44; 32]), &samples::receipt());
     assert_eq!(forged.verify(&body), Err(ResultError::WrongSigner));
 
+    // Another call's request: the receipt is not for it.
+    let mut other = answer.clone();
+    other.request.nonce += 1;
+    assert_eq!(other.verify(&body), Err(ResultError::WrongRequest));
+
     let mut bad = answer;
     bad.receipt.signature.0[3] ^= 1;
     assert!(matches!(bad.verify(&body), Err(ResultError::Receipt(_))));

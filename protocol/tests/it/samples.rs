@@ -130,7 +130,7 @@ pub(crate) fn result() -> ExecutionResult {
 }
 
 pub(crate) fn answer_receipt() -> AnswerReceipt {
-    AnswerReceipt::of(&result())
+    AnswerReceipt::of(&execution_request().request, &result())
 }
 
 pub(crate) fn delivery() -> Delivery {
