@@ -210,8 +210,10 @@ async fn slow_and_silent_workers_lose_their_share_of_calls() {
     let early = window(0, 40).await;
     let _learning = window(40, 80).await;
     let late = window(80, 120).await;
-    // Unmeasured, they get about half the calls; measured, far fewer.
-    assert!(late < early, "share of the slow and silent workers: early {early:.2}, late {late:.2}");
+    // Unmeasured, they would get about 0.47 of the attempts (half the first choices, plus the
+    // re-dispatches after the silent one). The gateway learns within the first window, so the
+    // comparison is with that: measured, they get clearly less.
+    assert!(late < 0.35, "share of the slow and silent workers: early {early:.2}, late {late:.2}");
     let weight = |i: usize| net.net.gateway.worker_weight(&net.net.workers[i].node_key());
     let (honest, slow, silent) = (weight(0).min(weight(1)), weight(2), weight(3));
     // Weights follow measured latency, which a loaded machine raises for everyone: compare.
