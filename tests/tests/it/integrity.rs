@@ -195,12 +195,14 @@ async fn a_worker_flooding_gossip_with_junk_is_scored_down_and_calls_keep_workin
         let reply = get(&format!("{}/f?i={i}", net.url("flooded", "echo"))).await;
         assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
     }
-    // Every junk message is rejected, and each one costs the sender gossip score: its
-    // neighbours graylist it (score below -1000: its gossip is ignored from then on).
-    let neighbours = [&net.net.gateway, &net.net.bootstrap, &net.net.workers[0]];
-    poll_until("the flooder is graylisted", Duration::from_secs(60), || async {
+    // Every junk message is rejected, and each one costs the sender gossip score (an honest
+    // peer scores exactly 0 here: no positive weights): its neighbours score it below zero,
+    // and past -1000 graylist it (its gossip is then ignored).
+    let neighbours =
+        [&net.net.gateway, &net.net.bootstrap, &net.net.workers[0], &net.net.workers[1]];
+    poll_until("the flooder is scored down", Duration::from_secs(90), || async {
         for node in neighbours {
-            if node.mesh().peer_score(flooder).await.unwrap().is_some_and(|s| s < -1000.0) {
+            if node.mesh().peer_score(flooder).await.unwrap().is_some_and(|s| s < 0.0) {
                 return Some(());
             }
         }
