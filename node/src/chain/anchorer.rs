@@ -530,7 +530,7 @@ fn signed_receipts(grouped: &Grouped<'_>) -> HashMap<(Address, B256), (ChainRece
 }
 
 /// One leaf of the epoch tree as the coordinator hashes it.
-fn worker_leaf(l: &WorkerLeaf) -> Keccak {
+pub(crate) fn worker_leaf(l: &WorkerLeaf) -> Keccak {
     let root = B256::from(l.receipts_root.0);
     receipts::worker_leaf(l.worker.0, l.owner.0, l.requests, l.assists, l.fuel, root)
 }

@@ -9,14 +9,13 @@ use std::{
 };
 
 use alloy::primitives::{Address, B256};
-use peerhost_contracts::receipts;
 use peerhost_protocol::{
-    Keccak, NodeKey, Receipt, RequestId, WorkerLeaf,
+    Keccak, NodeKey, Owner, Receipt, RequestId, WorkerLeaf,
     merkle::{self, MerkleTree},
 };
 use serde::{Deserialize, Serialize};
 
-use super::anchorer::chain_receipt;
+use super::anchorer::{chain_receipt, worker_leaf};
 
 /// Most anchored epochs kept.
 const MAX_EPOCHS: usize = 1024;
@@ -60,6 +59,32 @@ pub struct LeafJson {
     pub receipts_root: B256,
 }
 
+impl From<&WorkerLeaf> for LeafJson {
+    fn from(l: &WorkerLeaf) -> Self {
+        Self {
+            worker: l.worker.0,
+            owner: l.owner.0,
+            requests: l.requests,
+            assists: l.assists,
+            fuel: l.fuel,
+            receipts_root: B256::from(l.receipts_root.0),
+        }
+    }
+}
+
+impl From<&LeafJson> for WorkerLeaf {
+    fn from(l: &LeafJson) -> Self {
+        Self {
+            worker: Owner(l.worker),
+            owner: Owner(l.owner),
+            requests: l.requests,
+            assists: l.assists,
+            fuel: l.fuel,
+            receipts_root: Keccak(l.receipts_root.0),
+        }
+    }
+}
+
 /// Why a proof does not hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -85,15 +110,7 @@ impl ReceiptProof {
         if !merkle::verify(&receipts_root, &receipt_leaf, &path(&self.receipt_proof)) {
             return Err(ProofError::NotInLeaf);
         }
-        let l = &self.leaf;
-        let leaf = receipts::worker_leaf(
-            l.worker,
-            l.owner,
-            l.requests,
-            l.assists,
-            l.fuel,
-            l.receipts_root,
-        );
+        let leaf = worker_leaf(&WorkerLeaf::from(&self.leaf));
         if !merkle::verify(&Keccak(self.root.0), &leaf, &path(&self.leaf_proof)) {
             return Err(ProofError::NotUnderRoot);
         }
@@ -160,14 +177,7 @@ impl Proofs {
                 gateway,
                 epoch: trees.epoch,
                 root: B256::from(trees.tree.root().0),
-                leaf: LeafJson {
-                    worker: leaf.worker.0,
-                    owner: leaf.owner.0,
-                    requests: leaf.requests,
-                    assists: leaf.assists,
-                    fuel: leaf.fuel,
-                    receipts_root: B256::from(leaf.receipts_root.0),
-                },
+                leaf: LeafJson::from(leaf),
                 leaf_proof: b256(trees.tree.proof(leaf_index)?),
                 receipt_proof: b256(trees.receipts.get(leaf_index)?.proof(receipt_index)?),
             })

@@ -9,7 +9,7 @@ use std::{
 
 use bytes::Bytes;
 use peerhost_protocol::{
-    AnswerReceipt, CanonicalRequest, Envelope, EvmSignature, ExecutionRequest, HttpResponse,
+    AnswerReceipt, CanonicalRequest, EvmSignature, ExecutionRequest, ExecutionResult, HttpResponse,
     MAX_INLINE_BODY, NodeKey, RawRequest, Receipt, RequestId, SignedRequest, Tier, codec, topics,
 };
 use tracing::{debug, trace};
@@ -22,16 +22,11 @@ use crate::{
     dispatch::{BondRole, Deployment, Race, RaceConfig, Step},
 };
 
-/// A verified result.
+/// A verified result and its opened receipt.
 #[derive(Debug)]
 struct Accepted {
-    /// The opened receipt.
     receipt: Receipt,
-    /// As the worker signed it.
-    signed: Envelope<Receipt>,
-    /// The worker's chain signature.
-    chain_signature: Option<EvmSignature>,
-    response: HttpResponse,
+    result: ExecutionResult,
 }
 
 /// Whether `signature` is the EIP-712 signature of `receipt` under `domain` by the account
@@ -229,13 +224,7 @@ impl Gateway {
                     let worker = workers[0];
                     self.settle_accepted(record.owner, worker, &results);
                     let accepted = results.remove(&worker).expect("accepted results are stored");
-                    let receipt = AnswerReceipt {
-                        receipt: accepted.signed,
-                        request: canonical.clone(),
-                        status: accepted.response.status,
-                        headers: accepted.response.headers.clone(),
-                        chain_signature: accepted.chain_signature,
-                    };
+                    let receipt = AnswerReceipt::of(&canonical, &accepted.result);
                     self.receipts.keep(id, receipt.clone());
                     let lingering = Lingering {
                         id,
@@ -249,7 +238,7 @@ impl Gateway {
                     return Ok(Answer {
                         request_id: id,
                         worker,
-                        response: accepted.response,
+                        response: accepted.result.response,
                         receipt,
                     });
                 }
@@ -295,13 +284,7 @@ impl Gateway {
                             // answer returned is the one whose hash the quorum agreed on.
                             let result_hash = receipt.result_hash;
                             witness.result(from, result_hash, now);
-                            let accepted = Accepted {
-                                receipt,
-                                signed: result.receipt,
-                                chain_signature: result.chain_signature,
-                                response: result.response,
-                            };
-                            results.insert(from, accepted);
+                            results.insert(from, Accepted { receipt, result: *result });
                             race.on_result(from, result_hash, now, &candidates)
                                 .unwrap_or(Step::Wait { wake_at_ms: wake_at })
                         }
@@ -344,7 +327,7 @@ impl Gateway {
         #[cfg(feature = "chain")]
         if let Some(anchoring) = self.anchoring.get() {
             for accepted in results.values() {
-                if let Some(signature) = accepted.chain_signature {
+                if let Some(signature) = accepted.result.chain_signature {
                     anchoring.dispute(accepted.receipt.clone(), signature);
                 }
             }
@@ -364,8 +347,9 @@ impl Gateway {
         if let Some(anchoring) = self.anchoring.get() {
             for (worker, accepted) in agreed {
                 if *worker == winner {
-                    anchoring.record(owner, accepted.receipt.clone(), accepted.chain_signature);
-                } else if let Some(signature) = accepted.chain_signature {
+                    let signature = accepted.result.chain_signature;
+                    anchoring.record(owner, accepted.receipt.clone(), signature);
+                } else if let Some(signature) = accepted.result.chain_signature {
                     anchoring.assist(owner, accepted.receipt.clone(), signature);
                 }
             }
