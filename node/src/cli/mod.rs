@@ -138,6 +138,11 @@ struct WorkerArgs {
     /// machine that share a directory compile each component once, one compile at a time.
     #[arg(long, value_name = "DIR", env = "PEERHOST_COMPILE_CACHE")]
     compile_cache: Option<PathBuf>,
+    /// Address range effectful functions may reach although it is not public, e.g.
+    /// `192.168.1.0/24` for an API on your LAN (repeatable). By default outbound requests reach
+    /// public addresses only: never loopback, private, link-local or cloud metadata addresses.
+    #[arg(long = "allow-outbound", value_name = "CIDR")]
+    allow_outbound: Vec<ipnet::IpNet>,
     /// Also validate: re-execute receipts gateways put up for audit and dispute wrong ones
     /// (the wallet needs a validator bond and the coordinator owner's approval).
     #[arg(long, requires = "rpc_url")]

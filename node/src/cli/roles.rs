@@ -49,6 +49,13 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
         worker.slots = slots;
     }
     worker.sandbox.cache_dir = args.compile_cache;
+    if !args.allow_outbound.is_empty() {
+        let policy = crate::sandbox::OutboundPolicy {
+            allow: args.allow_outbound,
+            ..crate::sandbox::OutboundPolicy::default()
+        };
+        worker.sandbox.outbound = std::sync::Arc::new(policy);
+    }
     let mut config = mesh_config(data_dir, &args.mesh, &args.listen).with_worker(worker);
     config.chain =
         args.chain.config().map(|c| crate::chain::ChainConfig { validate: args.validate, ..c });

@@ -1,8 +1,10 @@
 //! The worker's sandbox policy: hard caps applied on top of what each function asks for.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use peerhost_protocol::Limits;
+
+use super::OutboundPolicy;
 
 /// Sandbox configuration of one worker.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub struct SandboxConfig {
     /// Directory for precompiled components (`None`: memory only). Workers that share one
     /// compile each component once, and one compile at a time among them.
     pub cache_dir: Option<PathBuf>,
+    /// What effectful functions' outbound requests may reach, and how much they may read.
+    pub outbound: Arc<OutboundPolicy>,
 }
 
 impl Default for SandboxConfig {
@@ -55,6 +59,7 @@ impl Default for SandboxConfig {
             keep_resident_bytes: 16 << 20,
             epoch_tick_ms: 1,
             cache_dir: None,
+            outbound: Arc::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Per-request host state: the WASI and wasi:http contexts a guest sees, with deterministic
 //! clocks and randomness, no filesystem, no sockets, and outbound HTTP only to the hosts an
-//! effectful function allow-lists.
+//! effectful function allow-lists (checked again by [`super::outbound`]).
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -9,14 +9,13 @@ use std::{
 
 use peerhost_protocol::{RequestId, keccak256_parts};
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
-use tracing::debug;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
-use wasmtime_wasi_http::{
-    WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView, p2::bindings::http::types::ErrorCode,
-};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::outbound::Outbound;
 
 /// How far each clock read advances the guest's clocks. Clocks derived from the request
 /// (not the worker's clock) keep results identical across workers, and advancing on every
@@ -56,54 +55,6 @@ impl HostMonotonicClock for StepClock {
     }
     fn now(&self) -> u64 {
         self.read().as_nanos() as u64
-    }
-}
-
-/// Outbound `wasi:http` requests: refused unless the request's host (and port) is on the
-/// function's allow-list, which is empty for pure functions.
-struct Outbound {
-    allowed: Vec<String>,
-}
-
-impl Outbound {
-    /// Whether `uri` names an allow-listed `host` (any port) or `host:port`.
-    fn allows(&self, uri: &http::Uri) -> bool {
-        let Some(host) = uri.host() else { return false };
-        let host = host.to_ascii_lowercase();
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        self.allowed.iter().any(|entry| match entry.rsplit_once(':') {
-            Some((h, p)) => h == host && p.parse() == Ok(port),
-            None => *entry == host,
-        })
-    }
-}
-
-type Sent = Result<
-    (
-        http::Response<wasmtime_wasi_http::WasiBody>,
-        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ),
-    wasmtime_wasi_http::Error,
->;
-
-impl WasiHttpHooks for Outbound {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<dyn Future<Output = Sent> + Send> {
-        if !self.allows(request.uri()) {
-            debug!(target: "peerhost::sandbox", uri = %request.uri(), "outbound request refused");
-            return Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) });
-        }
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let io: Box<dyn Future<Output = _> + Send> = Box::new(io);
-            Ok((response.map(BodyExt::boxed_unsync), io))
-        })
     }
 }
 
@@ -165,12 +116,12 @@ pub(crate) struct Host {
 
 impl Host {
     /// Host state for one call: clocks start at `received_at_ms`, randomness is seeded from
-    /// the request id, outbound HTTP may reach `allowed_hosts` only.
+    /// the request id, outbound HTTP goes through `outbound`.
     pub(crate) fn new(
         request_id: &RequestId,
         received_at_ms: u64,
         limiter: Limiter,
-        allowed_hosts: Vec<String>,
+        outbound: Outbound,
         env: &super::invoke::Env,
     ) -> Self {
         let start = Duration::from_millis(received_at_ms);
@@ -192,7 +143,7 @@ impl Host {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: Outbound { allowed: allowed_hosts },
+            hooks: outbound,
             limiter,
         }
     }

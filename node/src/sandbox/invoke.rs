@@ -20,6 +20,7 @@ use wasmtime_wasi_http::{
 use super::{
     Compiled, Sandbox, SandboxError,
     host::{Host, Limiter},
+    outbound::Outbound,
 };
 
 /// Longest backtrace kept in an error response.
@@ -97,7 +98,7 @@ impl Sandbox {
             &invocation.request_id,
             invocation.received_at_ms,
             limiter,
-            invocation.allowed_hosts.clone(),
+            Outbound::new(invocation.allowed_hosts.clone(), self.config.outbound.clone()),
             &invocation.env,
         );
         let mut store = Store::new(&self.engine, host);

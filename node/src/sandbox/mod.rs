@@ -1,5 +1,6 @@
 //! The wasmtime sandbox: runs `wasi:http/proxy` components with fuel, memory, table and
-//! wall-clock limits, deterministic clocks and randomness, no filesystem and no network.
+//! wall-clock limits, deterministic clocks and randomness, no filesystem and no network (outbound HTTP only for
+//! effectful functions, to allow-listed hosts at public addresses).
 //!
 //! One [`Sandbox`] per worker holds the engine (pooling allocator, epoch ticker) and a cache
 //! of compiled, pre-linked components keyed by component hash (in memory and, optionally, as
@@ -11,9 +12,11 @@ mod engine;
 mod error;
 mod host;
 mod invoke;
+mod outbound;
 mod precompiled;
 
 pub use config::SandboxConfig;
 pub use engine::{CompileStats, Compiled, ENGINE_ID, Sandbox, engine_config};
 pub use error::SandboxError;
 pub use invoke::{Env, Execution, Invocation};
+pub use outbound::{OutboundPolicy, non_public};
