@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     codec::{Invalid, Wire},
-    deployment::SignedDeployment,
     execution::ExecutionResult,
     hash::RequestId,
     request::MAX_BODY_LEN,
@@ -136,40 +135,4 @@ pub struct BodyResponse {
 
 impl Wire for BodyResponse {
     const MAX_BYTES: usize = MAX_BODY_LEN as usize + 64;
-}
-
-/// Any node → any node: send me the deployments you know.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogRequest {
-    /// Skip this many records (for paging through a large catalog).
-    pub offset: u32,
-}
-
-impl Wire for CatalogRequest {
-    const MAX_BYTES: usize = 16;
-}
-
-/// Most deployment records in one catalog page.
-pub const CATALOG_PAGE: usize = 128;
-
-/// A page of the responder's deployment catalog (latest version of each project).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogResponse {
-    /// Signed records; each is verified by the receiver.
-    pub deployments: Vec<SignedDeployment>,
-    /// Whether more pages follow.
-    pub more: bool,
-}
-
-impl Wire for CatalogResponse {
-    const MAX_BYTES: usize = CATALOG_PAGE * SignedDeployment::MAX_BYTES + 64;
-
-    fn validate(&self) -> Result<(), Invalid> {
-        if self.deployments.len() > CATALOG_PAGE {
-            return Err(Invalid::new("deployments", format!("more than {CATALOG_PAGE} in a page")));
-        }
-        Ok(())
-    }
 }

@@ -59,6 +59,7 @@ pub mod merkle;
 pub mod topics;
 
 mod bytes;
+mod catalog;
 mod deployment;
 mod direct;
 mod envelope;
@@ -73,14 +74,12 @@ mod secrets;
 mod wallet;
 
 pub use bytes::ParseHexError;
+pub use catalog::{CATALOG_PAGE, CatalogDigest, CatalogRequest, CatalogResponse, DIGEST_BUCKETS};
 pub use codec::{DecodeError, Invalid, Wire};
 pub use deployment::{
     DeploymentError, DeploymentRecord, MAX_SEALED_SECRETS_BYTES, SignedDeployment,
 };
-pub use direct::{
-    BodyRequest, BodyResponse, CATALOG_PAGE, CatalogRequest, CatalogResponse, DeclineReason,
-    Delivery, DeliveryAck,
-};
+pub use direct::{BodyRequest, BodyResponse, DeclineReason, Delivery, DeliveryAck};
 pub use domain::{ENGINE_ID, PROTOCOL_VERSION};
 pub use envelope::{Envelope, OpenError, Signable};
 pub use execution::{

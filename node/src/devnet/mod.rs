@@ -265,7 +265,27 @@ impl Devnet {
     ///
     /// The node does not start.
     pub async fn start_worker(&self, name: &str) -> Result<Node, DevnetError> {
+        self.start_worker_with(name, |_| {}).await
+    }
+
+    /// Starts another worker like [`Devnet::start_worker`], its node settings adjusted by
+    /// `tweak` first.
+    ///
+    /// # Errors
+    ///
+    /// [`DevnetError::Node`] if it does not start.
+    pub async fn start_worker_with(
+        &self,
+        name: &str,
+        tweak: impl FnOnce(&mut NodeConfig),
+    ) -> Result<Node, DevnetError> {
         let mut config = self.worker_config.clone();
+        tweak(&mut config);
+        self.start_extra(name, config).await
+    }
+
+    /// Starts a node of `config` in `<data dir>/<name>`.
+    async fn start_extra(&self, name: &str, mut config: NodeConfig) -> Result<Node, DevnetError> {
         config.data_dir = self.options.data_dir.join(name);
         Box::pin(Node::start(config))
             .await
@@ -294,14 +314,11 @@ impl Devnet {
         tweak: impl FnOnce(&mut GatewayConfig),
     ) -> Result<Node, DevnetError> {
         let mut config = self.gateway_config.clone();
-        config.data_dir = self.options.data_dir.join(name);
         if let Some(http) = config.gateway.as_mut() {
             http.listen = SocketAddr::new(self.options.ip, 0);
             tweak(http);
         }
-        Box::pin(Node::start(config))
-            .await
-            .map_err(|source| DevnetError::Node { role: name.to_owned(), source })
+        self.start_extra(name, config).await
     }
 
     /// Workers the gateway currently considers live.

@@ -8,7 +8,8 @@ use std::{
 };
 
 use peerhost_protocol::{
-    BlobHash, DeploymentError, DeploymentRecord, FunctionSpec, Owner, SignedDeployment,
+    BlobHash, CatalogDigest, DeploymentError, DeploymentRecord, FunctionSpec, Owner,
+    SignedDeployment,
 };
 
 /// Most projects tracked. Beyond this, new projects are refused (existing ones still update).
@@ -34,6 +35,8 @@ impl Deployment {
 
 #[derive(Debug)]
 struct Entry {
+    /// The project's bucket in the catalog digest.
+    bucket: usize,
     current: Arc<Deployment>,
     /// Bundles of earlier versions, newest first.
     previous: VecDeque<(u64, BlobHash)>,
@@ -64,10 +67,11 @@ impl Inserted {
     }
 }
 
-/// Verified deployments by `(owner, project)`.
+/// Verified deployments by `(owner, project)`, and the digest of their versions.
 #[derive(Debug, Default)]
 pub struct Registry {
     projects: BTreeMap<(Owner, String), Entry>,
+    digest: CatalogDigest,
 }
 
 impl Registry {
@@ -91,9 +95,11 @@ impl Registry {
         match self.projects.get_mut(&key) {
             None if len >= MAX_PROJECTS => (Inserted::Full, Arc::new(deployment)),
             None => {
+                let bucket = CatalogDigest::bucket(&key.0, &key.1);
+                self.digest.toggle(bucket, fingerprint(&deployment.record));
                 let current = Arc::new(deployment);
-                self.projects
-                    .insert(key, Entry { current: current.clone(), previous: VecDeque::new() });
+                let entry = Entry { bucket, current: current.clone(), previous: VecDeque::new() };
+                self.projects.insert(key, entry);
                 (Inserted::New, current)
             }
             Some(entry) => {
@@ -103,6 +109,8 @@ impl Registry {
                 } else if new == old {
                     (Inserted::Known, entry.current.clone())
                 } else {
+                    self.digest.toggle(entry.bucket, fingerprint(&entry.current.record));
+                    self.digest.toggle(entry.bucket, fingerprint(&deployment.record));
                     entry.previous.push_front((old, entry.current.record.bundle));
                     entry.previous.truncate(HISTORY);
                     entry.current = Arc::new(deployment);
@@ -138,6 +146,26 @@ impl Registry {
         (page, more)
     }
 
+    /// Like [`Registry::page`], over the projects of the buckets where `theirs` differs from
+    /// this registry's digest: what the asker lacks (or holds in another version).
+    pub fn page_differing(
+        &self,
+        theirs: &CatalogDigest,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<SignedDeployment>, bool) {
+        let mut differing =
+            self.projects.values().filter(|e| self.digest.differs(theirs, e.bucket)).skip(offset);
+        let page: Vec<_> =
+            differing.by_ref().take(limit).map(|e| e.current.signed.clone()).collect();
+        (page, differing.next().is_some())
+    }
+
+    /// The digest of the versions held, to compare with a peer's.
+    pub fn digest(&self) -> &CatalogDigest {
+        &self.digest
+    }
+
     /// Number of projects.
     pub fn len(&self) -> usize {
         self.projects.len()
@@ -152,6 +180,10 @@ impl Registry {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Deployment>> {
         self.projects.values().map(|e| &e.current)
     }
+}
+
+fn fingerprint(record: &DeploymentRecord) -> u64 {
+    CatalogDigest::fingerprint(&record.owner, &record.project, record.version)
 }
 
 #[cfg(test)]
@@ -226,5 +258,36 @@ mod tests {
         assert_eq!((first.len(), more), (3, true));
         let (rest, more) = registry.page(3, 3);
         assert_eq!((rest.len(), more), (2, false));
+    }
+
+    #[test]
+    fn equal_registries_have_equal_digests_and_differences_are_paged() {
+        let (mut full, mut partial) = (Registry::default(), Registry::default());
+        let wallets: Vec<_> = (1..=40u8).map(|i| Wallet::from_bytes(&[i; 32]).unwrap()).collect();
+        for (i, wallet) in wallets.iter().enumerate() {
+            full.insert(signed(wallet, 1, b"x")).unwrap();
+            if i != 7 {
+                partial.insert(signed(wallet, 1, b"x")).unwrap();
+            }
+        }
+        assert_ne!(full.digest(), partial.digest());
+        // Only the differing bucket travels, and the missing record is in it.
+        let (page, more) = full.page_differing(partial.digest(), 0, 100);
+        assert!(!more && !page.is_empty() && page.len() < 40, "{}", page.len());
+        let missing = wallets[7].owner();
+        assert!(page.iter().any(|d| d.verify().unwrap().owner == missing));
+        for deployment in page {
+            partial.insert(deployment).unwrap();
+        }
+        assert_eq!(full.digest(), partial.digest());
+        assert!(full.page_differing(partial.digest(), 0, 100).0.is_empty());
+
+        // An upgrade changes the digest; the same upgrade on the other side restores equality.
+        full.insert(signed(&wallets[3], 2, b"y")).unwrap();
+        assert_ne!(full.digest(), partial.digest());
+        let (page, _) = full.page_differing(partial.digest(), 0, 1);
+        assert_eq!(page.len(), 1);
+        partial.insert(signed(&wallets[3], 2, b"y")).unwrap();
+        assert_eq!(full.digest(), partial.digest());
     }
 }

@@ -157,11 +157,6 @@ impl MeshActor {
                     .collect();
                 let _ = reply.send(peers);
             }
-            Command::StartProviding { key } => {
-                if let Err(e) = behaviour.kad.start_providing(kad::RecordKey::new(&key)) {
-                    warn!(target: "peerhost::mesh", error = %e, "start_providing failed");
-                }
-            }
         }
     }
 

@@ -37,7 +37,8 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     /// Keeps connections measured and alive.
     pub(crate) ping: ping::Behaviour,
-    /// Peer discovery and bundle provider records.
+    /// Peer discovery only: bundle providers are learned from heartbeats and announcements,
+    /// which carry the iroh addresses a provider record lacks.
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
     /// Deployment announcements, worker heartbeats, execution requests.
     pub(crate) gossipsub: gossipsub::Behaviour,

@@ -85,9 +85,6 @@ pub(crate) enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<f64>>,
     },
-    StartProviding {
-        key: Vec<u8>,
-    },
 }
 
 /// A handle to a running mesh. Cheap to clone; all methods are safe to call concurrently.
@@ -247,14 +244,5 @@ impl MeshClient {
     /// [`MeshError::Closed`] after shutdown.
     pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, MeshError> {
         self.call(|reply| Command::PeerScore { peer, reply }).await
-    }
-
-    /// Announces this node as a provider of `key` in the Kademlia DHT.
-    ///
-    /// # Errors
-    ///
-    /// [`MeshError::Closed`] after shutdown.
-    pub async fn start_providing(&self, key: Vec<u8>) -> Result<(), MeshError> {
-        self.commands.send(Command::StartProviding { key }).await.map_err(|_| MeshError::Closed)
     }
 }

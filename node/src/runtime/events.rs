@@ -1,12 +1,11 @@
 //! The node's event loop: validates every gossip message (the verdict decides whether
 //! gossipsub forwards it), keeps the view current, and hands work to the roles.
 
-use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use libp2p::PeerId;
 use peerhost_protocol::{
-    Announcement, CATALOG_PAGE, CatalogRequest, CatalogResponse, DeliveryAck, EpochSummary,
-    Heartbeat, SignedDeployment, SignedRequest, codec, topics,
+    Announcement, DeliveryAck, EpochSummary, Heartbeat, SignedDeployment, SignedRequest, codec,
+    topics,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
@@ -18,20 +17,25 @@ use crate::{
     mesh::{self, GossipMessage, MeshEvent, MessageAcceptance},
 };
 
-/// Peers asked for their deployment catalog when they connect (enough to converge, few
-/// enough not to multiply traffic).
-const CATALOG_SYNC_PEERS: usize = 3;
-/// Most catalog pages fetched from one peer.
-const CATALOG_MAX_PAGES: u32 = 1024;
+/// How often the loop's periodic duties run.
+pub(super) struct Intervals {
+    /// A worker's heartbeat.
+    pub(super) heartbeat: Duration,
+    /// A catalog comparison with a random peer.
+    pub(super) anti_entropy: Duration,
+}
 
 pub(super) async fn run(
     shared: Arc<Shared>,
     mut events: mpsc::Receiver<MeshEvent>,
-    heartbeat: Duration,
+    intervals: Intervals,
 ) {
-    let mut heartbeat = tokio::time::interval(heartbeat);
+    let mut heartbeat = tokio::time::interval(intervals.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut expire = tokio::time::interval(Duration::from_secs(1));
+    let start = tokio::time::Instant::now() + intervals.anti_entropy;
+    let mut anti_entropy = tokio::time::interval_at(start, intervals.anti_entropy);
+    anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -41,6 +45,7 @@ pub(super) async fn run(
                 None => break,
             },
             _ = heartbeat.tick() => shared.heartbeat(),
+            _ = anti_entropy.tick() => shared.anti_entropy_round(),
             _ = expire.tick() => {
                 shared.view.directory.write().expect("directory lock").expire(clock::unix_ms());
             }
@@ -92,9 +97,7 @@ impl Shared {
                     reply.send(peerhost_protocol::BodyResponse { body: body.map(|b| b.to_vec()) });
             }
             MeshEvent::CatalogRequest { request, reply, .. } => {
-                let registry = self.view.registry.read().expect("registry lock");
-                let (deployments, more) = registry.page(request.offset as usize, CATALOG_PAGE);
-                let _ = reply.send(CatalogResponse { deployments, more });
+                let _ = reply.send(self.catalog_page(&request));
             }
             MeshEvent::PeerConnected { peer } => self.sync_catalog(peer),
             MeshEvent::PeerDisconnected { peer } => {
@@ -110,6 +113,10 @@ impl Shared {
     fn on_gossip(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
         let topic = message.topic.as_str();
         if topic == topics::DEPLOYMENTS {
+            #[cfg(feature = "test-utils")]
+            if self.deaf_to_announcements {
+                return MessageAcceptance::Ignore;
+            }
             self.on_announcement(message)
         } else if topic == topics::WORKERS {
             self.on_heartbeat(message)
@@ -147,9 +154,11 @@ impl Shared {
         let Some(provider) = mesh::node_key(&message.source) else {
             return MessageAcceptance::Reject;
         };
-        match self
-            .on_deployment(announcement.deployment, Some((provider, &announcement.blob_addrs)))
-        {
+        // An announcement without addresses is forwarded by a node that pulled the record
+        // (see `catalog.rs`): it vouches for nothing but the owner's signature.
+        let provider = (!announcement.blob_addrs.is_empty())
+            .then_some((provider, &announcement.blob_addrs[..]));
+        match self.on_deployment(announcement.deployment, provider) {
             Ok(Inserted::New | Inserted::Upgraded { .. } | Inserted::Known) => {
                 MessageAcceptance::Accept
             }
@@ -160,7 +169,7 @@ impl Shared {
 
     /// Verifies and records a deployment (from gossip or catalog sync); a worker subscribes to
     /// its shard and starts fetching its bundle.
-    fn on_deployment(
+    pub(super) fn on_deployment(
         self: &Arc<Self>,
         signed: SignedDeployment,
         provider: Option<(peerhost_protocol::NodeKey, &[String])>,
@@ -291,30 +300,5 @@ impl Shared {
             dispatch::Forward::Ignore => MessageAcceptance::Ignore,
             dispatch::Forward::Reject => MessageAcceptance::Reject,
         }
-    }
-
-    /// Asks a newly connected peer for the deployments it knows (first few peers only).
-    fn sync_catalog(self: &Arc<Self>, peer: PeerId) {
-        if self.catalog_syncs.fetch_add(1, Ordering::Relaxed) >= CATALOG_SYNC_PEERS {
-            return;
-        }
-        let shared = self.clone();
-        tokio::spawn(async move {
-            for page in 0..CATALOG_MAX_PAGES {
-                let offset = page * CATALOG_PAGE as u32;
-                let Ok(response) = shared.mesh.fetch_catalog(peer, CatalogRequest { offset }).await
-                else {
-                    // Peers without a catalog (or gone): let another peer count instead.
-                    shared.catalog_syncs.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                };
-                for deployment in response.deployments {
-                    let _ = shared.on_deployment(deployment, None);
-                }
-                if !response.more {
-                    return;
-                }
-            }
-        });
     }
 }

@@ -8,6 +8,7 @@
 //!      └──────── MeshClient ◀──────────────┘  └──────▶ gateway  (deliveries, bodies)
 //! ```
 
+mod catalog;
 mod events;
 
 use std::{
@@ -60,6 +61,13 @@ pub struct NodeConfig {
     pub heartbeat_interval: Duration,
     /// Workers not heard from for this long are not chosen.
     pub worker_ttl: Duration,
+    /// How often the node compares its deployment catalog with a random peer and pulls what
+    /// it lacks (anti-entropy).
+    pub anti_entropy_interval: Duration,
+    /// Test switch (`test-utils` feature): ignore deployment announcements from gossip, as a
+    /// node that missed them would (the catalog sync must make up for it).
+    #[cfg(feature = "test-utils")]
+    pub deaf_to_announcements: bool,
 }
 
 impl NodeConfig {
@@ -78,6 +86,9 @@ impl NodeConfig {
             chain: None,
             heartbeat_interval: Duration::from_secs(2),
             worker_ttl: Duration::from_secs(10),
+            anti_entropy_interval: Duration::from_secs(30),
+            #[cfg(feature = "test-utils")]
+            deaf_to_announcements: false,
         }
     }
 
@@ -172,6 +183,8 @@ pub(crate) struct Shared {
     #[cfg(feature = "worker")]
     pub(crate) shards: std::sync::Mutex<std::collections::HashSet<u8>>,
     pub(crate) catalog_syncs: AtomicUsize,
+    #[cfg(feature = "test-utils")]
+    pub(crate) deaf_to_announcements: bool,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -342,9 +355,15 @@ impl Node {
             #[cfg(feature = "worker")]
             shards: Default::default(),
             catalog_syncs: AtomicUsize::new(0),
+            #[cfg(feature = "test-utils")]
+            deaf_to_announcements: config.deaf_to_announcements,
             shutdown: shutdown.clone(),
         });
-        tasks.push(tokio::spawn(events::run(shared.clone(), events, config.heartbeat_interval)));
+        let intervals = events::Intervals {
+            heartbeat: config.heartbeat_interval,
+            anti_entropy: config.anti_entropy_interval,
+        };
+        tasks.push(tokio::spawn(events::run(shared.clone(), events, intervals)));
         shared
             .mesh
             .wait_listening(1)

@@ -81,7 +81,6 @@ impl Worker {
         *guard = Some(loaded.clone());
         drop(guard);
         self.bundles.touch(hash);
-        let _ = self.mesh.start_providing(hash.0.to_vec()).await;
         Ok(loaded)
     }
 

@@ -5,6 +5,7 @@
 
 mod chain;
 mod faults;
+mod healing;
 mod integrity;
 mod payments;
 mod processes;
