@@ -5,7 +5,9 @@
 
 mod chain;
 mod faults;
+mod gossip_scores;
 mod healing;
+mod hostile_peer;
 mod integrity;
 mod payments;
 mod processes;
