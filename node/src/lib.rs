@@ -62,6 +62,8 @@ pub mod cli;
 pub mod deploy;
 #[cfg(all(feature = "worker", feature = "gateway", feature = "chain"))]
 pub mod devnet;
+#[cfg(feature = "worker")]
+pub mod executor;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 #[cfg(feature = "worker")]

@@ -29,6 +29,9 @@ pub enum DeclineReason {
     NotAuthorized,
     /// The requesting gateway holds no gateway bond on the chain this worker settles on.
     UnregisteredGateway,
+    /// The executor process running the call died (it is replaced; another worker should run
+    /// the call).
+    ExecutorLost,
 }
 
 impl From<DeclineReason> for u8 {
@@ -41,6 +44,7 @@ impl From<DeclineReason> for u8 {
             DeclineReason::Expired => 4,
             DeclineReason::NotAuthorized => 5,
             DeclineReason::UnregisteredGateway => 6,
+            DeclineReason::ExecutorLost => 7,
         }
     }
 }
@@ -57,6 +61,7 @@ impl TryFrom<u8> for DeclineReason {
             4 => Self::Expired,
             5 => Self::NotAuthorized,
             6 => Self::UnregisteredGateway,
+            7 => Self::ExecutorLost,
             other => return Err(format!("unknown decline reason {other}")),
         })
     }
@@ -72,6 +77,7 @@ impl std::fmt::Display for DeclineReason {
             Self::Expired => "deadline passed",
             Self::NotAuthorized => "not authorized for the function's secrets",
             Self::UnregisteredGateway => "the gateway is not bonded",
+            Self::ExecutorLost => "the executor running the call died",
         })
     }
 }

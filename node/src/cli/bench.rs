@@ -23,8 +23,9 @@ use serde_json::json;
 
 use crate::{
     devnet::{Devnet, DevnetOptions},
+    executor::{ExecutorConfig, Runner},
     gateway::GatewayConfig,
-    sandbox::{Env, Invocation, Sandbox, SandboxConfig},
+    sandbox::{Env, Invocation, SandboxConfig},
     worker::WorkerConfig,
 };
 
@@ -58,6 +59,10 @@ pub(super) struct BenchArgs {
     /// throughput with one executor process per core.
     #[arg(long)]
     sandbox_only: bool,
+    /// Also run the in-process calls through executor processes (one per core, confined as a
+    /// worker's are), in the same run: the cost of the second sandbox layer.
+    #[arg(long)]
+    executors: bool,
     /// Also load the same function in the verified tier (`x-peerhost-tier: verified`), in the
     /// same run (the function must offer it, as the devnet's `echo` does).
     #[arg(long)]
@@ -160,11 +165,19 @@ async fn in_process(
     body: Bytes,
     total: usize,
     concurrency: usize,
+    executors: Option<ExecutorConfig>,
 ) -> anyhow::Result<Vec<Report>> {
     let bytes = Bytes::from(std::fs::read(component).with_context(|| {
         format!("reading {} (run scripts/build-guests first)", component.display())
     })?);
-    let sandbox = Arc::new(Sandbox::new(SandboxConfig::default())?);
+    let label = match &executors {
+        None => "in-process sandbox".to_owned(),
+        Some(e) => format!("{} executor processes", e.processes),
+    };
+    let cache = tempfile::tempdir()?;
+    let config =
+        SandboxConfig { cache_dir: Some(cache.path().to_owned()), ..SandboxConfig::default() };
+    let sandbox = Arc::new(Runner::start(config, executors).await?);
     let compiled = sandbox.prepare(BlobHash::of(&bytes), || bytes.clone()).await?;
     let invocation = move |i: usize| Invocation {
         request_id: RequestId(keccak256(&i.to_le_bytes()).0),
@@ -186,10 +199,8 @@ async fn in_process(
         for i in 0..total.min(200) {
             let _ = sandbox.invoke(&compiled, invocation(i)).await;
         }
-        let name = format!(
-            "in-process sandbox ({})",
-            component.file_stem().unwrap_or_default().to_string_lossy()
-        );
+        let name =
+            format!("{label} ({})", component.file_stem().unwrap_or_default().to_string_lossy());
         reports.push(
             drive(&name, total, c, move |i| {
                 let (sandbox, compiled, invocation) =
@@ -265,8 +276,17 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
         body.clone(),
         args.requests,
         args.concurrency,
+        None,
     )
     .await?;
+    if args.executors {
+        let program = std::env::current_exe().context("locating the peerhost-node binary")?;
+        let executors = Some(ExecutorConfig::per_core(program));
+        let (method, body) = (args.method.clone(), body.clone());
+        let (total, concurrency) = (args.requests, args.concurrency);
+        reports
+            .extend(in_process(&args.baseline, method, body, total, concurrency, executors).await?);
+    }
     if args.sandbox_only {
         return print(&reports, args.json);
     }

@@ -143,6 +143,11 @@ struct WorkerArgs {
     /// public addresses only: never loopback, private, link-local or cloud metadata addresses.
     #[arg(long = "allow-outbound", value_name = "CIDR")]
     allow_outbound: Vec<ipnet::IpNet>,
+    /// Executor processes guests run in, each confined (no network, syscall allow-list, no
+    /// writes outside the compile cache, resource limits). Default: one per core. 0 runs
+    /// guests inside the worker process, behind wasmtime alone.
+    #[arg(long, value_name = "N")]
+    executors: Option<usize>,
     /// Also validate: re-execute receipts gateways put up for audit and dispute wrong ones
     /// (the wallet needs a validator bond and the coordinator owner's approval).
     #[arg(long, requires = "rpc_url")]
@@ -203,6 +208,16 @@ struct DeployArgs {
 
 /// Runs the command line. Returns the process exit code.
 pub fn main() -> std::process::ExitCode {
+    // An executor process started by a worker: no flags, no logging set-up, and no runtime
+    // before it has confined itself (see `executor`).
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == "executor") {
+        #[cfg(feature = "test-utils")]
+        if args.next().is_some_and(|a| a == "--probe") {
+            return crate::executor::probe(args.next().map(PathBuf::from));
+        }
+        return crate::executor::run();
+    }
     let cli = Cli::parse();
     init_tracing(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -49,6 +49,15 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
         worker.slots = slots;
     }
     worker.sandbox.cache_dir = args.compile_cache;
+    let program = std::env::current_exe().context("locating the peerhost-node binary")?;
+    let executors = crate::executor::ExecutorConfig::per_core(program);
+    match args.executors {
+        Some(0) => {}
+        Some(n) => {
+            worker.executors = Some(crate::executor::ExecutorConfig { processes: n, ..executors })
+        }
+        None => worker.executors = Some(executors),
+    }
     if !args.allow_outbound.is_empty() {
         let policy = crate::sandbox::OutboundPolicy {
             allow: args.allow_outbound,
@@ -68,6 +77,15 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
     config.blobs = Some(args.blob_addr.unwrap_or(SocketAddr::new(ip, 0)));
     let node = Node::start(config).await.context("starting the worker")?;
     print_addrs(&node);
+    if let Some(pool) = node.executors() {
+        let missing: Vec<&str> = pool.confinement().missing().map(|s| s.name.as_str()).collect();
+        let confinement = if missing.is_empty() {
+            "fully confined".to_owned()
+        } else {
+            format!("missing: {}", missing.join(", "))
+        };
+        println!("executors {} ({confinement})", pool.pids().len());
+    }
     let (bond, fund_from) = (args.bond.bond.as_deref(), args.bond.fund_from.as_deref());
     super::chain::prepare_bond(&node, BondRole::Worker, &args.chain, bond, fund_from).await?;
     if args.validate {

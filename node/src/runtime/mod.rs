@@ -234,7 +234,8 @@ impl Node {
                     .cache_dir
                     .get_or_insert_with(|| config.data_dir.join("compiled"));
                 let worker =
-                    Worker::new(secret.clone(), worker_config, blobs, mesh.clone(), view.clone())?;
+                    Worker::new(secret.clone(), worker_config, blobs, mesh.clone(), view.clone())
+                        .await?;
                 Some(Arc::new(worker))
             }
             None => None,
@@ -385,6 +386,12 @@ impl Node {
     /// The mesh handle.
     pub fn mesh(&self) -> &MeshClient {
         &self.shared.mesh
+    }
+
+    /// The worker's executor processes, if its guests run in executors.
+    #[cfg(feature = "worker")]
+    pub fn executors(&self) -> Option<&Arc<crate::executor::Pool>> {
+        self.shared.worker.as_ref()?.sandbox.pool()
     }
 
     /// What this node knows about the network.

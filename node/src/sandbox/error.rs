@@ -3,7 +3,7 @@
 use peerhost_protocol::{Header, HttpResponse};
 
 /// Why a function call did not produce a response.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum SandboxError {
     /// The call used up its fuel (CPU budget).
@@ -52,6 +52,10 @@ pub enum SandboxError {
     /// A failure of the worker itself (not the guest's fault).
     #[error("worker error: {0}")]
     Internal(String),
+    /// The executor process running the call died (killed, crashed, out of memory). The
+    /// worker declines the call so the gateway runs it elsewhere.
+    #[error("the executor process running the call died")]
+    ExecutorLost,
 }
 
 impl SandboxError {
@@ -69,6 +73,7 @@ impl SandboxError {
             Self::BadComponent(_) => "bad_component",
             Self::CompileTimeout { .. } => "compile_timeout",
             Self::Internal(_) => "internal",
+            Self::ExecutorLost => "executor_lost",
         }
     }
 

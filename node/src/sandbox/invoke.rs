@@ -22,12 +22,13 @@ use super::{
     host::{Host, Limiter},
     outbound::Outbound,
 };
+use serde::{Deserialize, Serialize};
 
 /// Longest backtrace kept in an error response.
 const MAX_BACKTRACE: usize = 4096;
 
 /// One call, as the sandbox needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invocation {
     /// The request id (seeds the guest's randomness).
     pub request_id: RequestId,
@@ -52,7 +53,7 @@ pub struct Invocation {
 
 /// Environment variables one call sees (opened secrets). Never printed: `Debug` shows the
 /// names only.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Env(pub Vec<(String, String)>);
 
 impl std::fmt::Debug for Env {
@@ -62,7 +63,7 @@ impl std::fmt::Debug for Env {
 }
 
 /// The outcome of one call: a response or a typed error, and the fuel it consumed either way.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Execution {
     /// The response, or why there is none.
     pub result: Result<HttpResponse, SandboxError>,
@@ -83,8 +84,21 @@ impl Execution {
 type HostResponse = Result<hyper::Response<HyperOutgoingBody>, ErrorCode>;
 
 impl Sandbox {
-    /// Runs `invocation` against `compiled` in a fresh store.
+    /// Runs `invocation` against `compiled` in a fresh store; outbound requests leave from
+    /// this process.
     pub async fn invoke(&self, compiled: &Compiled, invocation: Invocation) -> Execution {
+        let outbound =
+            Outbound::new(invocation.allowed_hosts.clone(), self.config.outbound.clone());
+        self.invoke_with(compiled, invocation, outbound).await
+    }
+
+    /// Runs `invocation` with its outbound requests going through `outbound`.
+    pub async fn invoke_with(
+        &self,
+        compiled: &Compiled,
+        invocation: Invocation,
+        outbound: Outbound,
+    ) -> Execution {
         let limits = invocation.limits;
         let limiter = Limiter {
             memory_bytes: limits.memory_bytes as usize,
@@ -98,7 +112,7 @@ impl Sandbox {
             &invocation.request_id,
             invocation.received_at_ms,
             limiter,
-            Outbound::new(invocation.allowed_hosts.clone(), self.config.outbound.clone()),
+            outbound,
             &invocation.env,
         );
         let mut store = Store::new(&self.engine, host);

@@ -10,6 +10,7 @@
 mod config;
 mod engine;
 mod error;
+mod forward;
 mod host;
 mod invoke;
 mod outbound;
@@ -18,5 +19,8 @@ mod precompiled;
 pub use config::SandboxConfig;
 pub use engine::{CompileStats, Compiled, ENGINE_ID, Sandbox, engine_config};
 pub use error::SandboxError;
+pub use forward::{
+    Forward, ForwardError, Forwarded, ForwardedResponse, MAX_FORWARDED_BODY, WireCode,
+};
 pub use invoke::{Env, Execution, Invocation};
-pub use outbound::{OutboundPolicy, non_public};
+pub use outbound::{Outbound, OutboundPolicy, non_public};

@@ -28,6 +28,8 @@ use tokio::net::TcpStream;
 use tracing::debug;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, io::TokioIo};
 
+use super::forward::{Forward, ForwardError, Forwarded, ForwardedResponse, WireCode};
+
 /// The worker operator's rules for outbound requests.
 #[derive(Debug, Clone)]
 pub struct OutboundPolicy {
@@ -123,17 +125,64 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 /// The outbound side of one call: its allow-list, the worker's policy, and what it has used.
-pub(crate) struct Outbound {
+/// Requests leave from this process, or (in an executor, which has no network) are handed to
+/// a [`Forward`] that sends them from the worker, which checks them again.
+pub struct Outbound {
     allowed_hosts: Vec<String>,
     policy: Arc<OutboundPolicy>,
     sent: AtomicU32,
     budget: Arc<AtomicU64>,
+    forward: Option<Arc<dyn Forward>>,
 }
 
 impl Outbound {
-    pub(crate) fn new(allowed_hosts: Vec<String>, policy: Arc<OutboundPolicy>) -> Self {
+    /// Requests sent from this process.
+    pub fn new(allowed_hosts: Vec<String>, policy: Arc<OutboundPolicy>) -> Self {
         let budget = Arc::new(AtomicU64::new(policy.max_response_bytes));
-        Self { allowed_hosts, policy, sent: AtomicU32::new(0), budget }
+        Self { allowed_hosts, policy, sent: AtomicU32::new(0), budget, forward: None }
+    }
+
+    /// Requests handed to `forward` (after the allow-list and count checks here).
+    pub fn forwarded(allowed_hosts: Vec<String>, forward: Arc<dyn Forward>) -> Self {
+        Self { forward: Some(forward), ..Self::new(allowed_hosts, Arc::default()) }
+    }
+
+    /// Sends a request an executor forwarded, with every check of a local one, and reads its
+    /// whole response (the executor sees it as one body).
+    pub async fn serve(&self, request: Forwarded) -> Result<ForwardedResponse, ForwardError> {
+        let request = request.into_http().ok_or(ForwardError::Code(WireCode::UriInvalid))?;
+        self.check(request.uri()).map_err(|e| ForwardError::from_error(&e))?;
+        let (policy, budget) = (self.policy.clone(), self.budget.clone());
+        let (response, connection) =
+            send(request, None, policy, budget).await.map_err(|e| ForwardError::from_error(&e))?;
+        let connection = tokio::spawn(Box::into_pin(connection));
+        let (parts, mut body) = response.into_parts();
+        let mut bytes = Vec::new();
+        let mut cut = None;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => bytes.extend_from_slice(frame.data_ref().map_or(&[][..], |d| d)),
+                Err(e) => {
+                    cut = Some(ForwardError::from_error(&e));
+                    break;
+                }
+            }
+        }
+        connection.abort();
+        Ok(ForwardedResponse::from_parts(&parts, bytes, cut))
+    }
+
+    /// The allow-list and per-call count checks.
+    fn check(&self, uri: &http::Uri) -> Result<(), Error> {
+        if !self.allows(uri) {
+            debug!(target: "peerhost::sandbox", %uri, "outbound host not allow-listed");
+            return Err(Error::HttpRequestDenied);
+        }
+        if self.sent.fetch_add(1, Ordering::Relaxed) >= self.policy.max_requests {
+            debug!(target: "peerhost::sandbox", "outbound request limit reached");
+            return Err(Error::ConnectionLimitReached);
+        }
+        Ok(())
     }
 
     /// Whether `uri` names an allow-listed `host` (any port) or `host:port`.
@@ -182,13 +231,11 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = Sent> + Send> {
-        if !self.allows(request.uri()) {
-            debug!(target: "peerhost::sandbox", uri = %request.uri(), "outbound host not allow-listed");
-            return Box::new(async { Err(Error::HttpRequestDenied) });
+        if let Err(e) = self.check(request.uri()) {
+            return Box::new(async { Err(e) });
         }
-        if self.sent.fetch_add(1, Ordering::Relaxed) >= self.policy.max_requests {
-            debug!(target: "peerhost::sandbox", "outbound request limit reached");
-            return Box::new(async { Err(Error::ConnectionLimitReached) });
+        if let Some(forward) = self.forward.clone() {
+            return Box::new(super::forward::send(forward, request));
         }
         let (policy, budget) = (self.policy.clone(), self.budget.clone());
         Box::new(send(request, options, policy, budget))

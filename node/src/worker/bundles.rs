@@ -11,25 +11,21 @@ use peerhost_protocol::{BlobHash, DeclineReason, FunctionSpec, MAX_HELD_BUNDLES}
 use tracing::{info, warn};
 
 use super::Worker;
-use crate::{
-    blobs::Bundle,
-    clock,
-    sandbox::{Compiled, SandboxError},
-};
+use crate::{blobs::Bundle, clock, executor::Prepared, sandbox::SandboxError};
 
 /// A bundle ready to serve.
 #[derive(Debug)]
 pub(crate) struct Loaded {
     pub(crate) bundle: Bundle,
     /// Per function: the compiled component, or why it cannot run.
-    pub(crate) compiled: HashMap<String, Result<Arc<Compiled>, SandboxError>>,
+    pub(crate) compiled: HashMap<String, Result<Prepared, SandboxError>>,
 }
 
 impl Loaded {
     pub(crate) fn function(
         &self,
         name: &str,
-    ) -> Option<(&FunctionSpec, &Result<Arc<Compiled>, SandboxError>)> {
+    ) -> Option<(&FunctionSpec, &Result<Prepared, SandboxError>)> {
         let (spec, _) = self.bundle.function(name)?;
         Some((spec, self.compiled.get(name)?))
     }

@@ -76,8 +76,12 @@ impl Worker {
             env,
         };
         let execution = self.sandbox.invoke(&compiled, invocation).await;
-        if let Err(e @ SandboxError::Internal(_)) = &execution.result {
-            warn!(target: "peerhost::worker", error = %e, "execution failed inside the worker");
+        match &execution.result {
+            Err(SandboxError::ExecutorLost) => return Err(DeclineReason::ExecutorLost),
+            Err(e @ SandboxError::Internal(_)) => {
+                warn!(target: "peerhost::worker", error = %e, "execution failed inside the worker");
+            }
+            _ => {}
         }
         Ok(execution)
     }

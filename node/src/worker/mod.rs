@@ -32,8 +32,9 @@ use tracing::debug;
 use crate::{
     blobs::BlobStore,
     clock,
+    executor::{ExecutorConfig, Runner},
     mesh::MeshClient,
-    sandbox::{Sandbox, SandboxConfig},
+    sandbox::SandboxConfig,
     view::View,
 };
 
@@ -64,6 +65,8 @@ pub struct WorkerConfig {
     pub backlog: usize,
     /// Sandbox policy.
     pub sandbox: SandboxConfig,
+    /// Run guests in confined executor processes (`None`: in this process).
+    pub executors: Option<ExecutorConfig>,
     /// Longest time to fetch a bundle.
     pub fetch_timeout: Duration,
     /// Fetch and compile bundles as soon as they are announced (so first callers are warm).
@@ -81,6 +84,7 @@ impl Default for WorkerConfig {
             slots: (2 * cores).max(2),
             backlog: (16 * cores).max(16),
             sandbox: SandboxConfig::default(),
+            executors: None,
             fetch_timeout: Duration::from_secs(30),
             prefetch: true,
             #[cfg(feature = "test-utils")]
@@ -93,7 +97,7 @@ impl Default for WorkerConfig {
 pub(crate) struct Worker {
     pub(crate) secret: NodeSecret,
     pub(crate) config: WorkerConfig,
-    pub(crate) sandbox: Sandbox,
+    pub(crate) sandbox: Runner,
     pub(crate) blobs: BlobStore,
     pub(crate) mesh: MeshClient,
     pub(crate) view: Arc<View>,
@@ -116,14 +120,14 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(
+    pub(crate) async fn new(
         secret: NodeSecret,
         config: WorkerConfig,
         blobs: BlobStore,
         mesh: MeshClient,
         view: Arc<View>,
     ) -> Result<Self, crate::sandbox::SandboxError> {
-        let sandbox = Sandbox::new(config.sandbox.clone())?;
+        let sandbox = Runner::start(config.sandbox.clone(), config.executors.clone()).await?;
         Ok(Self {
             secret,
             slots: Arc::new(Semaphore::new(config.slots)),
