@@ -252,7 +252,8 @@ impl MeshActor {
                 ..
             } => {
                 let relayed = endpoint.is_relayed();
-                trace!(target: "peerhost::mesh", peer = %peer_id, addr = %endpoint.get_remote_address(), relayed, "connected");
+                let dialer = endpoint.is_dialer();
+                debug!(target: "peerhost::mesh", peer = %peer_id, addr = %endpoint.get_remote_address(), relayed, dialer, "connected");
                 self.nat.established(
                     peer_id,
                     connection_id,

@@ -69,11 +69,12 @@ impl Behaviour {
         config: &MeshConfig,
     ) -> Result<Self, BehaviourError> {
         let peer_id = key.public().to_peer_id();
-        // Per peer: a direct connection, a relayed one, and a second relayed one that retries
-        // hole punching (or two direct ones when both sides dial at once).
+        // Per peer: a relayed connection each side may have dialed, a fresh one that retries
+        // hole punching, and the direct connection that replaces them (relayed ones close once
+        // it exists).
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
-            .with_max_established_per_peer(Some(3))
+            .with_max_established_per_peer(Some(4))
             .with_max_pending_incoming(Some(config.max_connections / 4 + 1));
 
         let gossip_config = gossipsub::ConfigBuilder::default()
