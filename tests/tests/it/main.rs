@@ -6,6 +6,7 @@
 mod chain;
 mod faults;
 mod integrity;
+mod nat;
 mod payments;
 mod processes;
 mod receipts;
