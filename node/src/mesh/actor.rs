@@ -271,11 +271,11 @@ impl MeshActor {
                     self.offer(MeshEvent::PeerDisconnected { peer: peer_id });
                 }
             }
-            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
-                if self.nat.listener_closed(listener_id) {
-                    // Listened through again on the next heal tick.
-                    info!(target: "peerhost::mesh", reason = ?reason.err(), "relay reservation closed");
-                }
+            // A relay listener is opened again on the next heal tick.
+            SwarmEvent::ListenerClosed { listener_id, reason, .. }
+                if self.nat.listener_closed(listener_id) =>
+            {
+                info!(target: "peerhost::mesh", reason = ?reason.err(), "relay reservation closed");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: "peerhost::mesh", peer = ?peer_id, %error, "dial failed");
