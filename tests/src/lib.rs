@@ -16,6 +16,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 pub use peerhost_node::devnet::{Devnet, DevnetOptions};
 
 // Waiting for a child process's output needs the real clock.
+pub mod netns;
 #[allow(clippy::disallowed_methods)]
 pub mod process;
 use peerhost_node::{gateway::GatewayConfig, worker::WorkerConfig};

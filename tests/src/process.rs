@@ -17,9 +17,18 @@ use std::{
 ///
 /// If it is missing: build the workspace's tests together (`cargo nextest run --workspace`).
 pub fn peerhost_bin() -> PathBuf {
+    workspace_bin("peerhost-node")
+}
+
+/// A binary of this build (`target/<profile>/<name>`): `peerhost-node`, `peerhost-bootstrap`.
+///
+/// # Panics
+///
+/// If it is missing.
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its path");
     let profile = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let bin = profile.join("peerhost-node");
+    let bin = profile.join(name);
     assert!(
         bin.is_file(),
         "{} is missing: run the tests with `cargo nextest run --workspace`",
@@ -66,12 +75,28 @@ impl Process {
     ///
     /// If it cannot start.
     pub fn spawn(args: &[&str], data_dir: &Path) -> Self {
-        let mut child = Command::new(peerhost_bin())
+        Self::start(Command::new(peerhost_bin()), args, data_dir, "warn")
+    }
+
+    /// Starts `<bin> <args> --data-dir <data_dir>` inside network namespace `netns` (through
+    /// `ip netns exec`), logging as `log` says.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot start.
+    pub fn spawn_in(netns: &str, bin: &Path, args: &[&str], data_dir: &Path, log: &str) -> Self {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns]).arg(bin);
+        Self::start(command, args, data_dir, log)
+    }
+
+    fn start(mut command: Command, args: &[&str], data_dir: &Path, log: &str) -> Self {
+        let mut child = command
             .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("in the repo"))
-            .env("PEERHOST_LOG", "warn")
+            .env("PEERHOST_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

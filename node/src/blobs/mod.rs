@@ -5,4 +5,5 @@ mod bundle;
 mod store;
 
 pub use bundle::{Bundle, BundleError};
+pub use iroh::RelayUrl;
 pub use store::{BlobError, BlobStore};

@@ -1,13 +1,15 @@
 //! The node's blob store: an iroh endpoint (same key as the libp2p identity), an on-disk
 //! iroh-blobs store served to other nodes, and a downloader that fetches by BLAKE3 hash from
-//! whichever providers we know, verifying every chunk as it streams.
+//! whichever providers we know, verifying every chunk as it streams. Behind a NAT the endpoint
+//! also keeps a home on an iroh relay its operator names (a bootstrap can run one), which it
+//! announces next to its socket addresses, so that peers reach it when no direct path exists.
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
 use bytes::Bytes;
 use iroh::{
-    Endpoint, EndpointAddr, RelayMode, SecretKey, address_lookup::MemoryLookup, endpoint::presets,
-    protocol::Router,
+    Endpoint, EndpointAddr, RelayMap, RelayMode, RelayUrl, SecretKey, address_lookup::MemoryLookup,
+    endpoint::presets, protocol::Router,
 };
 use iroh_blobs::{
     BlobFormat, BlobsProtocol, Hash, HashAndFormat,
@@ -55,6 +57,9 @@ pub enum BlobError {
     Store(String),
 }
 
+/// Longest address string an announcement carries (see `peerhost_protocol::gossip`).
+const MAX_ANNOUNCED_URL: usize = 64;
+
 fn to_hash(h: &BlobHash) -> Hash {
     Hash::from_bytes(h.0)
 }
@@ -69,6 +74,8 @@ pub struct BlobStore {
     store: FsStore,
     router: Router,
     lookup: MemoryLookup,
+    /// The relay this endpoint is homed on: announced, and the only relay it uses for others.
+    relay: Option<RelayUrl>,
 }
 
 impl BlobStore {
@@ -82,11 +89,36 @@ impl BlobStore {
         secret: &NodeSecret,
         bind: SocketAddr,
     ) -> Result<Self, BlobError> {
+        Self::open_with_relay(dir, secret, bind, None).await
+    }
+
+    /// [`open`](Self::open), homed on `relay` (an iroh relay URL, `http://` on test networks)
+    /// so that nodes without a direct path to this one still fetch from it.
+    ///
+    /// # Errors
+    ///
+    /// [`BlobError::Start`] if the store cannot be opened, the socket bound, or the relay URL
+    /// is too long to announce.
+    pub async fn open_with_relay(
+        dir: &Path,
+        secret: &NodeSecret,
+        bind: SocketAddr,
+        relay: Option<RelayUrl>,
+    ) -> Result<Self, BlobError> {
         let start = |e: &dyn std::fmt::Display| BlobError::Start(e.to_string());
+        if let Some(url) = relay.as_ref().filter(|u| u.to_string().len() > MAX_ANNOUNCED_URL) {
+            return Err(BlobError::Start(format!(
+                "relay URL {url} is longer than the {MAX_ANNOUNCED_URL} bytes an announcement carries"
+            )));
+        }
         let store = FsStore::load(dir).await.map_err(|e| start(&e))?;
         let lookup = MemoryLookup::new();
+        let relay_mode = match &relay {
+            Some(url) => RelayMode::Custom(RelayMap::from(url.clone())),
+            None => RelayMode::Disabled,
+        };
         let endpoint = Endpoint::builder(presets::Minimal)
-            .relay_mode(RelayMode::Disabled)
+            .relay_mode(relay_mode)
             .clear_ip_transports()
             .bind_addr(bind)
             .map_err(|e| start(&e))?
@@ -97,7 +129,7 @@ impl BlobStore {
             .map_err(|e| start(&e))?;
         let blobs = BlobsProtocol::new(&store, None);
         let router = Router::builder(endpoint).accept(iroh_blobs::ALPN, blobs).spawn();
-        Ok(Self { store, router, lookup })
+        Ok(Self { store, router, lookup, relay })
     }
 
     /// Socket addresses where other nodes reach this store.
@@ -112,21 +144,33 @@ impl BlobStore {
         addrs
     }
 
-    /// [`addrs`](Self::addrs) as strings, for announcements and heartbeats.
+    /// [`addrs`](Self::addrs) as strings, for announcements and heartbeats, then the relay
+    /// URL this store is homed on, if any.
     pub fn addr_strings(&self) -> Vec<String> {
-        self.addrs().iter().take(peerhost_protocol::MAX_ADDRS).map(ToString::to_string).collect()
+        let relay = self.relay.iter().map(ToString::to_string);
+        let max_ips = peerhost_protocol::MAX_ADDRS - relay.len();
+        self.addrs().iter().take(max_ips).map(ToString::to_string).chain(relay).collect()
     }
 
-    /// Remembers where `node` serves blobs (from an announcement or heartbeat).
+    /// Remembers where `node` serves blobs (from an announcement or heartbeat): socket
+    /// addresses, and a relay URL if it is this store's own relay (a node only talks to the
+    /// relay its operator named, never to one a stranger announces).
     pub fn learn(&self, node: &NodeKey, addrs: &[String]) {
         let Ok(id) = iroh::EndpointId::from_bytes(node.as_bytes()) else { return };
         if id == self.router.endpoint().id() {
             return;
         }
-        let ips = addrs.iter().filter_map(|a| a.parse::<SocketAddr>().ok());
         let mut addr = EndpointAddr::new(id);
-        for ip in ips {
-            addr = addr.with_ip_addr(ip);
+        for announced in addrs {
+            if let Ok(ip) = announced.parse::<SocketAddr>() {
+                addr = addr.with_ip_addr(ip);
+            } else if let Some(relay) = self
+                .relay
+                .as_ref()
+                .filter(|own| announced.parse::<RelayUrl>().ok().as_ref() == Some(own))
+            {
+                addr = addr.with_relay_url(relay.clone());
+            }
         }
         if !addr.is_empty() {
             self.lookup.add_endpoint_info(addr);

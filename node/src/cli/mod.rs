@@ -66,6 +66,18 @@ struct MeshArgs {
     /// A peer to join through, e.g. `/ip4/127.0.0.1/tcp/4001/p2p/12D3Koo…` (repeatable).
     #[arg(long = "bootstrap", value_name = "MULTIADDR")]
     bootstrap: Vec<Multiaddr>,
+    /// Listen through this relay (`…/p2p/<relay id>`, repeatable), e.g. a bootstrap node, so
+    /// that peers reach this node behind a NAT. Without it, the bootstrap peers serve as
+    /// relays once AutoNAT finds this node unreachable.
+    #[arg(long = "relay", value_name = "MULTIADDR")]
+    relay: Vec<Multiaddr>,
+    /// Never listen through the bootstrap peers on AutoNAT's word.
+    #[arg(long)]
+    no_auto_relay: bool,
+    /// An iroh relay for bundle transfers when no direct path exists (behind NATs), such as
+    /// the one `peerhost-bootstrap --blob-relay` runs, e.g. `http://203.0.113.7:3340`.
+    #[arg(long, value_name = "URL")]
+    blob_relay: Option<crate::blobs::RelayUrl>,
 }
 
 /// Which owner wallet signs.

@@ -24,6 +24,13 @@ fn mesh_config(data_dir: &Path, mesh: &MeshArgs, listen: &[Multiaddr]) -> NodeCo
     } else {
         listen.to_vec()
     };
+    config.mesh.nat = mesh::NatConfig {
+        relays: mesh.relay.clone(),
+        autonat: true,
+        auto_relay: !mesh.no_auto_relay,
+        ..mesh::NatConfig::default()
+    };
+    config.blob_relay = mesh.blob_relay.clone();
     config
 }
 
@@ -130,6 +137,7 @@ pub(super) async fn deploy(data_dir: &Path, args: DeployArgs) -> anyhow::Result<
         timeout: Duration::from_secs(args.timeout),
         payout: None,
         secrets: deploy::secrets::load(data_dir, &project.name)?,
+        blob_relay: args.mesh.blob_relay.clone(),
     };
     let deployed = deploy::deploy_project(
         &args.project,

@@ -140,6 +140,7 @@ pub async fn deploy_project(
         return Err(DeployError::MissingSecrets { project: project.name, missing });
     }
     let mut config = crate::NodeConfig::new(data_dir).bootstrap(bootstrap.clone()).with_blobs();
+    config.blob_relay = options.blob_relay.clone();
     if let Some(ip) = bootstrap.first().and_then(crate::mesh::ip_of) {
         config.mesh.listen = crate::mesh::listen_addrs_on(ip);
         config.blobs = Some(std::net::SocketAddr::new(crate::mesh::listen_ip(ip), 0));

@@ -22,11 +22,20 @@ pub struct PublishOptions {
     pub payout: Option<peerhost_protocol::Owner>,
     /// The project's sealed secrets.
     pub secrets: Vec<peerhost_protocol::ProjectSecret>,
+    /// The iroh relay the deployer's blob store is homed on, so that workers with no direct
+    /// path to it (behind NATs) fetch the bundle through the relay.
+    pub blob_relay: Option<crate::blobs::RelayUrl>,
 }
 
 impl Default for PublishOptions {
     fn default() -> Self {
-        Self { replicas: 1, timeout: Duration::from_secs(60), payout: None, secrets: Vec::new() }
+        Self {
+            replicas: 1,
+            timeout: Duration::from_secs(60),
+            payout: None,
+            secrets: Vec::new(),
+            blob_relay: None,
+        }
     }
 }
 

@@ -352,6 +352,7 @@ impl Devnet {
             timeout: self.options.timeout,
             payout: None,
             secrets,
+            blob_relay: None,
         };
         let deployed = deploy::deploy_project(
             project,

@@ -59,6 +59,16 @@ pub(crate) async fn serve(
 }
 
 async fn health(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> {
+    // Each connection's kind: behind NATs a peer is first reached through a relay, then
+    // directly once hole punching succeeds.
+    let links: Vec<_> = gateway
+        .mesh
+        .links()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|link| json!({ "peer": link.peer.to_string(), "relayed": link.relayed }))
+        .collect();
     let now = clock::unix_ms();
     let workers = gateway.view.directory.read().expect("directory lock").live(now).count();
     let deployments = gateway.view.registry.read().expect("registry lock").len();
@@ -76,6 +86,7 @@ async fn health(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> 
     Json(json!({
         "status": "ok",
         "peer_id": gateway.mesh.peer_id().to_string(),
+        "links": links,
         "workers": workers,
         "deployments": deployments,
         "in_flight": gateway.pending.len(),

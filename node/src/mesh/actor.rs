@@ -6,7 +6,7 @@ use std::{collections::HashMap, time::Duration};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use libp2p::{
-    Multiaddr, PeerId, Swarm,
+    Multiaddr, PeerId, Swarm, autonat, dcutr,
     gossipsub::{self, IdentTopic},
     identify, kad,
     multiaddr::Protocol,
@@ -16,13 +16,14 @@ use libp2p::{
 use peerhost_protocol::{BodyResponse, CatalogResponse, DeliveryAck};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, trace, warn};
+use tracing::{debug, info, trace, warn};
 
 use super::{
     MeshConfig, MeshError, MeshEvent,
     behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL},
     client::Command,
     event::GossipMessage,
+    nat::{self, NatState},
     peer_of,
 };
 
@@ -46,11 +47,13 @@ pub(crate) struct MeshActor {
     pub(crate) bodies: Pending<BodyResponse>,
     pub(crate) catalogs: Pending<CatalogResponse>,
     pub(crate) replies: FuturesUnordered<BoxFuture<'static, Reply>>,
+    pub(crate) nat: NatState,
 }
 
 impl MeshActor {
     pub(crate) async fn run(mut self) {
         self.dial_bootstrap();
+        self.listen_through_relays();
         // Kademlia refreshes quickly while the network forms (peers that join just after us
         // are found within seconds), then every `kad_refresh`.
         let mut refresh_every = Duration::from_secs(1);
@@ -93,11 +96,50 @@ impl MeshActor {
         }
     }
 
-    /// Auto-healing: an isolated node re-dials its bootstrap peers.
+    /// Auto-healing: an isolated node re-dials its bootstrap peers; a node behind a NAT
+    /// listens through its relays again when a reservation lapsed; traffic moves off relays
+    /// that hole punching made redundant, and relayed-only peers are punched again.
     fn heal(&mut self) {
         if self.swarm.connected_peers().next().is_none() && !self.config.bootstrap.is_empty() {
             debug!(target: "peerhost::mesh", "no peers; re-dialing bootstrap");
             self.dial_bootstrap();
+        }
+        self.listen_through_relays();
+        for id in self.nat.redundant_relayed() {
+            self.swarm.close_connection(id);
+        }
+        let now = tokio::time::Instant::now();
+        for (peer, circuit) in self.nat.punch_again(now, self.config.nat.hole_punch_retry) {
+            debug!(target: "peerhost::mesh", %peer, "relayed only; dialing the circuit again to retry hole punching");
+            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                .addresses(vec![circuit])
+                .build();
+            let _ = self.swarm.dial(opts);
+        }
+    }
+
+    /// Listens through every relay this node should use and does not use yet: the configured
+    /// ones, and its bootstrap peers once AutoNAT found it private (one address per relay).
+    fn listen_through_relays(&mut self) {
+        let nat = &self.config.nat;
+        let mut relays = nat.relays.clone();
+        if nat.auto_relay && self.nat.private {
+            relays.extend(self.config.bootstrap.iter().cloned());
+        }
+        let me = *self.swarm.local_peer_id();
+        let mut seen = std::collections::HashSet::new();
+        for relay in relays {
+            let Some(peer) = peer_of(&relay) else { continue };
+            if peer == me || !seen.insert(peer) || self.nat.listening_through(&relay) {
+                continue;
+            }
+            match self.swarm.listen_on(nat::circuit_listen_addr(&relay)) {
+                Ok(id) => self.nat.listener_opened(id, relay),
+                Err(e) => {
+                    warn!(target: "peerhost::mesh", %relay, error = %e, "cannot listen through relay")
+                }
+            }
         }
     }
 
@@ -140,6 +182,9 @@ impl MeshActor {
             Command::Dial { addr, reply } => {
                 let result = self.swarm.dial(addr).map_err(|e| MeshError::Dial(e.to_string()));
                 let _ = reply.send(result);
+            }
+            Command::Links { reply } => {
+                let _ = reply.send(self.nat.links());
             }
             Command::ConnectedPeers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
@@ -194,15 +239,38 @@ impl MeshActor {
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen.send_modify(|addrs| addrs.retain(|a| a != &address));
             }
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. } => {
-                trace!(target: "peerhost::mesh", peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                let relayed = endpoint.is_relayed();
+                let dialer = endpoint.is_dialer();
+                debug!(target: "peerhost::mesh", peer = %peer_id, addr = %endpoint.get_remote_address(), relayed, dialer, "connected");
+                self.nat.established(
+                    peer_id,
+                    connection_id,
+                    &endpoint,
+                    tokio::time::Instant::now(),
+                );
                 if num_established.get() == 1 {
                     self.offer(MeshEvent::PeerConnected { peer: peer_id });
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                trace!(target: "peerhost::mesh", peer = %peer_id, "disconnected");
-                self.offer(MeshEvent::PeerDisconnected { peer: peer_id });
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                self.nat.closed(peer_id, connection_id);
+                if num_established == 0 {
+                    trace!(target: "peerhost::mesh", peer = %peer_id, "disconnected");
+                    self.offer(MeshEvent::PeerDisconnected { peer: peer_id });
+                }
+            }
+            // A relay listener is opened again on the next heal tick.
+            SwarmEvent::ListenerClosed { listener_id, reason, .. }
+                if self.nat.listener_closed(listener_id) =>
+            {
+                info!(target: "peerhost::mesh", reason = ?reason.err(), "relay reservation closed");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: "peerhost::mesh", peer = ?peer_id, %error, "dial failed");
@@ -249,7 +317,9 @@ impl MeshActor {
                 ..
             }) => {
                 let connected = self.swarm.connected_peers().count();
-                if is_new_peer
+                // A peer behind a NAT becomes reachable when it learns a relayed address.
+                let reachable_anew = is_new_peer || addresses.iter().any(nat::is_relayed);
+                if reachable_anew
                     && connected < self.config.target_peers
                     && !self.swarm.is_connected(&peer)
                 {
@@ -294,6 +364,26 @@ impl MeshActor {
                 {
                     self.replies.push(reply);
                 }
+            }
+            BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => match result {
+                Ok(_) => {
+                    info!(target: "peerhost::mesh", peer = %remote_peer_id, "hole punched: direct connection")
+                }
+                Err(e) => {
+                    debug!(target: "peerhost::mesh", peer = %remote_peer_id, error = %e, "hole punching failed")
+                }
+            },
+            BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
+                info!(target: "peerhost::mesh", status = ?new, "reachability");
+                self.nat.private = matches!(new, autonat::NatStatus::Private);
+                self.listen_through_relays();
+            }
+            BehaviourEvent::RelayClient(libp2p::relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal: false,
+                ..
+            }) => {
+                info!(target: "peerhost::mesh", relay = %relay_peer_id, "reachable through relay");
             }
             _ => {}
         }

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use libp2p::{
-    StreamProtocol, connection_limits, gossipsub, identify,
+    StreamProtocol, autonat, connection_limits, dcutr, gossipsub, identify,
     identity::Keypair,
-    kad, ping,
+    kad, ping, relay,
     request_response::{self, ProtocolSupport},
-    swarm::NetworkBehaviour,
+    swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 use peerhost_protocol::{
     BodyRequest, BodyResponse, CatalogRequest, CatalogResponse, Delivery, DeliveryAck, Wire, topics,
@@ -33,6 +33,14 @@ pub(crate) type CatalogBehaviour =
 pub(crate) struct Behaviour {
     /// Caps connections first, before any other protocol spends work on them.
     pub(crate) limits: connection_limits::Behaviour,
+    /// Relays circuits for peers behind NATs, within limits (only where configured).
+    pub(crate) relay: Toggle<relay::Behaviour>,
+    /// Listens and dials through relays (`/p2p-circuit` addresses).
+    pub(crate) relay_client: relay::client::Behaviour,
+    /// Upgrades relayed connections to direct ones by hole punching.
+    pub(crate) dcutr: dcutr::Behaviour,
+    /// Learns whether this node is reachable, and answers other peers' probes.
+    pub(crate) autonat: Toggle<autonat::Behaviour>,
     /// Exchanges listen addresses and protocols; feeds Kademlia.
     pub(crate) identify: identify::Behaviour,
     /// Keeps connections measured and alive.
@@ -56,11 +64,18 @@ pub(crate) struct Behaviour {
 pub struct BehaviourError(&'static str, String);
 
 impl Behaviour {
-    pub(crate) fn new(key: &Keypair, config: &MeshConfig) -> Result<Self, BehaviourError> {
+    pub(crate) fn new(
+        key: &Keypair,
+        relay_client: relay::client::Behaviour,
+        config: &MeshConfig,
+    ) -> Result<Self, BehaviourError> {
         let peer_id = key.public().to_peer_id();
+        // Per peer: a relayed connection each side may have dialed, a fresh one that retries
+        // hole punching, and the direct connection that replaces them (relayed ones close once
+        // it exists).
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
-            .with_max_established_per_peer(Some(2))
+            .with_max_established_per_peer(Some(4))
             .with_max_pending_incoming(Some(config.max_connections / 4 + 1));
 
         let gossip_config = gossipsub::ConfigBuilder::default()
@@ -107,11 +122,36 @@ impl Behaviour {
             assert!(peerhost_protocol::SignedRequest::MAX_BYTES < MAX_GOSSIP_BYTES);
         }
 
+        let relay = config
+            .nat
+            .relay_server
+            .as_ref()
+            .map(|limits| relay::Behaviour::new(peer_id, limits.relay_config()));
+        let autonat = config.nat.autonat.then(|| {
+            autonat::Behaviour::new(
+                peer_id,
+                autonat::Config {
+                    boot_delay: Duration::from_secs(3),
+                    retry_interval: Duration::from_secs(20),
+                    refresh_interval: Duration::from_secs(5 * 60),
+                    // Private networks are networks too (a LAN, or a test's namespaces).
+                    only_global_ips: false,
+                    ..autonat::Config::default()
+                },
+            )
+        });
+
         Ok(Self {
             limits: connection_limits::Behaviour::new(limits),
+            relay: relay.into(),
+            relay_client,
+            dcutr: dcutr::Behaviour::new(peer_id),
+            autonat: autonat.into(),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
-                    .with_agent_version(config.agent.clone()),
+                    .with_agent_version(config.agent.clone())
+                    // Relayed addresses appear after the first exchange: tell peers at once.
+                    .with_push_listen_addr_updates(true),
             ),
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
             kad,

@@ -77,6 +77,9 @@ pub(crate) enum Command {
     ConnectedPeers {
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    Links {
+        reply: oneshot::Sender<Vec<super::Link>>,
+    },
     TopicPeers {
         topic: String,
         reply: oneshot::Sender<Vec<PeerId>>,
@@ -223,6 +226,15 @@ impl MeshClient {
     /// [`MeshError::Closed`] after shutdown.
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, MeshError> {
         self.call(|reply| Command::ConnectedPeers { reply }).await
+    }
+
+    /// Every established connection: to whom, and whether it runs through a relay.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Closed`] after shutdown.
+    pub async fn links(&self) -> Result<Vec<super::Link>, MeshError> {
+        self.call(|reply| Command::Links { reply }).await
     }
 
     /// Connected peers known to be subscribed to `topic`.

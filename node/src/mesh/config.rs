@@ -23,6 +23,8 @@ pub struct MeshConfig {
     pub kad_refresh: Duration,
     /// Identify agent version string.
     pub agent: String,
+    /// Relays, AutoNAT and hole punching.
+    pub nat: super::NatConfig,
 }
 
 impl Default for MeshConfig {
@@ -39,6 +41,7 @@ impl Default for MeshConfig {
             request_timeout: Duration::from_secs(30),
             kad_refresh: Duration::from_secs(60),
             agent: format!("peerhost/{}", env!("CARGO_PKG_VERSION")),
+            nat: super::NatConfig::default(),
         }
     }
 }
@@ -53,6 +56,9 @@ pub enum MeshConfigError {
     /// A bootstrap address lacks its `/p2p/<peer id>` suffix, so it cannot be authenticated.
     #[error("bootstrap address {0} must end with /p2p/<peer id>")]
     BootstrapWithoutPeerId(Multiaddr),
+    /// A relay address lacks its `/p2p/<relay id>` suffix.
+    #[error("relay address {0} must end with /p2p/<relay id>")]
+    RelayWithoutPeerId(Multiaddr),
     /// A limit is zero.
     #[error("{0} must be positive")]
     Zero(&'static str),
@@ -70,6 +76,12 @@ impl MeshConfig {
         }
         if let Some(addr) = self.bootstrap.iter().find(|a| super::peer_of(a).is_none()) {
             return Err(MeshConfigError::BootstrapWithoutPeerId(addr.clone()));
+        }
+        if let Some(addr) = self.nat.relays.iter().find(|a| super::peer_of(a).is_none()) {
+            return Err(MeshConfigError::RelayWithoutPeerId(addr.clone()));
+        }
+        if self.nat.relay_server.as_ref().is_some_and(|limits| !limits.is_valid()) {
+            return Err(MeshConfigError::Zero("every relay limit"));
         }
         if self.max_connections == 0 {
             return Err(MeshConfigError::Zero("max_connections"));

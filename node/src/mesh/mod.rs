@@ -14,6 +14,7 @@ mod codec;
 mod config;
 mod event;
 mod identity;
+mod nat;
 mod scoring;
 
 use libp2p::{Multiaddr, PeerId, SwarmBuilder, multiaddr::Protocol, noise, tcp, yamux};
@@ -27,6 +28,7 @@ pub use config::{MeshConfig, MeshConfigError};
 pub use event::{GossipMessage, MeshEvent};
 pub use identity::{keypair, node_key, peer_id};
 pub use libp2p::gossipsub::MessageAcceptance;
+pub use nat::{Link, NatConfig, RelayLimits};
 
 /// Commands queued to the actor before callers wait: absorbs bursts of publishes and
 /// deliveries from many concurrent requests.
@@ -90,12 +92,16 @@ pub fn spawn(
             quic.keep_alive_interval = std::time::Duration::from_secs(2);
             quic
         })
-        .with_behaviour(|key| match behaviour::Behaviour::new(key, &config) {
-            Ok(b) => Ok(b),
-            Err(e) => {
-                let message = e.to_string();
-                behaviour_error = Some(e);
-                Err(message.into())
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| transport_err(&e))?
+        .with_behaviour(|key, relay_client| {
+            match behaviour::Behaviour::new(key, relay_client, &config) {
+                Ok(b) => Ok(b),
+                Err(e) => {
+                    let message = e.to_string();
+                    behaviour_error = Some(e);
+                    Err(message.into())
+                }
             }
         })
         .map_err(|e| match behaviour_error.take() {
@@ -109,6 +115,9 @@ pub fn spawn(
         swarm
             .listen_on(addr.clone())
             .map_err(|e| MeshStartError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+    }
+    for addr in &config.nat.external {
+        swarm.add_external_address(addr.clone());
     }
     for topic in [
         peerhost_protocol::topics::DEPLOYMENTS,
@@ -142,6 +151,7 @@ pub fn spawn(
         bodies: Default::default(),
         catalogs: Default::default(),
         replies: Default::default(),
+        nat: Default::default(),
     };
     tokio::spawn(actor.run());
     Ok((client, events_rx))

@@ -48,6 +48,10 @@ pub struct NodeConfig {
     /// Serve and fetch bundles on this socket address (required by workers and deployers).
     #[cfg(feature = "blobs")]
     pub blobs: Option<SocketAddr>,
+    /// Home the blob store on this iroh relay, for peers with no direct path to it (behind
+    /// NATs). `None`: direct paths only.
+    #[cfg(feature = "blobs")]
+    pub blob_relay: Option<crate::blobs::RelayUrl>,
     /// Run a worker.
     #[cfg(feature = "worker")]
     pub worker: Option<WorkerConfig>,
@@ -78,6 +82,8 @@ impl NodeConfig {
             mesh: MeshConfig::default(),
             #[cfg(feature = "blobs")]
             blobs: None,
+            #[cfg(feature = "blobs")]
+            blob_relay: None,
             #[cfg(feature = "worker")]
             worker: None,
             #[cfg(feature = "gateway")]
@@ -219,7 +225,9 @@ impl Node {
         #[cfg(feature = "blobs")]
         let blobs = match config.blobs {
             Some(bind) => {
-                Some(BlobStore::open(&config.data_dir.join("blobs"), &secret, bind).await?)
+                let relay = config.blob_relay.clone();
+                let dir = config.data_dir.join("blobs");
+                Some(BlobStore::open_with_relay(&dir, &secret, bind, relay).await?)
             }
             None => None,
         };

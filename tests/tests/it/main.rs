@@ -10,6 +10,7 @@ mod gossip_scores;
 mod healing;
 mod hostile_peer;
 mod integrity;
+mod nat;
 mod payments;
 mod processes;
 mod receipts;
