@@ -168,6 +168,14 @@ impl Gateway {
         self.receipts.keep(answer.request_id, answer.receipt.clone());
     }
 
+    /// Keeps a receipt recovered from the anchorer's journal after a restart.
+    #[cfg(feature = "chain")]
+    pub(crate) fn restore_receipt(&self, receipt: peerhost_protocol::AnswerReceipt) {
+        if let Ok(opened) = receipt.receipt.open() {
+            self.receipts.keep(opened.request_id, receipt);
+        }
+    }
+
     /// Whether `caller` may make another unpriced (treasury-funded) call now.
     ///
     /// # Errors
