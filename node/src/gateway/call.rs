@@ -183,6 +183,9 @@ impl Gateway {
         loop {
             let wake_at = match step {
                 Step::Dispatch { attempt, racers, wake_at_ms } => {
+                    if attempt > 0 {
+                        self.redispatched.fetch_add(1, Ordering::Relaxed);
+                    }
                     self.pending.add_racers(&id, &racers);
                     witness.named(&racers, clock::unix_ms(), wake_at_ms);
                     named.extend(racers.iter().copied());

@@ -100,6 +100,8 @@ pub struct Gateway {
     view: Arc<View>,
     pub(crate) pending: Arc<Pending>,
     nonce: AtomicU64,
+    /// Attempts dispatched after the first (a racer was lost, declined or too slow).
+    pub(crate) redispatched: AtomicU64,
     config: GatewayConfig,
     /// Rate limit of unpriced calls per caller.
     free_rate: Option<limits::FreeRate>,
@@ -144,6 +146,7 @@ impl Gateway {
             view,
             pending: Arc::default(),
             nonce,
+            redispatched: AtomicU64::new(0),
             config,
             reputation: std::sync::Mutex::default(),
             receipts: receipts::Receipts::default(),
