@@ -93,6 +93,17 @@ impl Gateway {
     ///
     /// [`CallError::UnknownProject`] or [`CallError::UnknownFunction`].
     pub fn resolve(&self, target: Target) -> Result<Resolved, CallError> {
+        self.resolve_known(target).map_err(|e| match e {
+            CallError::UnknownProject { .. } | CallError::UnknownFunction { .. }
+                if self.still_learning() =>
+            {
+                CallError::Starting
+            }
+            e => e,
+        })
+    }
+
+    fn resolve_known(&self, target: Target) -> Result<Resolved, CallError> {
         let deployment = self
             .view
             .registry
