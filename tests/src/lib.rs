@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 pub use peerhost_node::devnet::{Devnet, DevnetOptions};
 
+pub mod load;
 // Waiting for a child process's output needs the real clock.
 pub mod netns;
 #[allow(clippy::disallowed_methods)]

@@ -1,7 +1,8 @@
 //! `peerhost-node` as a real process: the binary the workspace's test build leaves next to the
 //! test executables (with the test-only `test-utils` feature, so `--byzantine` exists), run
 //! from the repository root, its stdout lines on a channel, stopped with SIGINT (then killed)
-//! when dropped. `node/tests` includes this file too.
+//! when dropped, or killed outright with SIGKILL as a crash would. `node/tests` includes this
+//! file too.
 
 use std::{
     io::{BufRead, BufReader},
@@ -147,10 +148,24 @@ impl Process {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// Kills it with SIGKILL (no chance to clean up, as in a crash or an OOM kill) and reaps it.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be signalled.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        self.child.wait().expect("the killed process is reaped");
+    }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // Reaped already (killed or interrupted): its pid may belong to another process now.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-INT", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(10);

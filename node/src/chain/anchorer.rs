@@ -5,12 +5,14 @@
 //! (worker, owner) leaves are gossiped on
 //! [`topics::EPOCHS`] so each worker can claim. Nothing here is on the request path:
 //! [`Anchoring::record`] never blocks, and a batch whose anchoring fails stays queued and is
-//! retried on the next tick.
+//! retried on the next tick. Every receipt is journaled before its caller gets the answer
+//! ([`super::receipt_journal`]), so a restarted gateway anchors what its predecessor accepted.
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
+    path::Path,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -22,8 +24,9 @@ use peerhost_contracts::{
     receipts::{self, Receipt as ChainReceipt},
 };
 use peerhost_protocol::{
-    Audit, EpochSummary, EvmSignature, Keccak, MAX_AUDITS, MAX_EPOCH_LEAVES, NodeKey, Owner,
-    Receipt, RequestId, WorkerLeaf, codec, keccak256_parts, merkle::MerkleTree, topics,
+    AnswerReceipt, Audit, EpochSummary, EvmSignature, Keccak, MAX_AUDITS, MAX_EPOCH_LEAVES,
+    NodeKey, Owner, Receipt, RequestId, WorkerLeaf, codec, keccak256_parts, merkle::MerkleTree,
+    topics,
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +36,7 @@ use super::{
     Chain, ChainError,
     challenges::Answers,
     proofs::{AnchoredTrees, Proofs, ReceiptProof},
+    receipt_journal::{JournalError, ReceiptJournal, Recovered, Stored},
 };
 use crate::{dispatch::BondRole, mesh::MeshClient, view::View};
 
@@ -64,52 +68,95 @@ enum Input {
     Disputed(Receipt, EvmSignature),
 }
 
+impl Input {
+    /// A journaled receipt as the anchorer takes it (`None`: an answer receipt whose
+    /// signature no longer opens, which the journal never holds unless corrupted).
+    fn of(stored: Stored) -> Option<Self> {
+        Some(match stored {
+            Stored::Won { owner, answer } => Self::Accepted(Served {
+                owner,
+                receipt: answer.receipt.open().ok()?,
+                signature: answer.chain_signature,
+                won: true,
+            }),
+            Stored::Assisted { owner, receipt, signature } => {
+                Self::Accepted(Served { owner, receipt, signature: Some(signature), won: false })
+            }
+            Stored::Disputed { receipt, signature } => Self::Disputed(receipt, signature),
+        })
+    }
+}
+
+/// A queued receipt: its journal sequence number (`None` if it could not be journaled) and
+/// what it is.
+type Queued = (Option<u64>, Input);
+
 /// Hands accepted receipts to the anchorer.
 #[derive(Debug, Clone)]
 pub struct Anchoring {
-    tx: mpsc::Sender<Input>,
+    tx: mpsc::Sender<Queued>,
+    journal: Arc<Mutex<ReceiptJournal>>,
     dropped: Arc<AtomicU64>,
+    unjournaled: Arc<AtomicU64>,
     anchored: Arc<AtomicU64>,
     proofs: Arc<Proofs>,
 }
 
 impl Anchoring {
-    /// Queues an accepted receipt for a function of `owner` (with the worker's chain
-    /// signature, if it sent one); never blocks.
-    pub fn record(&self, owner: Owner, receipt: Receipt, chain_signature: Option<EvmSignature>) {
-        let input =
-            Input::Accepted(Served { owner, receipt, signature: chain_signature, won: true });
-        if self.tx.try_send(input).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+    /// Journals and queues the receipt of an answer to a call of a function of `owner` (the
+    /// opened `receipt` of `answer`); never waits for the anchorer (one file write).
+    pub fn record(&self, owner: Owner, receipt: Receipt, answer: &AnswerReceipt) {
+        let signature = answer.chain_signature;
+        let input = Input::Accepted(Served { owner, receipt, signature, won: true });
+        self.queue(input, || Stored::Won { owner, answer: Box::new(answer.clone()) });
     }
 
     /// Queues the receipt of a racer that agreed with the accepted result of a call it did not
     /// win, delivered before the deadline: anchored as an assist (a smaller reward); never
-    /// blocks.
+    /// waits.
     pub fn assist(&self, owner: Owner, receipt: Receipt, chain_signature: EvmSignature) {
+        let stored =
+            || Stored::Assisted { owner, receipt: receipt.clone(), signature: chain_signature };
         let input = Input::Accepted(Served {
             owner,
-            receipt,
+            receipt: receipt.clone(),
             signature: Some(chain_signature),
             won: false,
         });
-        if self.tx.try_send(input).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.queue(input, stored);
     }
 
     /// Puts a receipt of a call whose racers disagreed up for audit in the next anchored
-    /// epoch's summary (validators re-execute it and dispute it if wrong); never blocks.
+    /// epoch's summary (validators re-execute it and dispute it if wrong); never waits.
     pub fn dispute(&self, receipt: Receipt, chain_signature: EvmSignature) {
-        if self.tx.try_send(Input::Disputed(receipt, chain_signature)).is_err() {
+        let stored = || Stored::Disputed { receipt: receipt.clone(), signature: chain_signature };
+        self.queue(Input::Disputed(receipt.clone(), chain_signature), stored);
+    }
+
+    /// Journals `input` and queues it, under the journal's lock so the queue's order is the
+    /// journal's; a full queue drops it (counted).
+    fn queue(&self, input: Input, stored: impl FnOnce() -> Stored) {
+        let mut journal = self.journal.lock().expect("journal lock");
+        let Ok(permit) = self.tx.try_reserve() else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let seq = journal.append(stored());
+        if seq.is_none() {
+            self.unjournaled.fetch_add(1, Ordering::Relaxed);
         }
+        permit.send((seq, input));
     }
 
     /// Receipts dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Receipts queued but not journaled (the journal was full or the disk failed): a restart
+    /// before their epoch is anchored loses them.
+    pub fn unjournaled(&self) -> u64 {
+        self.unjournaled.load(Ordering::Relaxed)
     }
 
     /// Epochs anchored so far.
@@ -124,21 +171,61 @@ impl Anchoring {
     }
 }
 
-/// Starts the anchorer; it checks the chain's epoch every `tick` and puts about
+/// The anchorer, started by [`spawn`], and the answer receipts it recovered from its journal
+/// (to be served again at `GET /receipts/<id>`).
+pub type Started = (Anchoring, Vec<AnswerReceipt>, JoinHandle<()>);
+
+/// Starts the anchorer on the receipt journal at `journal` (taking over the receipts a
+/// previous run left unanchored); it checks the chain's epoch every `tick` and puts about
 /// `audit_fraction` of each epoch's receipts up for re-execution.
+///
+/// # Errors
+///
+/// The journal cannot be read or written.
 pub fn spawn(
     chain: Chain,
     mesh: MeshClient,
     view: Arc<View>,
+    journal: &Path,
     tick: Duration,
     audit_fraction: f64,
     shutdown: CancellationToken,
-) -> (Anchoring, JoinHandle<()>) {
+) -> Result<Started, JournalError> {
+    let (journal, recovered) = ReceiptJournal::open(journal)?;
+    let answers_kept = recovered.answers().cloned().collect();
     let (tx, rx) = mpsc::channel(QUEUE);
-    let handle =
-        Anchoring { tx, dropped: Arc::default(), anchored: Arc::default(), proofs: Arc::default() };
+    let handle = Anchoring {
+        tx,
+        journal: Arc::new(Mutex::new(journal)),
+        dropped: Arc::default(),
+        unjournaled: Arc::default(),
+        anchored: Arc::default(),
+        proofs: Arc::default(),
+    };
     let answers = Arc::new(Answers::default());
     let answering = super::challenges::spawn(chain.clone(), answers.clone(), shutdown.clone());
+    let Recovered { next_epoch, closed, open } = recovered;
+    if !(closed.is_empty() && open.is_empty()) {
+        let receipts = open.len() + closed.iter().map(|b| b.inputs.len()).sum::<usize>();
+        info!(target: "peerhost::chain", receipts, batches = closed.len(), "unanchored receipts recovered from the journal");
+    }
+    let closed = closed
+        .into_iter()
+        .map(|batch| {
+            let mut recovered = Batch::new(batch.epoch);
+            for (seq, stored) in batch.inputs {
+                if let Some(input) = Input::of(stored) {
+                    recovered.take(Some(seq), input);
+                }
+            }
+            recovered.last_seq = Some(batch.last);
+            recovered
+        })
+        .collect();
+    let reopened = open
+        .into_iter()
+        .filter_map(|(seq, stored)| Some((Some(seq), Input::of(stored)?)))
+        .collect();
     let anchorer = Anchorer {
         answers,
         proofs: handle.proofs.clone(),
@@ -146,8 +233,11 @@ pub fn spawn(
         chain,
         mesh,
         open: None,
-        next_epoch: 0,
-        closed: VecDeque::new(),
+        reopened,
+        next_epoch,
+        closed,
+        journal: handle.journal.clone(),
+        requeue: handle.clone(),
         view,
         summaries: Vec::new(),
         recent: VecDeque::new(),
@@ -158,7 +248,7 @@ pub fn spawn(
         anchorer.run(rx, tick, shutdown).await;
         let _ = answering.await;
     });
-    (handle, task)
+    Ok((handle, answers_kept, task))
 }
 
 /// An anchor this gateway made, and the summary that announced it.
@@ -175,6 +265,22 @@ struct Batch {
     receipts: Vec<Served>,
     /// Receipts of calls whose racers disagreed: audited, not anchored.
     disputed: Vec<(Receipt, EvmSignature)>,
+    /// The journal sequence number of its last journaled receipt.
+    last_seq: Option<u64>,
+}
+
+impl Batch {
+    fn new(epoch: u64) -> Self {
+        Self { epoch, receipts: Vec::new(), disputed: Vec::new(), last_seq: None }
+    }
+
+    fn take(&mut self, seq: Option<u64>, input: Input) {
+        self.last_seq = seq.or(self.last_seq);
+        match input {
+            Input::Accepted(accepted) => self.receipts.push(accepted),
+            Input::Disputed(receipt, signature) => self.disputed.push((receipt, signature)),
+        }
+    }
 }
 
 /// An epoch's receipts by (worker address, owner address), in leaf order.
@@ -190,11 +296,18 @@ struct Anchorer {
     chain: Chain,
     mesh: MeshClient,
     open: Option<Batch>,
+    /// Receipts of the batch a previous run left open, to join the first open batch.
+    reopened: Vec<Queued>,
     /// The lowest epoch a new batch may be labelled with: one past every batch closed so far,
     /// so receipts never join an epoch this gateway already anchored (a reorg can move the
     /// chain's clock back).
     next_epoch: u64,
     closed: VecDeque<Batch>,
+    /// Where every queued receipt was journaled; the anchorer marks batches closed and done.
+    journal: Arc<Mutex<ReceiptJournal>>,
+    /// This anchorer's own handle: disagreements of an epoch with nothing to anchor are
+    /// queued again for the next one.
+    requeue: Anchoring,
     /// The node's view: the bond book names each worker's chain account.
     view: Arc<View>,
     /// Summaries still to be repeated, with repeats left.
@@ -209,7 +322,7 @@ struct Anchorer {
 impl Anchorer {
     async fn run(
         mut self,
-        mut rx: mpsc::Receiver<Input>,
+        mut rx: mpsc::Receiver<Queued>,
         tick: Duration,
         shutdown: CancellationToken,
     ) {
@@ -231,25 +344,17 @@ impl Anchorer {
                 0
             }
         };
+        for (seq, input) in std::mem::take(&mut self.reopened) {
+            self.open_batch(epoch).take(seq, input);
+        }
         let mut ticks = tokio::time::interval(tick);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                input = rx.recv() => {
-                    let Some(input) = input else { break };
-                    let label = epoch.max(self.next_epoch);
-                    let batch = self.open.get_or_insert_with(|| Batch {
-                        epoch: label,
-                        receipts: Vec::new(),
-                        disputed: Vec::new(),
-                    });
-                    match input {
-                        Input::Accepted(accepted) => batch.receipts.push(accepted),
-                        Input::Disputed(receipt, signature) => {
-                            batch.disputed.push((receipt, signature));
-                        }
-                    }
+                queued = rx.recv() => {
+                    let Some((seq, input)) = queued else { break };
+                    self.open_batch(epoch).take(seq, input);
                 }
                 _ = ticks.tick() => {
                     // A batch closes one tick after the chain's epoch moved past it, so the
@@ -261,9 +366,18 @@ impl Anchorer {
                     }
                     if let Some(batch) = self.open.take_if(|batch| batch.epoch < previous) {
                         self.next_epoch = batch.epoch + 1;
+                        // The label is on disk before the anchor can be mined.
+                        if let Some(last) = batch.last_seq
+                            && let Err(e) = self.journal().close(batch.epoch, last)
+                        {
+                            warn!(target: "peerhost::chain", epoch = batch.epoch, error = %e, "cannot journal a closed batch");
+                        }
                         self.closed.push_back(batch);
                     }
                     self.anchor_closed().await;
+                    if let Err(e) = self.journal().sync() {
+                        warn!(target: "peerhost::chain", error = %e, "cannot sync the receipt journal");
+                    }
                     self.confirm_recent(epoch).await;
                     self.repeat_summaries().await;
                 }
@@ -271,8 +385,20 @@ impl Anchorer {
         }
     }
 
+    /// The open batch, opened now with the current label if there is none.
+    fn open_batch(&mut self, epoch: u64) -> &mut Batch {
+        let label = epoch.max(self.next_epoch);
+        self.open.get_or_insert_with(|| Batch::new(label))
+    }
+
+    fn journal(&self) -> std::sync::MutexGuard<'_, ReceiptJournal> {
+        self.journal.lock().expect("journal lock")
+    }
+
     /// Anchors finished batches in order; stops at the first failure (retried next tick).
+    /// Batches done with leave the journal.
     async fn anchor_closed(&mut self) {
+        let mut finished = false;
         while let Some(batch) = self.closed.pop_front() {
             match self.anchor(&batch).await {
                 Ok(()) => {}
@@ -286,9 +412,18 @@ impl Anchorer {
                 Err(e) => {
                     warn!(target: "peerhost::chain", epoch = batch.epoch, error = %e, "anchoring failed; retrying");
                     self.closed.push_front(batch);
-                    return;
+                    break;
                 }
             }
+            finished |= batch.last_seq.is_some();
+            if batch.last_seq.is_some()
+                && let Err(e) = self.journal().done(batch.epoch)
+            {
+                warn!(target: "peerhost::chain", epoch = batch.epoch, error = %e, "cannot journal an anchored batch");
+            }
+        }
+        if finished && let Err(e) = self.journal().compact(self.next_epoch) {
+            warn!(target: "peerhost::chain", error = %e, "cannot compact the receipt journal");
         }
     }
 
@@ -328,15 +463,8 @@ impl Anchorer {
         if grouped.is_empty() {
             debug!(target: "peerhost::chain", epoch = batch.epoch, "nothing to anchor: no bonded worker served");
             // A summary needs a leaf: disagreements wait for the next epoch that has one.
-            if !batch.disputed.is_empty() {
-                let epoch = self.next_epoch;
-                let open = self.open.get_or_insert_with(|| Batch {
-                    epoch,
-                    receipts: Vec::new(),
-                    disputed: Vec::new(),
-                });
-                open.disputed.extend(batch.disputed.iter().cloned());
-                open.disputed.truncate(MAX_AUDITS);
+            for (receipt, signature) in batch.disputed.iter().take(MAX_AUDITS) {
+                self.requeue.dispute(receipt.clone(), *signature);
             }
             return Ok(());
         }

@@ -18,6 +18,7 @@ mod disputes;
 mod error;
 mod payments;
 mod proofs;
+mod receipt_journal;
 mod stakes;
 mod verify;
 
@@ -38,12 +39,13 @@ use peerhost_contracts::{
 };
 use peerhost_protocol::Wallet;
 
-pub use anchorer::{Anchoring, chain_receipt, spawn as spawn_anchorer};
+pub use anchorer::{Anchoring, Started as AnchorerStarted, chain_receipt, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
 pub use disputes::receipt_signer;
 pub use payments::PaymentState;
 pub use proofs::{LeafJson, ProofError, ReceiptProof};
+pub use receipt_journal::JournalError;
 pub(crate) use stakes::spawn as spawn_stakes;
 pub use verify::{Verified, VerifyError, verify_answer};
 

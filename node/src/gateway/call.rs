@@ -93,6 +93,17 @@ impl Gateway {
     ///
     /// [`CallError::UnknownProject`] or [`CallError::UnknownFunction`].
     pub fn resolve(&self, target: Target) -> Result<Resolved, CallError> {
+        self.resolve_known(target).map_err(|e| match e {
+            CallError::UnknownProject { .. } | CallError::UnknownFunction { .. }
+                if self.still_learning() =>
+            {
+                CallError::Starting
+            }
+            e => e,
+        })
+    }
+
+    fn resolve_known(&self, target: Target) -> Result<Resolved, CallError> {
         let deployment = self
             .view
             .registry
@@ -183,6 +194,9 @@ impl Gateway {
         loop {
             let wake_at = match step {
                 Step::Dispatch { attempt, racers, wake_at_ms } => {
+                    if attempt > 0 {
+                        self.redispatched.fetch_add(1, Ordering::Relaxed);
+                    }
                     self.pending.add_racers(&id, &racers);
                     witness.named(&racers, clock::unix_ms(), wake_at_ms);
                     named.extend(racers.iter().copied());
@@ -222,9 +236,11 @@ impl Gateway {
                     results = agreed;
                     self.file_disagreement(&dissenting);
                     let worker = workers[0];
-                    self.settle_accepted(record.owner, worker, &results);
+                    let winner = results.get(&worker).expect("accepted results are stored");
+                    let receipt = AnswerReceipt::of(&canonical, &winner.result);
+                    // Journaled before the caller sees the answer: a crash loses no receipt.
+                    self.settle_accepted(record.owner, worker, &receipt, &results);
                     let accepted = results.remove(&worker).expect("accepted results are stored");
-                    let receipt = AnswerReceipt::of(&canonical, &accepted.result);
                     self.receipts.keep(id, receipt.clone());
                     let lingering = Lingering {
                         id,
@@ -341,20 +357,20 @@ impl Gateway {
         &self,
         owner: peerhost_protocol::Owner,
         winner: NodeKey,
+        answer: &AnswerReceipt,
         agreed: &HashMap<NodeKey, Accepted>,
     ) {
         #[cfg(feature = "chain")]
         if let Some(anchoring) = self.anchoring.get() {
             for (worker, accepted) in agreed {
                 if *worker == winner {
-                    let signature = accepted.result.chain_signature;
-                    anchoring.record(owner, accepted.receipt.clone(), signature);
+                    anchoring.record(owner, accepted.receipt.clone(), answer);
                 } else if let Some(signature) = accepted.result.chain_signature {
                     anchoring.assist(owner, accepted.receipt.clone(), signature);
                 }
             }
         }
-        let _ = (owner, winner, agreed);
+        let _ = (owner, winner, answer, agreed);
     }
 
     /// On a chain-connected network: the bond a racer of `spec` needs, once this gateway has

@@ -76,8 +76,11 @@ pub enum CallError {
         /// Seconds until the next call is allowed.
         retry_after_s: u64,
     },
-    /// The gateway has not read the bonded set from the chain yet.
-    #[error("the gateway is still reading the bonded set from the chain; retry shortly")]
+    /// The gateway has not read the bonded set from the chain, or the network's deployments
+    /// from a peer, yet.
+    #[error(
+        "the gateway is still starting (reading the bonded set and the deployments); retry shortly"
+    )]
     Starting,
     /// No worker answered in time.
     #[error("no worker answered within {waited_ms} ms ({attempts} attempts)")]

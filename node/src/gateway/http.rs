@@ -90,6 +90,7 @@ async fn health(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> 
         "workers": workers,
         "deployments": deployments,
         "in_flight": gateway.pending.len(),
+        "redispatched": gateway.redispatched.load(std::sync::atomic::Ordering::Relaxed),
         "lingering": super::stragglers::MAX_LINGERING - gateway.lingering.available_permits(),
         "trust": trust,
     }))

@@ -38,6 +38,12 @@ pub(crate) use http::serve;
 pub(crate) use pending::{Pending, RaceInput};
 pub use routes::{RouteError, Target, resolve};
 
+/// How long after starting a gateway that has pulled no peer's catalog yet answers a call of
+/// a function it does not know `503 starting` rather than `404` (a restarted gateway relearns
+/// the deployments from its peers within a moment; a caller retrying a payment must not be
+/// told its function does not exist).
+pub const CATALOG_GRACE_MS: u64 = 10_000;
+
 use crate::{mesh::MeshClient, view::View};
 
 /// Gateway settings.
@@ -100,6 +106,12 @@ pub struct Gateway {
     view: Arc<View>,
     pub(crate) pending: Arc<Pending>,
     nonce: AtomicU64,
+    /// Attempts dispatched after the first (a racer was lost, declined or too slow).
+    pub(crate) redispatched: AtomicU64,
+    /// When it started, and whether it has since pulled a peer's catalog of deployments:
+    /// until then (or [`CATALOG_GRACE_MS`]) a function it does not know may well exist.
+    started_ms: u64,
+    pub(crate) catalog_pulled: std::sync::atomic::AtomicBool,
     config: GatewayConfig,
     /// Rate limit of unpriced calls per caller.
     free_rate: Option<limits::FreeRate>,
@@ -144,6 +156,9 @@ impl Gateway {
             view,
             pending: Arc::default(),
             nonce,
+            redispatched: AtomicU64::new(0),
+            started_ms: crate::clock::unix_ms(),
+            catalog_pulled: std::sync::atomic::AtomicBool::new(false),
             config,
             reputation: std::sync::Mutex::default(),
             receipts: receipts::Receipts::default(),
@@ -166,6 +181,20 @@ impl Gateway {
     /// Keeps an answer's receipt for `GET /receipts/<id>`.
     pub(crate) fn keep_receipt(&self, answer: &Answer) {
         self.receipts.keep(answer.request_id, answer.receipt.clone());
+    }
+
+    /// Whether an unknown function may only be one this gateway has not learned yet.
+    pub(crate) fn still_learning(&self) -> bool {
+        !self.catalog_pulled.load(std::sync::atomic::Ordering::Relaxed)
+            && crate::clock::unix_ms().saturating_sub(self.started_ms) < CATALOG_GRACE_MS
+    }
+
+    /// Keeps a receipt recovered from the anchorer's journal after a restart.
+    #[cfg(feature = "chain")]
+    pub(crate) fn restore_receipt(&self, receipt: peerhost_protocol::AnswerReceipt) {
+        if let Ok(opened) = receipt.receipt.open() {
+            self.receipts.keep(opened.request_id, receipt);
+        }
     }
 
     /// Whether `caller` may make another unpriced (treasury-funded) call now.

@@ -57,6 +57,11 @@ impl Shared {
             if shared.pull(peer, Sync::Join).await.is_err() {
                 // Peers without a catalog (or gone): let another peer count instead.
                 shared.catalog_syncs.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+            #[cfg(feature = "gateway")]
+            if let Some(gateway) = &shared.gateway {
+                gateway.catalog_pulled.store(true, Ordering::Relaxed);
             }
         });
     }

@@ -101,11 +101,14 @@ impl Shared {
             }
             MeshEvent::PeerConnected { peer } => self.sync_catalog(peer),
             MeshEvent::PeerDisconnected { peer } => {
+                let Some(key) = mesh::node_key(&peer) else { return };
+                // A worker that went away (killed, crashed, unplugged) is not raced again
+                // until it is heard from again, rather than until its heartbeats expire.
+                self.view.directory.write().expect("directory lock").remove(&key);
                 #[cfg(feature = "gateway")]
-                if let (Some(gateway), Some(key)) = (&self.gateway, mesh::node_key(&peer)) {
+                if let Some(gateway) = &self.gateway {
                     gateway.pending.peer_lost(&key);
                 }
-                let _ = peer;
             }
         }
     }

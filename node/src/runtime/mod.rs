@@ -159,6 +159,10 @@ pub enum NodeError {
     #[cfg(all(feature = "chain", feature = "gateway"))]
     #[error("payments: {0}")]
     Payments(String),
+    /// The gateway's receipt journal cannot be read or written.
+    #[cfg(all(feature = "chain", feature = "gateway"))]
+    #[error(transparent)]
+    ReceiptJournal(#[from] crate::chain::JournalError),
     /// The chain could not be reached.
     #[cfg(feature = "chain")]
     #[error(transparent)]
@@ -293,14 +297,18 @@ impl Node {
                 );
                 #[cfg(feature = "gateway")]
                 if let Some(gateway) = &gateway {
-                    let (anchoring, task) = crate::chain::spawn_anchorer(
+                    let (anchoring, recovered, task) = crate::chain::spawn_anchorer(
                         chain.clone(),
                         mesh.clone(),
                         view.clone(),
+                        &config.data_dir.join("receipts.journal"),
                         settings.tick,
                         settings.audit_fraction,
                         shutdown.child_token(),
-                    );
+                    )?;
+                    for answer in recovered {
+                        gateway.restore_receipt(answer);
+                    }
                     let _ = gateway.anchoring.set(anchoring);
                     let _ = gateway.receipt_domain.set(chain.domain());
                     tasks.push(task);

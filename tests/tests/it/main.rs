@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)]
 
 mod chain;
+mod churn;
 mod executors;
 mod faults;
 mod gossip_scores;

@@ -24,9 +24,9 @@ use peerhost_tests::{Reply, TestNet, project, repo_root, send};
 use serde_json::{Value, json};
 
 /// The price of the test function: 0.01 USDC.
-const PRICE: u64 = 10_000;
+pub(crate) const PRICE: u64 = 10_000;
 /// What the owner keeps of it (the devnet's protocol fee is 5 %).
-const NET: u64 = 9_500;
+pub(crate) const NET: u64 = 9_500;
 
 async fn shop() -> (TestNet, tempfile::TempDir) {
     let net = TestNet::start(1, |options| {
@@ -60,14 +60,15 @@ fn decode(header: &str) -> Value {
 }
 
 /// The payer's signer and the chain facts a payment needs.
-struct Payer {
-    signer: PrivateKeySigner,
+#[derive(Clone)]
+pub(crate) struct Payer {
+    pub(crate) signer: PrivateKeySigner,
     usdc: Address,
     coordinator: Address,
 }
 
 impl Payer {
-    fn of(net: &TestNet) -> Self {
+    pub(crate) fn of(net: &TestNet) -> Self {
         let chain = net.net.chain.as_ref().unwrap();
         Self {
             signer: PrivateKeySigner::from_bytes(&B256::from(chain.payer)).unwrap(),
@@ -78,7 +79,7 @@ impl Payer {
 
     /// A v2 `PAYMENT-SIGNATURE` for `PRICE`, after `edit` changed the authorization (the
     /// signature is made after the edit unless `forge` is set).
-    fn header(
+    pub(crate) fn header(
         &self,
         edit: impl FnOnce(&mut TransferWithAuthorization, &mut Value),
         forge: bool,
@@ -136,7 +137,7 @@ async fn pay(url: &str, header: &str) -> Reply {
         .await
 }
 
-async fn credits(net: &TestNet) -> U256 {
+pub(crate) async fn credits(net: &TestNet) -> U256 {
     let chain = net.net.chain.as_ref().unwrap();
     chain.admin.credits(net.net.owner().0).await.unwrap()
 }

@@ -18,14 +18,21 @@ use peerhost_tests::{
 };
 
 /// A worker process joining `net`; `bond`: bond 10 USDC from the devnet faucet first.
-struct Volunteer {
+pub(crate) struct Volunteer {
     _process: Process,
-    peer: String,
+    pub(crate) peer: String,
     account: Address,
     _dir: tempfile::TempDir,
 }
 
-fn volunteer(net: &TestNet, byzantine: Option<&str>, bond: bool) -> Volunteer {
+impl Volunteer {
+    /// Kills the process with SIGKILL, as a crash would.
+    pub(crate) fn kill(self) {
+        self._process.kill();
+    }
+}
+
+pub(crate) fn volunteer(net: &TestNet, byzantine: Option<&str>, bond: bool) -> Volunteer {
     let chain = net.net.chain.as_ref().expect("a chain");
     let dir = tempfile::tempdir().unwrap();
     let (peer, account) = identity(dir.path());
@@ -52,7 +59,7 @@ fn volunteer(net: &TestNet, byzantine: Option<&str>, bond: bool) -> Volunteer {
 }
 
 /// Waits until the gateway counts `n` bonded workers.
-async fn bonded_workers(net: &TestNet, n: u64) {
+pub(crate) async fn bonded_workers(net: &TestNet, n: u64) {
     let url = format!("{}/healthz", net.net.gateway_url());
     poll_until(&format!("{n} bonded workers"), Duration::from_secs(120), || async {
         let health = get(&url).await.json();
