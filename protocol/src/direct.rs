@@ -32,6 +32,9 @@ pub enum DeclineReason {
     /// The executor process running the call died (it is replaced; another worker should run
     /// the call).
     ExecutorLost,
+    /// The worker's operator does not serve this function (its owner or project, or a bundle
+    /// that large).
+    NotServed,
 }
 
 impl From<DeclineReason> for u8 {
@@ -45,6 +48,7 @@ impl From<DeclineReason> for u8 {
             DeclineReason::NotAuthorized => 5,
             DeclineReason::UnregisteredGateway => 6,
             DeclineReason::ExecutorLost => 7,
+            DeclineReason::NotServed => 8,
         }
     }
 }
@@ -62,6 +66,7 @@ impl TryFrom<u8> for DeclineReason {
             5 => Self::NotAuthorized,
             6 => Self::UnregisteredGateway,
             7 => Self::ExecutorLost,
+            8 => Self::NotServed,
             other => return Err(format!("unknown decline reason {other}")),
         })
     }
@@ -78,6 +83,7 @@ impl std::fmt::Display for DeclineReason {
             Self::NotAuthorized => "not authorized for the function's secrets",
             Self::UnregisteredGateway => "the gateway is not bonded",
             Self::ExecutorLost => "the executor running the call died",
+            Self::NotServed => "not served by this worker's operator",
         })
     }
 }

@@ -112,6 +112,11 @@ impl TestNet {
         self._dir.path().join("compiled")
     }
 
+    /// The data dir of the node called `name` (`worker-0`, `gateway`, or an extra node's).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self._dir.path().join(name)
+    }
+
     /// Deploys `project` and returns the URL of `function`.
     pub async fn deploy(&self, project: &Path) -> peerhost_node::deploy::Deployed {
         self.net.deploy(project).await.expect("deploy succeeds")

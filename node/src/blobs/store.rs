@@ -20,6 +20,9 @@ use iroh_blobs::{
 use peerhost_protocol::{BlobHash, NodeKey, NodeSecret};
 use tracing::debug;
 
+/// How often untagged blobs are swept from the store.
+const GC_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Why a blob operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -111,7 +114,12 @@ impl BlobStore {
                 "relay URL {url} is longer than the {MAX_ANNOUNCED_URL} bytes an announcement carries"
             )));
         }
-        let store = FsStore::load(dir).await.map_err(|e| start(&e))?;
+        // Bundles are kept by tag; a forgotten (untagged) bundle's bytes go at the next sweep.
+        let mut options = iroh_blobs::store::fs::options::Options::new(dir);
+        options.gc =
+            Some(iroh_blobs::store::GcConfig { interval: GC_INTERVAL, add_protected: None });
+        let store =
+            FsStore::load_with_opts(dir.join("blobs.db"), options).await.map_err(|e| start(&e))?;
         let lookup = MemoryLookup::new();
         let relay_mode = match &relay {
             Some(url) => RelayMode::Custom(RelayMap::from(url.clone())),
@@ -217,6 +225,21 @@ impl BlobStore {
             .tags()
             .set(format!("bundle/{bundle}"), HashAndFormat::hash_seq(to_hash(bundle)))
             .await
+            .map_err(|e| BlobError::Store(e.to_string()))
+    }
+
+    /// Stops keeping a bundle: its bytes are deleted at the next sweep (unless another bundle
+    /// holds them too).
+    ///
+    /// # Errors
+    ///
+    /// [`BlobError::Store`] on a local store failure.
+    pub async fn forget(&self, bundle: &BlobHash) -> Result<(), BlobError> {
+        self.api()
+            .tags()
+            .delete(format!("bundle/{bundle}"))
+            .await
+            .map(drop)
             .map_err(|e| BlobError::Store(e.to_string()))
     }
 

@@ -8,7 +8,9 @@ mod chain;
 mod devnet;
 mod roles;
 mod secrets;
+mod status;
 mod verify;
+mod worker_file;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -56,6 +58,12 @@ enum Command {
     /// Check an answer: the worker's signed receipt against the body, the worker's bond, and
     /// (with `--gateway`) the receipt's inclusion under the gateway's anchored root.
     Verify(verify::VerifyArgs),
+    /// A worker's state, from its data dir: peers, bond, bundles and disk, calls, rewards.
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print this node's peer id and owner wallet address.
     Id,
 }
@@ -160,6 +168,24 @@ struct WorkerArgs {
     /// guests inside the worker process, behind wasmtime alone.
     #[arg(long, value_name = "N")]
     executors: Option<usize>,
+    /// Worker config file (default: `<data-dir>/worker.toml` if it exists): whose functions
+    /// to serve, disk quota, largest bundle, prefetching, sandbox. Flags win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Serve only this owner's functions (repeatable; default: every owner's).
+    #[arg(long = "serve-owner", value_name = "ADDRESS")]
+    serve_owner: Vec<peerhost_protocol::Owner>,
+    /// Disk for bundles and compiled components, in MiB; least recently used bundles are
+    /// evicted beyond it (default: no limit).
+    #[arg(long, value_name = "MIB")]
+    disk_quota_mb: Option<u64>,
+    /// Refuse bundles larger than this, in MiB.
+    #[arg(long, value_name = "MIB")]
+    max_bundle_mb: Option<u64>,
+    /// Prefetch an announced bundle only if this worker ranks among the first N live workers
+    /// for it (default 3; 0: prefetch every announcement).
+    #[arg(long, value_name = "N")]
+    prefetch_rank: Option<usize>,
     /// Also validate: re-execute receipts gateways put up for audit and dispute wrong ones
     /// (the wallet needs a validator bond and the coordinator owner's approval).
     #[arg(long, requires = "rpc_url")]
@@ -258,18 +284,18 @@ fn init_tracing(filter: &str) {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = cli.data_dir.unwrap_or_else(keys::default_data_dir);
     match cli.command {
-        None => roles::worker(&data_dir, cli.worker).await,
+        None => Box::pin(roles::worker(&data_dir, cli.worker)).await,
         Some(Command::Worker(WorkerCommand { bond: Some(command), .. })) => {
             chain::run(&data_dir, BondRole::Worker, command).await
         }
         Some(Command::Worker(WorkerCommand { bond: None, join })) => {
-            roles::worker(&data_dir, join).await
+            Box::pin(roles::worker(&data_dir, join)).await
         }
         Some(Command::Gateway(GatewayCommand { bond: Some(command), .. })) => {
             chain::run(&data_dir, BondRole::Gateway, command).await
         }
         Some(Command::Gateway(GatewayCommand { bond: None, serve })) => {
-            roles::gateway(&data_dir, serve).await
+            Box::pin(roles::gateway(&data_dir, serve)).await
         }
         Some(Command::Deploy(args)) => roles::deploy(&data_dir, args).await,
         Some(Command::Secrets(command)) => secrets::run(&data_dir, command),
@@ -277,6 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Devnet(args)) => devnet::run(&data_dir, args).await,
         Some(Command::Bench(args)) => bench::run(&data_dir, args).await,
         Some(Command::Verify(args)) => verify::run(args).await,
+        Some(Command::Status { json }) => status::print(&data_dir, json),
         Some(Command::Id) => {
             let node = keys::node_secret(&data_dir)?;
             let peer = crate::mesh::keypair(&node).public().to_peer_id();

@@ -51,25 +51,39 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
     {
         worker.byzantine = args.byzantine;
     }
-    if let Some(slots) = args.slots {
+    let file = super::worker_file::WorkerFile::load(data_dir, args.config.as_deref())?;
+    worker.policy = file.policy()?;
+    if !args.serve_owner.is_empty() {
+        worker.policy.owners = args.serve_owner.clone();
+    }
+    if let Some(mb) = args.disk_quota_mb {
+        worker.policy.disk_quota_bytes = Some(mb << 20);
+    }
+    if let Some(mb) = args.max_bundle_mb {
+        worker.policy.max_bundle_bytes = Some(mb << 20);
+    }
+    if let Some(rank) = args.prefetch_rank {
+        worker.policy.prefetch_rank = (rank > 0).then_some(rank);
+    }
+    if let Some(slots) = args.slots.or(file.sandbox.slots) {
         anyhow::ensure!(slots > 0, "--slots must be positive");
         worker.slots = slots;
     }
     worker.sandbox.cache_dir = args.compile_cache;
     let program = std::env::current_exe().context("locating the peerhost-node binary")?;
     let executors = crate::executor::ExecutorConfig::per_core(program);
-    match args.executors {
+    match args.executors.or(file.sandbox.executors) {
         Some(0) => {}
         Some(n) => {
             worker.executors = Some(crate::executor::ExecutorConfig { processes: n, ..executors })
         }
         None => worker.executors = Some(executors),
     }
-    if !args.allow_outbound.is_empty() {
-        let policy = crate::sandbox::OutboundPolicy {
-            allow: args.allow_outbound,
-            ..crate::sandbox::OutboundPolicy::default()
-        };
+    let mut allow = file.sandbox.allow_outbound;
+    allow.extend(args.allow_outbound);
+    if !allow.is_empty() {
+        let policy =
+            crate::sandbox::OutboundPolicy { allow, ..crate::sandbox::OutboundPolicy::default() };
         worker.sandbox.outbound = std::sync::Arc::new(policy);
     }
     let mut config = mesh_config(data_dir, &args.mesh, &args.listen).with_worker(worker);

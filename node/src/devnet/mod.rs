@@ -62,6 +62,8 @@ pub struct DevnetOptions {
     /// Settle on a local chain: start anvil, deploy the contracts, bond the workers, register
     /// the gateway. `None` runs the mesh alone.
     pub chain: Option<DevnetChainOptions>,
+    /// Workers a deploy waits for (default: every worker).
+    pub replicas: Option<usize>,
     /// Test switch (`test-utils` feature): the last `byzantine.len()` workers misbehave as
     /// listed, in order.
     #[cfg(feature = "test-utils")]
@@ -82,6 +84,7 @@ impl DevnetOptions {
             heartbeat: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
             chain: Some(DevnetChainOptions::default()),
+            replicas: None,
             #[cfg(feature = "test-utils")]
             byzantine: Vec::new(),
         }
@@ -348,7 +351,7 @@ impl Devnet {
         secrets: Vec<peerhost_protocol::ProjectSecret>,
     ) -> Result<Deployed, DeployError> {
         let options = PublishOptions {
-            replicas: self.workers.len(),
+            replicas: self.options.replicas.unwrap_or(self.workers.len()),
             timeout: self.options.timeout,
             payout: None,
             secrets,

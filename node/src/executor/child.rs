@@ -72,8 +72,17 @@ async fn serve(
     };
     confine::after_start(&mut confinement);
 
+    // The pipes from the worker, read and written by the runtime's reactor (tokio's own
+    // stdin and stdout go through a blocking thread: a hand-off per frame).
+    let (input, output) = match pipes() {
+        Ok(pipes) => pipes,
+        Err(e) => {
+            eprintln!("executor: stdin and stdout must be pipes from the worker: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let (out, mut outbox) = mpsc::unbounded_channel();
-    let mut writer = FramedWrite::new(tokio::io::stdout(), wire::codec());
+    let mut writer = FramedWrite::new(output, wire::codec());
     let writing = tokio::spawn(async move {
         while let Some(message) = outbox.recv().await {
             if writer.send(wire::encode(&message)).await.is_err() {
@@ -88,7 +97,7 @@ async fn serve(
         out,
         replies: Mutex::default(),
     });
-    let mut reader = FramedRead::new(tokio::io::stdin(), wire::codec());
+    let mut reader = FramedRead::new(input, wire::codec());
     while let Some(Ok(frame)) = reader.next().await {
         match wire::decode::<ToExecutor>(&frame) {
             Ok(message) => executor.clone().handle(message),
@@ -101,6 +110,16 @@ async fn serve(
     drop(executor);
     writing.abort();
     std::process::ExitCode::SUCCESS
+}
+
+fn pipes() -> std::io::Result<(tokio::net::unix::pipe::Receiver, tokio::net::unix::pipe::Sender)> {
+    use std::os::fd::AsFd;
+    let input = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let output = std::io::stdout().as_fd().try_clone_to_owned()?;
+    Ok((
+        tokio::net::unix::pipe::Receiver::from_owned_fd(input)?,
+        tokio::net::unix::pipe::Sender::from_owned_fd(output)?,
+    ))
 }
 
 impl Executor {

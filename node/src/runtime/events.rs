@@ -44,7 +44,7 @@ pub(super) async fn run(
                 Some(event) => shared.on_event(event),
                 None => break,
             },
-            _ = heartbeat.tick() => shared.heartbeat(),
+            _ = heartbeat.tick() => shared.heartbeat(intervals.heartbeat),
             _ = anti_entropy.tick() => shared.anti_entropy_round(),
             _ = expire.tick() => {
                 shared.view.directory.write().expect("directory lock").expire(clock::unix_ms());
@@ -54,12 +54,45 @@ pub(super) async fn run(
 }
 
 impl Shared {
-    fn heartbeat(&self) {
+    fn heartbeat(self: &Arc<Self>, interval: Duration) {
         #[cfg(feature = "worker")]
         if let Some(worker) = &self.worker {
-            let worker = worker.clone();
-            tokio::spawn(async move { worker.publish_heartbeat().await });
+            let (worker, shared) = (worker.clone(), self.clone());
+            tokio::spawn(async move {
+                worker.publish_heartbeat().await;
+                shared.write_status(&worker, interval).await;
+            });
         }
+        let _ = interval;
+    }
+
+    /// Writes the worker's status file (best effort: a full disk must not stop the worker).
+    #[cfg(feature = "worker")]
+    async fn write_status(&self, worker: &crate::worker::Worker, interval: Duration) {
+        let status = self.worker_status(worker, interval).await;
+        let bytes = serde_json::to_vec_pretty(&status).expect("status serializes");
+        if let Err(e) = crate::atomic_file::write(&worker.status_file, &bytes) {
+            debug!(target: "peerhost::worker", error = %e, "status not written");
+        }
+    }
+
+    /// The worker's status now.
+    #[cfg(feature = "worker")]
+    pub(super) async fn worker_status(
+        &self,
+        worker: &crate::worker::Worker,
+        interval: Duration,
+    ) -> crate::worker::WorkerStatus {
+        let peers = self.mesh.connected_peers().await.map_or(0, |p| p.len());
+        let bonded = (!self.view.is_open()).then(|| {
+            let bonds = self.view.bonds.read().expect("bonds lock");
+            bonds.admits(BondRole::Worker, &self.secret.public(), 0)
+        });
+        #[cfg(feature = "chain")]
+        let claimed = self.claims.as_ref().map(crate::chain::Claims::claimed);
+        #[cfg(not(feature = "chain"))]
+        let claimed = None;
+        worker.status(peers, bonded, claimed, interval.as_millis() as u64)
     }
 
     fn on_event(self: &Arc<Self>, event: MeshEvent) {

@@ -203,6 +203,7 @@ pub struct Node {
     shared: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
     http_addr: Option<SocketAddr>,
+    heartbeat_interval: Duration,
 }
 
 impl std::fmt::Debug for Node {
@@ -245,9 +246,16 @@ impl Node {
                     .sandbox
                     .cache_dir
                     .get_or_insert_with(|| config.data_dir.join("compiled"));
-                let worker =
-                    Worker::new(secret.clone(), worker_config, blobs, mesh.clone(), view.clone())
-                        .await?;
+                let status = crate::worker::status_path(&config.data_dir);
+                let worker = Worker::new(
+                    status,
+                    secret.clone(),
+                    worker_config,
+                    blobs,
+                    mesh.clone(),
+                    view.clone(),
+                )
+                .await?;
                 Some(Arc::new(worker))
             }
             None => None,
@@ -386,7 +394,7 @@ impl Node {
             .wait_listening(1)
             .await
             .map_err(|_| NodeError::Config("the mesh stopped before it listened"))?;
-        Ok(Self { shared, tasks, http_addr })
+        Ok(Self { shared, tasks, http_addr, heartbeat_interval: config.heartbeat_interval })
     }
 
     /// This node's peer id.
@@ -402,6 +410,13 @@ impl Node {
     /// The mesh handle.
     pub fn mesh(&self) -> &MeshClient {
         &self.shared.mesh
+    }
+
+    /// The worker's status (what `peerhost-node status` shows), if this node is a worker.
+    #[cfg(feature = "worker")]
+    pub async fn worker_status(&self) -> Option<crate::worker::WorkerStatus> {
+        let worker = self.shared.worker.as_ref()?;
+        Some(self.shared.worker_status(worker, self.heartbeat_interval).await)
     }
 
     /// The worker's executor processes, if its guests run in executors.

@@ -8,7 +8,7 @@ use std::{
 };
 
 use peerhost_protocol::{BlobHash, DeclineReason, FunctionSpec, MAX_HELD_BUNDLES};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::Worker;
 use crate::{blobs::Bundle, clock, executor::Prepared, sandbox::SandboxError};
@@ -33,11 +33,12 @@ impl Loaded {
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Loaded>>>>;
 
-/// Loaded bundles and the order they were last used in.
+/// Loaded bundles, the order they were last used in, and the disk each takes.
 #[derive(Default)]
 pub(crate) struct Bundles {
-    slots: Mutex<HashMap<BlobHash, Slot>>,
-    recent: Mutex<VecDeque<BlobHash>>,
+    pub(super) slots: Mutex<HashMap<BlobHash, Slot>>,
+    pub(super) recent: Mutex<VecDeque<BlobHash>>,
+    pub(super) sizes: Mutex<HashMap<BlobHash, u64>>,
 }
 
 impl Bundles {
@@ -77,10 +78,18 @@ impl Worker {
         *guard = Some(loaded.clone());
         drop(guard);
         self.bundles.touch(hash);
+        self.account(hash, &loaded);
+        self.enforce_quota(hash).await;
         Ok(loaded)
     }
 
     async fn load(&self, hash: BlobHash) -> Result<Loaded, DeclineReason> {
+        if let Some(deployment) = self.deployment_of(&hash)
+            && !self.config.policy.takes(&deployment.record.manifest)
+        {
+            debug!(target: "peerhost::worker", bundle = %hash, "bundle larger than this worker takes");
+            return Err(DeclineReason::NotServed);
+        }
         if !self.blobs.has(&hash).await {
             let providers = self.view.providers(&hash, clock::unix_ms());
             if let Err(e) =

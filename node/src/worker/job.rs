@@ -214,7 +214,10 @@ impl Worker {
         };
         let delivery = Delivery { request_id: request.id(), result: Some(result), declined: None };
         match self.mesh.deliver(gateway, reply_addrs(request), delivery).await {
-            Ok(_) => trace!(target: "peerhost::worker", "delivered"),
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                trace!(target: "peerhost::worker", "delivered");
+            }
             Err(e) => debug!(target: "peerhost::worker", error = %e, "result not delivered"),
         }
     }

@@ -10,8 +10,11 @@
 mod bundles;
 #[cfg(feature = "test-utils")]
 mod byzantine;
+mod disk;
 mod job;
+mod policy;
 mod seen;
+mod status;
 #[cfg(feature = "chain")]
 mod validator;
 
@@ -41,7 +44,9 @@ use crate::{
 pub(crate) use bundles::Bundles;
 #[cfg(feature = "test-utils")]
 pub use byzantine::{Byzantine, SLOW};
+pub use policy::{WorkerPolicy, bundle_bytes, prefetch_rank};
 use seen::Seen;
+pub use status::{ExecutorsStatus, HeldBundle, WorkerStatus, read_status, status_path};
 #[cfg(feature = "chain")]
 pub use validator::Validation;
 #[cfg(feature = "chain")]
@@ -69,8 +74,11 @@ pub struct WorkerConfig {
     pub executors: Option<ExecutorConfig>,
     /// Longest time to fetch a bundle.
     pub fetch_timeout: Duration,
-    /// Fetch and compile bundles as soon as they are announced (so first callers are warm).
+    /// Fetch and compile bundles as soon as they are announced (so first callers are warm);
+    /// [`WorkerPolicy::prefetch_rank`] narrows which.
     pub prefetch: bool,
+    /// What the operator serves and keeps.
+    pub policy: WorkerPolicy,
     /// Test switch (`test-utils` feature only): misbehave, so the tests can show what the
     /// network does about it.
     #[cfg(feature = "test-utils")]
@@ -87,6 +95,7 @@ impl Default for WorkerConfig {
             executors: None,
             fetch_timeout: Duration::from_secs(30),
             prefetch: true,
+            policy: WorkerPolicy::default(),
             #[cfg(feature = "test-utils")]
             byzantine: None,
         }
@@ -111,6 +120,10 @@ pub(crate) struct Worker {
     pub(crate) active: AtomicUsize,
     /// Requests this worker started racing (admitted and not seen before).
     pub(crate) raced: AtomicU64,
+    /// Results it delivered.
+    pub(crate) delivered: AtomicU64,
+    /// Where it reports its status (`<data dir>/status.json`).
+    pub(crate) status_file: std::path::PathBuf,
     /// The chain client, once the node is connected (signs receipts for disputes).
     #[cfg(feature = "chain")]
     pub(crate) chain: std::sync::OnceLock<crate::chain::Chain>,
@@ -121,6 +134,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub(crate) async fn new(
+        status_file: std::path::PathBuf,
         secret: NodeSecret,
         config: WorkerConfig,
         blobs: BlobStore,
@@ -143,6 +157,8 @@ impl Worker {
             active: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             raced: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            status_file,
             #[cfg(feature = "chain")]
             chain: std::sync::OnceLock::new(),
             heartbeat_seq: AtomicU64::new(0),
@@ -168,6 +184,9 @@ impl Worker {
             return;
         }
         self.raced.fetch_add(1, Ordering::Relaxed);
+        if !self.config.policy.serves(&request.request.owner, &request.request.project) {
+            return self.decline(request, gateway, peerhost_protocol::DeclineReason::NotServed);
+        }
         #[cfg(feature = "test-utils")]
         if self.config.byzantine == Some(Byzantine::ClaimBundles) {
             self.decline(request, gateway, peerhost_protocol::DeclineReason::BundleUnavailable);
@@ -209,6 +228,9 @@ impl Worker {
         if self.config.byzantine == Some(Byzantine::ClaimBundles) {
             return;
         }
+        if !self.wants_prefetch(&bundle) {
+            return;
+        }
         let worker = self.clone();
         tokio::spawn(async move {
             if worker.bundle(bundle).await.is_ok() {
@@ -219,6 +241,36 @@ impl Worker {
                 worker.wanted.lock().expect("wanted lock").insert(bundle);
             }
         });
+    }
+
+    /// Whether the policy wants `bundle` fetched before anyone asks: a deployment this
+    /// operator serves, small enough, and (with a prefetch rank) one this worker is among the
+    /// first live workers for.
+    fn wants_prefetch(&self, bundle: &BlobHash) -> bool {
+        let policy = &self.config.policy;
+        let Some(deployment) = self.deployment_of(bundle) else { return false };
+        let record = &deployment.record;
+        if !policy.serves(&record.owner, &record.project) || !policy.takes(&record.manifest) {
+            return false;
+        }
+        let Some(rank) = policy.prefetch_rank else { return true };
+        let me = self.secret.public();
+        let workers: Vec<_> = {
+            let directory = self.view.directory.read().expect("directory lock");
+            directory.live(clock::unix_ms()).map(|w| w.key).collect()
+        };
+        let mine = prefetch_rank(bundle, &me, &workers);
+        debug!(target: "peerhost::worker", %bundle, rank = mine, of = workers.len(), "prefetch rank");
+        mine < rank
+    }
+
+    /// The current deployment whose bundle is `bundle`.
+    pub(crate) fn deployment_of(
+        &self,
+        bundle: &BlobHash,
+    ) -> Option<Arc<crate::dispatch::registry::Deployment>> {
+        let registry = self.view.registry.read().expect("registry lock");
+        registry.iter().find(|d| d.record.bundle == *bundle).cloned()
     }
 
     /// A provider for `bundle` appeared; retry a prefetch that found none before.

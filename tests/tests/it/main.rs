@@ -13,6 +13,7 @@ mod hostile_peer;
 mod integrity;
 mod nat;
 mod payments;
+mod policy;
 mod processes;
 mod receipts;
 mod secrets;
