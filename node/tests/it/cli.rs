@@ -156,6 +156,8 @@ fn devnet_curl_line_works_and_a_volunteer_joins() {
     let volunteer = Process::spawn(
         &[
             &["--bootstrap", bootstrap.as_str(), "--compile-cache", compiled.to_str().unwrap()][..],
+            // Prefetch every project, not only those it is among the first three workers for.
+            &["--prefetch-rank", "0"][..],
             &chain_flags[..],
             &["--bond", "10", "--fund-from", faucet.strip_prefix("faucet ").unwrap()][..],
         ]

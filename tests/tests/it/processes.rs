@@ -43,6 +43,8 @@ pub(crate) fn volunteer(net: &TestNet, byzantine: Option<&str>, bond: bool) -> V
     let cache = net.compile_cache();
     let mut args = vec!["worker", "--bootstrap", &bootstrap, "--rpc-url", &rpc];
     args.extend(["--coordinator", &coordinator, "--compile-cache", cache.to_str().unwrap()]);
+    // Like the network's in-process workers, hold every bundle (not only the likely ones).
+    args.extend(["--prefetch-rank", "0"]);
     if bond {
         args.extend(["--bond", "10", "--fund-from", &faucet]);
     }
