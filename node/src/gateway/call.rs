@@ -22,6 +22,10 @@ use crate::{
     dispatch::{BondRole, Deployment, Race, RaceConfig, Step},
 };
 
+/// How long a call with no worker to race, or no peer to gossip its request to, waits for one
+/// before it is refused.
+const NO_RACER_WAIT_MS: u64 = 5_000;
+
 /// A verified result and its opened receipt.
 #[derive(Debug)]
 struct Accepted {
@@ -190,7 +194,15 @@ impl Gateway {
         // answer, before it, are still credited (see `stragglers`).
         let mut named = HashSet::new();
         let mut deadline_ms = 0;
-        let mut step = race.start(started, &candidates(started));
+        // No worker to race yet (a gateway that just restarted, workers rejoining after a
+        // crash): wait a moment for one before giving up.
+        let mut first = candidates(started);
+        let wait_until = started + NO_RACER_WAIT_MS;
+        while first.is_empty() && clock::unix_ms() < wait_until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            first = candidates(clock::unix_ms());
+        }
+        let mut step = race.start(clock::unix_ms(), &first);
         loop {
             let wake_at = match step {
                 Step::Dispatch { attempt, racers, wake_at_ms } => {
@@ -212,8 +224,17 @@ impl Gateway {
                         body: inline.then(|| body.to_vec()),
                     };
                     let bytes = codec::encode(&SignedRequest::seal(&self.secret, &order));
+                    let mut sent = self.mesh.publish(topic.clone(), bytes.clone()).await;
+                    // No peer on the topic's gossip mesh yet (a gateway that just started or
+                    // reconnected): publish again shortly rather than spend the attempt.
+                    while matches!(sent, Err(crate::mesh::MeshError::NoPeers(_)))
+                        && clock::unix_ms() < started + NO_RACER_WAIT_MS
+                    {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        sent = self.mesh.publish(topic.clone(), bytes.clone()).await;
+                    }
                     let now = clock::unix_ms();
-                    match self.mesh.publish(topic.clone(), bytes).await {
+                    match sent {
                         Ok(()) => {
                             published = true;
                             trace!(target: "peerhost::gateway", request_id = %id, attempt, "dispatched");
@@ -266,6 +287,7 @@ impl Gateway {
                 Step::Exhausted if !published => {
                     self.witnessed(&witness, None);
                     return Err(match required_bond {
+                        _ if self.still_meeting_workers() => CallError::Starting,
                         Some(min_bond) => CallError::NoBondedWorkers { min_bond },
                         None => CallError::NoWorkers,
                     });
