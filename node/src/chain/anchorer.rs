@@ -19,14 +19,10 @@ use std::{
 };
 
 use alloy::primitives::{Address, B256, Bytes};
-use peerhost_contracts::{
-    ExecutionCoordinator::{OwnerUsage, WorkerLeaf as ChainLeaf},
-    receipts::{self, Receipt as ChainReceipt},
-};
+use peerhost_contracts::{ExecutionCoordinator::OwnerUsage, receipts::Receipt as ChainReceipt};
 use peerhost_protocol::{
     AnswerReceipt, Audit, EpochSummary, EvmSignature, Keccak, MAX_AUDITS, MAX_EPOCH_LEAVES,
-    NodeKey, Owner, Receipt, RequestId, WorkerLeaf, codec, keccak256_parts, merkle::MerkleTree,
-    topics,
+    NodeKey, Owner, Receipt, WorkerLeaf, codec, keccak256_parts, merkle::MerkleTree, topics,
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -35,8 +31,10 @@ use tracing::{debug, info, warn};
 use super::{
     Chain, ChainError,
     challenges::Answers,
-    proofs::{AnchoredTrees, Proofs, ReceiptProof},
-    receipt_journal::{JournalError, ReceiptJournal, Recovered, Stored},
+    leaves::{chain_receipt, worker_leaf},
+    proofs::{AnchoredTrees, Proofs},
+    receipt_journal::{JournalError, ReceiptJournal, Recovered},
+    recording::{Anchoring, Input, Queued, Served},
 };
 use crate::{dispatch::BondRole, mesh::MeshClient, view::View};
 
@@ -48,128 +46,6 @@ const CONFIRM_EPOCHS: u64 = 8;
 /// Times an epoch summary is gossiped (at anchoring and on the following ticks), so workers
 /// that were briefly away still hear it.
 const SUMMARY_REPEATS: u8 = 3;
-
-/// A receipt the gateway credits: the owner of the function it ran, the worker's chain
-/// signature, and whether it won the call or assisted (agreed without winning).
-#[derive(Debug)]
-struct Served {
-    owner: Owner,
-    receipt: Receipt,
-    signature: Option<EvmSignature>,
-    won: bool,
-}
-
-/// What the gateway hands the anchorer.
-#[derive(Debug)]
-enum Input {
-    /// A receipt whose result the gateway accepted: anchored and rewarded.
-    Accepted(Served),
-    /// A receipt of a call whose racers disagreed: not anchored, put up for audit.
-    Disputed(Receipt, EvmSignature),
-}
-
-impl Input {
-    /// A journaled receipt as the anchorer takes it (`None`: an answer receipt whose
-    /// signature no longer opens, which the journal never holds unless corrupted).
-    fn of(stored: Stored) -> Option<Self> {
-        Some(match stored {
-            Stored::Won { owner, answer } => Self::Accepted(Served {
-                owner,
-                receipt: answer.receipt.open().ok()?,
-                signature: answer.chain_signature,
-                won: true,
-            }),
-            Stored::Assisted { owner, receipt, signature } => {
-                Self::Accepted(Served { owner, receipt, signature: Some(signature), won: false })
-            }
-            Stored::Disputed { receipt, signature } => Self::Disputed(receipt, signature),
-        })
-    }
-}
-
-/// A queued receipt: its journal sequence number (`None` if it could not be journaled) and
-/// what it is.
-type Queued = (Option<u64>, Input);
-
-/// Hands accepted receipts to the anchorer.
-#[derive(Debug, Clone)]
-pub struct Anchoring {
-    tx: mpsc::Sender<Queued>,
-    journal: Arc<Mutex<ReceiptJournal>>,
-    dropped: Arc<AtomicU64>,
-    unjournaled: Arc<AtomicU64>,
-    anchored: Arc<AtomicU64>,
-    proofs: Arc<Proofs>,
-}
-
-impl Anchoring {
-    /// Journals and queues the receipt of an answer to a call of a function of `owner` (the
-    /// opened `receipt` of `answer`); never waits for the anchorer (one file write).
-    pub fn record(&self, owner: Owner, receipt: Receipt, answer: &AnswerReceipt) {
-        let signature = answer.chain_signature;
-        let input = Input::Accepted(Served { owner, receipt, signature, won: true });
-        self.queue(input, || Stored::Won { owner, answer: Box::new(answer.clone()) });
-    }
-
-    /// Queues the receipt of a racer that agreed with the accepted result of a call it did not
-    /// win, delivered before the deadline: anchored as an assist (a smaller reward); never
-    /// waits.
-    pub fn assist(&self, owner: Owner, receipt: Receipt, chain_signature: EvmSignature) {
-        let stored =
-            || Stored::Assisted { owner, receipt: receipt.clone(), signature: chain_signature };
-        let input = Input::Accepted(Served {
-            owner,
-            receipt: receipt.clone(),
-            signature: Some(chain_signature),
-            won: false,
-        });
-        self.queue(input, stored);
-    }
-
-    /// Puts a receipt of a call whose racers disagreed up for audit in the next anchored
-    /// epoch's summary (validators re-execute it and dispute it if wrong); never waits.
-    pub fn dispute(&self, receipt: Receipt, chain_signature: EvmSignature) {
-        let stored = || Stored::Disputed { receipt: receipt.clone(), signature: chain_signature };
-        self.queue(Input::Disputed(receipt.clone(), chain_signature), stored);
-    }
-
-    /// Journals `input` and queues it, under the journal's lock so the queue's order is the
-    /// journal's; a full queue drops it (counted).
-    fn queue(&self, input: Input, stored: impl FnOnce() -> Stored) {
-        let mut journal = self.journal.lock().expect("journal lock");
-        let Ok(permit) = self.tx.try_reserve() else {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let seq = journal.append(stored());
-        if seq.is_none() {
-            self.unjournaled.fetch_add(1, Ordering::Relaxed);
-        }
-        permit.send((seq, input));
-    }
-
-    /// Receipts dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Receipts queued but not journaled (the journal was full or the disk failed): a restart
-    /// before their epoch is anchored loses them.
-    pub fn unjournaled(&self) -> u64 {
-        self.unjournaled.load(Ordering::Relaxed)
-    }
-
-    /// Epochs anchored so far.
-    pub fn anchored(&self) -> u64 {
-        self.anchored.load(Ordering::Relaxed)
-    }
-
-    /// The inclusion proof of `worker`'s receipt for request `id`, once this gateway anchored
-    /// it (kept while its epoch can be challenged).
-    pub fn proof(&self, id: &RequestId, worker: &NodeKey) -> Option<ReceiptProof> {
-        self.proofs.find(id, worker)
-    }
-}
 
 /// The anchorer, started by [`spawn`], and the answer receipts it recovered from its journal
 /// (to be served again at `GET /receipts/<id>`).
@@ -632,16 +508,6 @@ fn keep_owners_with_calls(grouped: &mut Grouped<'_>) {
     grouped.retain(|(_, owner), _| owners.contains(owner));
 }
 
-/// The chain's form of a mesh receipt.
-pub fn chain_receipt(receipt: &Receipt) -> ChainReceipt {
-    ChainReceipt {
-        requestId: B256::from(receipt.request_id.0),
-        resultHash: B256::from(receipt.result_hash.0),
-        fuelUsed: receipt.fuel_used,
-        bundle: B256::from(receipt.bundle.0),
-    }
-}
-
 /// The anchored receipts with their workers' signatures, by (worker, receipt leaf).
 fn signed_receipts(grouped: &Grouped<'_>) -> HashMap<(Address, B256), (ChainReceipt, Bytes)> {
     let mut signed = HashMap::new();
@@ -655,27 +521,4 @@ fn signed_receipts(grouped: &Grouped<'_>) -> HashMap<(Address, B256), (ChainRece
         }
     }
     signed
-}
-
-/// One leaf of the epoch tree as the coordinator hashes it.
-pub(crate) fn worker_leaf(l: &WorkerLeaf) -> Keccak {
-    let root = B256::from(l.receipts_root.0);
-    receipts::worker_leaf(l.worker.0, l.owner.0, l.requests, l.assists, l.fuel, root)
-}
-
-/// The epoch tree's leaves as the coordinator hashes them.
-pub(crate) fn worker_leaves(summary: &EpochSummary) -> Vec<Keccak> {
-    summary.leaves.iter().map(worker_leaf).collect()
-}
-
-/// A summary leaf in the coordinator's ABI form (for claims).
-pub(crate) fn chain_leaf(l: &WorkerLeaf) -> ChainLeaf {
-    ChainLeaf {
-        worker: l.worker.0,
-        owner: l.owner.0,
-        requests: l.requests,
-        assists: l.assists,
-        fuel: l.fuel,
-        receiptsRoot: B256::from(l.receipts_root.0),
-    }
 }

@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 
 use super::{
     Chain, ChainError,
-    anchorer::{chain_leaf, worker_leaves},
+    leaves::{chain_leaf, worker_leaves},
 };
 
 /// Summaries waiting for the claimer.

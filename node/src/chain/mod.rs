@@ -16,9 +16,11 @@ mod challenges;
 mod claimer;
 mod disputes;
 mod error;
+mod leaves;
 mod payments;
 mod proofs;
 mod receipt_journal;
+mod recording;
 mod stakes;
 mod verify;
 
@@ -39,13 +41,15 @@ use peerhost_contracts::{
 };
 use peerhost_protocol::Wallet;
 
-pub use anchorer::{Anchoring, Started as AnchorerStarted, chain_receipt, spawn as spawn_anchorer};
+pub use anchorer::{Started as AnchorerStarted, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
 pub use disputes::receipt_signer;
+pub use leaves::chain_receipt;
 pub use payments::PaymentState;
 pub use proofs::{LeafJson, ProofError, ReceiptProof};
 pub use receipt_journal::JournalError;
+pub use recording::Anchoring;
 pub(crate) use stakes::spawn as spawn_stakes;
 pub use verify::{Verified, VerifyError, verify_answer};
 

@@ -15,7 +15,7 @@ use peerhost_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::anchorer::{chain_receipt, worker_leaf};
+use super::leaves::{chain_receipt, worker_leaf};
 
 /// Most anchored epochs kept.
 const MAX_EPOCHS: usize = 1024;

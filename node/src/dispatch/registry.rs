@@ -72,6 +72,8 @@ impl Inserted {
 pub struct Registry {
     projects: BTreeMap<(Owner, String), Entry>,
     digest: CatalogDigest,
+    /// The project each current bundle belongs to.
+    bundles: std::collections::HashMap<BlobHash, (Owner, String)>,
 }
 
 impl Registry {
@@ -98,6 +100,7 @@ impl Registry {
                 let bucket = CatalogDigest::bucket(&key.0, &key.1);
                 self.digest.toggle(bucket, fingerprint(&deployment.record));
                 let current = Arc::new(deployment);
+                self.bundles.insert(current.record.bundle, key.clone());
                 let entry = Entry { bucket, current: current.clone(), previous: VecDeque::new() };
                 self.projects.insert(key, entry);
                 (Inserted::New, current)
@@ -113,6 +116,8 @@ impl Registry {
                     self.digest.toggle(entry.bucket, fingerprint(&deployment.record));
                     entry.previous.push_front((old, entry.current.record.bundle));
                     entry.previous.truncate(HISTORY);
+                    self.bundles.remove(&entry.current.record.bundle);
+                    self.bundles.insert(deployment.record.bundle, key);
                     entry.current = Arc::new(deployment);
                     (Inserted::Upgraded { from: old }, entry.current.clone())
                 }
@@ -123,6 +128,12 @@ impl Registry {
     /// The current deployment of a project.
     pub fn get(&self, owner: &Owner, project: &str) -> Option<Arc<Deployment>> {
         self.projects.get(&(*owner, project.to_owned())).map(|e| e.current.clone())
+    }
+
+    /// The current deployment whose bundle is `bundle`.
+    pub fn by_bundle(&self, bundle: &BlobHash) -> Option<Arc<Deployment>> {
+        let key = self.bundles.get(bundle)?;
+        self.projects.get(key).map(|e| e.current.clone())
     }
 
     /// Whether `bundle` is the current or a recent bundle of the project.
@@ -234,8 +245,10 @@ mod tests {
         assert_eq!(registry.insert(v1).unwrap().0, Inserted::Stale);
         let current = registry.get(&wallet.owner(), "p").unwrap();
         assert_eq!(current.record.version, 2);
+        assert_eq!(registry.by_bundle(&current.record.bundle).unwrap().record.version, 2);
         let old_bundle = signed(&wallet, 1, b"one").verify().unwrap().bundle;
         assert!(registry.knows_bundle(&wallet.owner(), "p", &old_bundle));
+        assert!(registry.by_bundle(&old_bundle).is_none(), "only current bundles are indexed");
         assert!(!registry.knows_bundle(&wallet.owner(), "p", &BlobHash::of(b"?")));
     }
 

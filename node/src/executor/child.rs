@@ -56,7 +56,7 @@ pub fn run() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(init.config(), confinement))
+    runtime.block_on(serve(init, confinement))
 }
 
 async fn serve(

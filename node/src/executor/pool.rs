@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use super::{
     Confinement, ExecutorConfig,
-    wire::{self, FromExecutor, SandboxSettings, ToExecutor},
+    wire::{self, FromExecutor, ToExecutor},
 };
 use crate::sandbox::{Execution, Invocation, Outbound, SandboxConfig, SandboxError};
 
@@ -84,7 +84,7 @@ impl Pool {
     ) -> Result<Arc<Self>, SandboxError> {
         let processes = spec.processes.max(1);
         let per_process = config.max_instances.div_ceil(processes as u32).max(1);
-        let settings = SandboxSettings::of(config, per_process);
+        let settings = SandboxConfig { max_instances: per_process, ..config.clone() };
         let spec = Arc::new(spec);
         let mut members = Vec::with_capacity(processes);
         let mut confinement = None;
@@ -247,7 +247,7 @@ type Reader = FramedRead<tokio::process::ChildStdout, tokio_util::codec::LengthD
 /// Starts one executor and waits for its report.
 async fn spawn(
     spec: &ExecutorConfig,
-    settings: &SandboxSettings,
+    settings: &SandboxConfig,
 ) -> Result<(Arc<Process>, (tokio::process::Child, Reader), Confinement), SandboxError> {
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         SandboxError::Internal(format!("executor {}: {what}: {e}", spec.program.display()))
@@ -302,7 +302,7 @@ async fn supervise(
     mut process: Arc<Process>,
     (mut child, mut reader): (tokio::process::Child, Reader),
     spec: Arc<ExecutorConfig>,
-    settings: SandboxSettings,
+    settings: SandboxConfig,
 ) {
     let mut backoff = Duration::from_millis(50);
     loop {

@@ -1,8 +1,6 @@
 //! What crosses the pipes between a worker and its executor processes: length-prefixed CBOR
 //! frames (stdin carries [`ToExecutor`], stdout [`FromExecutor`]).
 
-use std::path::PathBuf;
-
 use bytes::Bytes;
 use peerhost_protocol::BlobHash;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -22,7 +20,7 @@ pub(crate) enum ToExecutor {
     /// The first frame: how to build the sandbox, and where its compile cache is.
     Init {
         /// Sandbox settings (the outbound policy stays with the worker).
-        sandbox: SandboxSettings,
+        sandbox: SandboxConfig,
     },
     /// Compile (or load from the cache) a component and keep it.
     Load {
@@ -87,57 +85,6 @@ pub(crate) enum FromExecutor {
         /// The request.
         request: Forwarded,
     },
-}
-
-/// The parts of a [`SandboxConfig`] an executor needs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SandboxSettings {
-    pub(crate) max_instances: u32,
-    pub(crate) caps: peerhost_protocol::Limits,
-    pub(crate) max_table_elements: usize,
-    pub(crate) max_core_instances: usize,
-    pub(crate) max_tables: usize,
-    pub(crate) max_memories: usize,
-    pub(crate) max_component_bytes: u64,
-    pub(crate) max_compile_ms: u64,
-    pub(crate) keep_resident_bytes: usize,
-    pub(crate) epoch_tick_ms: u64,
-    pub(crate) cache_dir: Option<PathBuf>,
-}
-
-impl SandboxSettings {
-    pub(crate) fn of(config: &SandboxConfig, max_instances: u32) -> Self {
-        Self {
-            max_instances,
-            caps: config.caps,
-            max_table_elements: config.max_table_elements,
-            max_core_instances: config.max_core_instances,
-            max_tables: config.max_tables,
-            max_memories: config.max_memories,
-            max_component_bytes: config.max_component_bytes,
-            max_compile_ms: config.max_compile_ms,
-            keep_resident_bytes: config.keep_resident_bytes,
-            epoch_tick_ms: config.epoch_tick_ms,
-            cache_dir: config.cache_dir.clone(),
-        }
-    }
-
-    pub(crate) fn config(self) -> SandboxConfig {
-        SandboxConfig {
-            max_instances: self.max_instances,
-            caps: self.caps,
-            max_table_elements: self.max_table_elements,
-            max_core_instances: self.max_core_instances,
-            max_tables: self.max_tables,
-            max_memories: self.max_memories,
-            max_component_bytes: self.max_component_bytes,
-            max_compile_ms: self.max_compile_ms,
-            keep_resident_bytes: self.keep_resident_bytes,
-            epoch_tick_ms: self.epoch_tick_ms,
-            cache_dir: self.cache_dir,
-            outbound: Default::default(),
-        }
-    }
 }
 
 /// The frame codec of both directions.

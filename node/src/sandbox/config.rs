@@ -6,8 +6,9 @@ use peerhost_protocol::Limits;
 
 use super::OutboundPolicy;
 
-/// Sandbox configuration of one worker.
-#[derive(Debug, Clone)]
+/// Sandbox configuration of one worker (an executor receives it whole, but for the outbound
+/// policy, which stays with the worker that sends the requests).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SandboxConfig {
     /// Instances that may run at once (pooling allocator slots).
     pub max_instances: u32,
@@ -36,6 +37,7 @@ pub struct SandboxConfig {
     /// compile each component once, and one compile at a time among them.
     pub cache_dir: Option<PathBuf>,
     /// What effectful functions' outbound requests may reach, and how much they may read.
+    #[serde(skip)]
     pub outbound: Arc<OutboundPolicy>,
 }
 

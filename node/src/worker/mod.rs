@@ -269,8 +269,7 @@ impl Worker {
         &self,
         bundle: &BlobHash,
     ) -> Option<Arc<crate::dispatch::registry::Deployment>> {
-        let registry = self.view.registry.read().expect("registry lock");
-        registry.iter().find(|d| d.record.bundle == *bundle).cloned()
+        self.view.registry.read().expect("registry lock").by_bundle(bundle)
     }
 
     /// A provider for `bundle` appeared; retry a prefetch that found none before.
