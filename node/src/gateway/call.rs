@@ -287,7 +287,6 @@ impl Gateway {
                 Step::Exhausted if !published => {
                     self.witnessed(&witness, None);
                     return Err(match required_bond {
-                        _ if self.still_meeting_workers() => CallError::Starting,
                         Some(min_bond) => CallError::NoBondedWorkers { min_bond },
                         None => CallError::NoWorkers,
                     });

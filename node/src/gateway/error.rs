@@ -79,7 +79,7 @@ pub enum CallError {
     /// The gateway has not read the bonded set from the chain, or the network's deployments
     /// from a peer, yet.
     #[error(
-        "the gateway is still starting (reading the bonded set, the deployments and the workers); retry shortly"
+        "the gateway is still starting (reading the bonded set and the deployments); retry shortly"
     )]
     Starting,
     /// No worker answered in time.

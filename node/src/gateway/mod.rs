@@ -189,14 +189,6 @@ impl Gateway {
             && crate::clock::unix_ms().saturating_sub(self.started_ms) < CATALOG_GRACE_MS
     }
 
-    /// Whether "no worker to race" may only mean this gateway has not heard any worker yet:
-    /// it knows none, and started moments ago.
-    pub(crate) fn still_meeting_workers(&self) -> bool {
-        let now = crate::clock::unix_ms();
-        now.saturating_sub(self.started_ms) < CATALOG_GRACE_MS
-            && self.view.directory.read().expect("directory lock").live(now).next().is_none()
-    }
-
     /// Keeps a receipt recovered from the anchorer's journal after a restart.
     #[cfg(feature = "chain")]
     pub(crate) fn restore_receipt(&self, receipt: peerhost_protocol::AnswerReceipt) {
