@@ -1,10 +1,14 @@
-//! Messages on direct request-response streams between two nodes (never gossiped).
+//! Messages on direct streams between two nodes (never gossiped): deliveries, bodies, and the
+//! orders validators fetch for audits. A dispatch stream (see [`crate::topics::DISPATCH_PROTOCOL`])
+//! carries [`ExecutionRequest`]s one way and [`Delivery`]s the other, each a length-prefixed
+//! canonical CBOR frame; its peer is authenticated by the transport, so a request on it is not
+//! signed again.
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
     codec::{Invalid, Wire},
-    execution::ExecutionResult,
+    execution::{ExecutionRequest, ExecutionResult},
     hash::RequestId,
     request::MAX_BODY_LEN,
 };
@@ -147,4 +151,34 @@ pub struct BodyResponse {
 
 impl Wire for BodyResponse {
     const MAX_BYTES: usize = MAX_BODY_LEN as usize + 64;
+}
+
+/// Validator → gateway: send me the order you dispatched for an audited request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    /// The audited request.
+    pub request_id: RequestId,
+}
+
+impl Wire for OrderRequest {
+    const MAX_BYTES: usize = 64;
+}
+
+/// Gateway → validator: the order it dispatched, or `None` if it no longer keeps it. The
+/// validator checks that the order's id is the audited one: the gateway cannot substitute a
+/// different call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderResponse {
+    /// The order.
+    pub order: Option<ExecutionRequest>,
+}
+
+impl Wire for OrderResponse {
+    const MAX_BYTES: usize = ExecutionRequest::MAX_BYTES + 16;
+
+    fn validate(&self) -> Result<(), Invalid> {
+        self.order.as_ref().map_or(Ok(()), Wire::validate)
+    }
 }

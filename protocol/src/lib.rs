@@ -79,7 +79,9 @@ pub use codec::{DecodeError, Invalid, Wire};
 pub use deployment::{
     DeploymentError, DeploymentRecord, MAX_SEALED_SECRETS_BYTES, SignedDeployment,
 };
-pub use direct::{BodyRequest, BodyResponse, DeclineReason, Delivery, DeliveryAck};
+pub use direct::{
+    BodyRequest, BodyResponse, DeclineReason, Delivery, DeliveryAck, OrderRequest, OrderResponse,
+};
 pub use domain::{ENGINE_ID, PROTOCOL_VERSION};
 pub use envelope::{Envelope, OpenError, Signable};
 pub use execution::{

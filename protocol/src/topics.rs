@@ -21,6 +21,11 @@ pub const DELIVER_PROTOCOL: &str = "/peerhost/1/deliver";
 pub const BODY_PROTOCOL: &str = "/peerhost/1/body";
 /// Deployment catalog sync (any → any).
 pub const CATALOG_PROTOCOL: &str = "/peerhost/1/catalog";
+/// The long-lived dispatch stream of a gateway–worker pair: execution requests one way,
+/// deliveries the other, many in flight (opened by the gateway).
+pub const DISPATCH_PROTOCOL: &str = "/peerhost/1/dispatch";
+/// An audited request's order, fetched by a validator from the gateway that dispatched it.
+pub const ORDER_PROTOCOL: &str = "/peerhost/1/order";
 
 /// The shard of a project's execution requests.
 pub fn exec_shard(owner: &Owner, project: &str) -> u8 {

@@ -16,6 +16,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 pub use peerhost_node::devnet::{Devnet, DevnetOptions};
 
 pub mod load;
+pub mod posing;
 // Waiting for a child process's output needs the real clock.
 pub mod netns;
 #[allow(clippy::disallowed_methods)]

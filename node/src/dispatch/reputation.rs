@@ -31,6 +31,9 @@ pub enum Outcome {
     /// Returned a result other than the one accepted. (Slashes seen on the chain lower a
     /// worker's weight through the bond book: see `View::candidates`.)
     Disagreed,
+    /// Returned a result that does not verify: a receipt it did not sign, or one that does not
+    /// commit to the response or the request it came with.
+    Invalid,
 }
 
 /// Tuning.
@@ -79,11 +82,12 @@ impl Reputation {
             }
             Outcome::Declined => 0.3,
             Outcome::Silent => 0.05,
-            Outcome::Disagreed => 0.0,
+            Outcome::Disagreed | Outcome::Invalid => 0.0,
         };
         let step = match outcome {
-            // One proven wrong answer outweighs many good ones.
+            // One proven wrong answer outweighs many good ones; a forgery, all of them.
             Outcome::Disagreed => 0.8,
+            Outcome::Invalid => 1.0,
             // Silence cost the caller a whole attempt's deadline.
             Outcome::Silent => 0.5,
             _ => self.config.step,

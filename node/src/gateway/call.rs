@@ -8,6 +8,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use bytes::Bytes as Frame;
 use peerhost_protocol::{
     AnswerReceipt, CanonicalRequest, EvmSignature, ExecutionRequest, ExecutionResult, HttpResponse,
     MAX_INLINE_BODY, NodeKey, RawRequest, Receipt, RequestId, SignedRequest, Tier, codec, topics,
@@ -223,16 +224,7 @@ impl Gateway {
                         reply_to: self.reply_to(),
                         body: inline.then(|| body.to_vec()),
                     };
-                    let bytes = codec::encode(&SignedRequest::seal(&self.secret, &order));
-                    let mut sent = self.mesh.publish(topic.clone(), bytes.clone()).await;
-                    // No peer on the topic's gossip mesh yet (a gateway that just started or
-                    // reconnected): publish again shortly rather than spend the attempt.
-                    while matches!(sent, Err(crate::mesh::MeshError::NoPeers(_)))
-                        && clock::unix_ms() < started + NO_RACER_WAIT_MS
-                    {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        sent = self.mesh.publish(topic.clone(), bytes.clone()).await;
-                    }
+                    let sent = self.send_order(&topic, &order, started + NO_RACER_WAIT_MS).await;
                     let now = clock::unix_ms();
                     match sent {
                         Ok(()) => {
@@ -311,23 +303,29 @@ impl Gateway {
                 None => race.on_timer(now, &candidates),
                 Some(RaceInput::Result { from, result }) => {
                     trace!(target: "peerhost::gateway", request_id = %id, "result received");
-                    match result.verify(&id) {
-                        Ok(receipt)
+                    // One result per worker: a second one is never counted, so the answer
+                    // returned is the one whose hash the quorum agreed on.
+                    let verified =
+                        if results.contains_key(&from) { None } else { Some(result.verify(&id)) };
+                    match verified {
+                        None => Step::Wait { wake_at_ms: wake_at },
+                        Some(Ok(receipt))
                             if receipt.worker == from
-                                && !results.contains_key(&from)
                                 && self.signed_by_bonded(&receipt, result.chain_signature) =>
                         {
-                            // One result per worker: a second one is never counted, so the
-                            // answer returned is the one whose hash the quorum agreed on.
                             let result_hash = receipt.result_hash;
                             witness.result(from, result_hash, now);
                             results.insert(from, Accepted { receipt, result: *result });
                             race.on_result(from, result_hash, now, &candidates)
                                 .unwrap_or(Step::Wait { wake_at_ms: wake_at })
                         }
-                        Ok(_) | Err(_) => {
-                            debug!(target: "peerhost::gateway", request_id = %id, worker = %from.short(), "invalid result ignored");
-                            Step::Wait { wake_at_ms: wake_at }
+                        // A forged or broken result (another worker's receipt, a response its
+                        // receipt does not commit to, another request's) counts as nothing but
+                        // a failed racer: the call moves on to another one at once.
+                        Some(Ok(_) | Err(_)) => {
+                            debug!(target: "peerhost::gateway", request_id = %id, worker = %from.short(), "invalid result refused");
+                            witness.invalid(from);
+                            race.on_decline(from, now, &candidates)
                         }
                     }
                 }
@@ -338,6 +336,48 @@ impl Gateway {
                 Some(RaceInput::PeerLost { peer }) => race.on_peer_lost(peer, now, &candidates),
             };
         }
+    }
+
+    /// Sends an order to its racers: on each racer's dispatch link where one is open, and
+    /// signed on gossip for the others (or for an open race). Gossip with no peer on the topic
+    /// yet is tried again until `give_up_at_ms`, unless a link took the order.
+    async fn send_order(
+        &self,
+        topic: &str,
+        order: &ExecutionRequest,
+        give_up_at_ms: u64,
+    ) -> Result<(), crate::mesh::MeshError> {
+        let frame = Frame::from(codec::encode(order));
+        #[cfg(feature = "chain")]
+        if self.anchoring.get().is_some() {
+            self.orders.keep(order.id(), frame.clone());
+        }
+        let mut direct = 0;
+        let mut gossip = order.racers.is_empty();
+        for racer in &order.racers {
+            match self.links.get(racer) {
+                Some(link) if link.try_send(frame.clone()).is_ok() => direct += 1,
+                _ => gossip = true,
+            }
+        }
+        trace!(target: "peerhost::gateway", request_id = %order.id(), direct, gossip, "order sent");
+        self.sent[0].fetch_add(direct, Ordering::Relaxed);
+        if !gossip {
+            return Ok(());
+        }
+        self.sent[1].fetch_add(1, Ordering::Relaxed);
+        let bytes = codec::encode(&SignedRequest::seal(&self.secret, order));
+        let mut sent = self.mesh.publish(topic.to_owned(), bytes.clone()).await;
+        // No peer on the topic's gossip mesh yet (a gateway that just started or reconnected):
+        // publish again shortly rather than spend the attempt.
+        while direct == 0
+            && matches!(sent, Err(crate::mesh::MeshError::NoPeers(_)))
+            && clock::unix_ms() < give_up_at_ms
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sent = self.mesh.publish(topic.to_owned(), bytes.clone()).await;
+        }
+        if direct > 0 { Ok(()) } else { sent }
     }
 
     /// Turns what this call saw into reputation.

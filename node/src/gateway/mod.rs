@@ -1,5 +1,6 @@
-//! The HTTP gateway: turns HTTP calls into signed execution requests on the mesh and returns
-//! the first acceptable signed result.
+//! The HTTP gateway: turns HTTP calls into execution requests sent to the chosen racers (on
+//! their dispatch links, else signed on gossip) and returns the first acceptable signed
+//! result.
 //!
 //! `http://<listen>/<owner>/<project>/<function>[/path]` and, with `Host: <owner>.<domain>`,
 //! `/<project>/<function>[/path]`. Every method, query and body (up to the function's limit,
@@ -13,8 +14,10 @@ mod call;
 mod error;
 mod http;
 mod limits;
+mod links;
 #[cfg(feature = "chain")]
 mod mcp;
+mod orders;
 #[cfg(feature = "chain")]
 mod paid;
 mod pending;
@@ -35,7 +38,7 @@ use peerhost_protocol::NodeSecret;
 pub use call::{Answer, Incoming, Resolved};
 pub use error::CallError;
 pub(crate) use http::serve;
-pub(crate) use pending::{Pending, RaceInput};
+pub(crate) use pending::Pending;
 pub use routes::{RouteError, Target, resolve};
 
 /// How long after starting a gateway that has pulled no peer's catalog yet answers a call of
@@ -105,9 +108,15 @@ pub struct Gateway {
     mesh: MeshClient,
     view: Arc<View>,
     pub(crate) pending: Arc<Pending>,
+    /// Dispatch links to workers.
+    pub(crate) links: Arc<links::Links>,
+    /// Orders dispatched, for validators auditing them (chain-connected gateways only).
+    orders: orders::Orders,
     nonce: AtomicU64,
     /// Attempts dispatched after the first (a racer was lost, declined or too slow).
     pub(crate) redispatched: AtomicU64,
+    /// Orders sent to a racer on its dispatch link, and orders gossiped.
+    pub(crate) sent: [AtomicU64; 2],
     /// When it started, and whether it has since pulled a peer's catalog of deployments:
     /// until then (or [`CATALOG_GRACE_MS`]) a function it does not know may well exist.
     started_ms: u64,
@@ -146,17 +155,23 @@ impl Gateway {
         mesh: MeshClient,
         view: Arc<View>,
         config: GatewayConfig,
+        shutdown: tokio_util::sync::CancellationToken,
     ) -> Self {
         // Nonces start from the clock so they never repeat across restarts of this key.
         let nonce = AtomicU64::new(crate::clock::unix_ms() << 20);
         let free_rate = limits::FreeRate::new(config.free_rate_per_minute);
+        let pending = Arc::<Pending>::default();
+        let links = Arc::new(links::Links::new(mesh.clone(), pending.clone(), shutdown));
         Self {
             secret,
             mesh,
             view,
-            pending: Arc::default(),
+            pending,
+            links,
+            orders: orders::Orders::default(),
             nonce,
             redispatched: AtomicU64::new(0),
+            sent: Default::default(),
             started_ms: crate::clock::unix_ms(),
             catalog_pulled: std::sync::atomic::AtomicBool::new(false),
             config,
@@ -176,6 +191,28 @@ impl Gateway {
     /// The settings.
     pub fn config(&self) -> &GatewayConfig {
         &self.config
+    }
+
+    /// Dispatch links to workers open now.
+    pub fn dispatch_links(&self) -> usize {
+        self.links.open_count()
+    }
+
+    /// Orders sent so far: (to a racer on its link, gossiped).
+    pub fn orders_sent(&self) -> (u64, u64) {
+        let [direct, gossip] = &self.sent;
+        (
+            direct.load(std::sync::atomic::Ordering::Relaxed),
+            gossip.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// The order dispatched for `id`, if kept (for a validator auditing it).
+    pub(crate) fn order(
+        &self,
+        id: &peerhost_protocol::RequestId,
+    ) -> Option<peerhost_protocol::ExecutionRequest> {
+        self.orders.get(id)
     }
 
     /// Keeps an answer's receipt for `GET /receipts/<id>`.

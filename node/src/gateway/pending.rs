@@ -8,7 +8,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use peerhost_protocol::{ExecutionResult, NodeKey, RequestId};
+use peerhost_protocol::{Delivery, ExecutionResult, NodeKey, RequestId};
 use tokio::sync::mpsc;
 
 /// Inputs per call buffered before extra deliveries are dropped: enough for every racer of
@@ -83,6 +83,16 @@ impl Pending {
             }
             None => false,
         }
+    }
+
+    /// Routes what worker `from` delivered (on a link or a request-response stream) to its
+    /// call. Returns whether the call is still pending.
+    pub(crate) fn delivered(&self, from: NodeKey, delivery: Delivery) -> bool {
+        let input = match delivery.result {
+            Some(result) => RaceInput::Result { from, result: Box::new(result) },
+            None => RaceInput::Declined { from },
+        };
+        self.deliver(&delivery.request_id, input)
     }
 
     /// The body of a pending call, if it is held for fetching.

@@ -16,6 +16,7 @@ pub(crate) struct Witness {
     /// Results by racer: hash and arrival time.
     results: HashMap<NodeKey, (Keccak, u64)>,
     declined: HashSet<NodeKey>,
+    invalid: HashSet<NodeKey>,
 }
 
 impl Witness {
@@ -36,6 +37,11 @@ impl Witness {
         self.declined.insert(from);
     }
 
+    /// `from` sent a result that does not verify (forged or broken).
+    pub(crate) fn invalid(&mut self, from: NodeKey) {
+        self.invalid.insert(from);
+    }
+
     /// Records the outcomes in `reputation` once the call ended at `now_ms`, accepting
     /// `accepted` (or nothing).
     pub(crate) fn finish(
@@ -52,6 +58,7 @@ impl Witness {
                 // Only a result that lost against an accepted one is known to be wrong.
                 Some(_) if accepted.is_some() => Outcome::Disagreed,
                 Some(_) => continue,
+                None if self.invalid.contains(racer) => Outcome::Invalid,
                 None if self.declined.contains(racer) => Outcome::Declined,
                 None if *deadline <= now_ms => Outcome::Silent,
                 // Still within its deadline when the call ended: no verdict.

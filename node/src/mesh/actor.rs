@@ -13,7 +13,7 @@ use libp2p::{
     request_response::{self, OutboundRequestId, ResponseChannel},
     swarm::SwarmEvent,
 };
-use peerhost_protocol::{BodyResponse, CatalogResponse, DeliveryAck};
+use peerhost_protocol::{BodyResponse, CatalogResponse, DeliveryAck, OrderResponse};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, trace, warn};
@@ -34,6 +34,7 @@ pub(crate) enum Reply {
     Deliver(ResponseChannel<DeliveryAck>, Option<DeliveryAck>),
     Body(ResponseChannel<BodyResponse>, Option<BodyResponse>),
     Catalog(ResponseChannel<CatalogResponse>, Option<CatalogResponse>),
+    Order(ResponseChannel<OrderResponse>, Option<Box<OrderResponse>>),
 }
 
 pub(crate) struct MeshActor {
@@ -46,6 +47,7 @@ pub(crate) struct MeshActor {
     pub(crate) deliveries: Pending<DeliveryAck>,
     pub(crate) bodies: Pending<BodyResponse>,
     pub(crate) catalogs: Pending<CatalogResponse>,
+    pub(crate) orders: Pending<OrderResponse>,
     pub(crate) replies: FuturesUnordered<BoxFuture<'static, Reply>>,
     pub(crate) nat: NatState,
 }
@@ -179,6 +181,10 @@ impl MeshActor {
                 let id = behaviour.catalog.send_request(&peer, request);
                 self.catalogs.insert(id, reply);
             }
+            Command::FetchOrder { peer, request, reply } => {
+                let id = behaviour.order.send_request(&peer, request);
+                self.orders.insert(id, reply);
+            }
             Command::Dial { addr, reply } => {
                 let result = self.swarm.dial(addr).map_err(|e| MeshError::Dial(e.to_string()));
                 let _ = reply.send(result);
@@ -216,8 +222,14 @@ impl MeshActor {
             Reply::Catalog(channel, Some(page)) => {
                 behaviour.catalog.send_response(channel, page).is_ok()
             }
+            Reply::Order(channel, Some(order)) => {
+                behaviour.order.send_response(channel, *order).is_ok()
+            }
             // The application dropped the request: the stream closes unanswered.
-            Reply::Deliver(_, None) | Reply::Body(_, None) | Reply::Catalog(_, None) => false,
+            Reply::Deliver(_, None)
+            | Reply::Body(_, None)
+            | Reply::Catalog(_, None)
+            | Reply::Order(_, None) => false,
         };
     }
 
@@ -362,6 +374,16 @@ impl MeshActor {
                         async move { Reply::Catalog(channel, rx.await.ok()) }.boxed()
                     })
                 {
+                    self.replies.push(reply);
+                }
+            }
+            BehaviourEvent::Order(event) => {
+                let (orders, events) = (&mut self.orders, &self.events);
+                if let Some(reply) = on_request_response(event, orders, |peer, request, channel| {
+                    let (tx, rx) = oneshot::channel();
+                    offer_to(events, MeshEvent::OrderRequest { peer, request, reply: tx });
+                    async move { Reply::Order(channel, rx.await.ok().map(Box::new)) }.boxed()
+                }) {
                     self.replies.push(reply);
                 }
             }

@@ -10,7 +10,8 @@ use libp2p::{
     swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 use peerhost_protocol::{
-    BodyRequest, BodyResponse, CatalogRequest, CatalogResponse, Delivery, DeliveryAck, Wire, topics,
+    BodyRequest, BodyResponse, CatalogRequest, CatalogResponse, Delivery, DeliveryAck,
+    OrderRequest, OrderResponse, Wire, topics,
 };
 
 use super::{MeshConfig, codec::WireCodec, scoring};
@@ -27,6 +28,8 @@ pub(crate) type DeliverBehaviour = request_response::Behaviour<WireCodec<Deliver
 pub(crate) type BodyBehaviour = request_response::Behaviour<WireCodec<BodyRequest, BodyResponse>>;
 pub(crate) type CatalogBehaviour =
     request_response::Behaviour<WireCodec<CatalogRequest, CatalogResponse>>;
+pub(crate) type OrderBehaviour =
+    request_response::Behaviour<WireCodec<OrderRequest, OrderResponse>>;
 
 /// Every protocol of a node, in the order the swarm polls them.
 #[derive(NetworkBehaviour)]
@@ -56,6 +59,10 @@ pub(crate) struct Behaviour {
     pub(crate) body: BodyBehaviour,
     /// Deployment catalog sync for nodes that join late.
     pub(crate) catalog: CatalogBehaviour,
+    /// Audited requests' orders, fetched by validators from the gateway that dispatched them.
+    pub(crate) order: OrderBehaviour,
+    /// Long-lived raw streams: the gateway–worker dispatch links (see `link.rs`).
+    pub(crate) streams: libp2p_stream::Behaviour,
 }
 
 /// Why the behaviour could not be built.
@@ -114,6 +121,7 @@ impl Behaviour {
         let (deliver_protocols, deliver_config) = rr(topics::DELIVER_PROTOCOL);
         let (body_protocols, body_config) = rr(topics::BODY_PROTOCOL);
         let (catalog_protocols, catalog_config) = rr(topics::CATALOG_PROTOCOL);
+        let (order_protocols, order_config) = rr(topics::ORDER_PROTOCOL);
 
         // The largest gossiped messages fit in the transmit limit.
         const {
@@ -171,6 +179,12 @@ impl Behaviour {
                 catalog_protocols,
                 catalog_config,
             ),
+            order: request_response::Behaviour::with_codec(
+                WireCodec::default(),
+                order_protocols,
+                order_config,
+            ),
+            streams: libp2p_stream::Behaviour::new(),
         })
     }
 }

@@ -7,6 +7,7 @@ use libp2p::{
 };
 use peerhost_protocol::{
     BodyRequest, BodyResponse, CatalogRequest, CatalogResponse, Delivery, DeliveryAck, NodeKey,
+    OrderRequest, OrderResponse,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -70,6 +71,11 @@ pub(crate) enum Command {
         request: CatalogRequest,
         reply: oneshot::Sender<Result<CatalogResponse, MeshError>>,
     },
+    FetchOrder {
+        peer: PeerId,
+        request: OrderRequest,
+        reply: oneshot::Sender<Result<OrderResponse, MeshError>>,
+    },
     Dial {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), MeshError>>,
@@ -91,12 +97,19 @@ pub(crate) enum Command {
 }
 
 /// A handle to a running mesh. Cheap to clone; all methods are safe to call concurrently.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MeshClient {
     pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) streams: libp2p_stream::Control,
     pub(crate) peer_id: PeerId,
     pub(crate) key: NodeKey,
     pub(crate) listen: watch::Receiver<Vec<Multiaddr>>,
+}
+
+impl std::fmt::Debug for MeshClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshClient").field("peer_id", &self.peer_id).finish_non_exhaustive()
+    }
 }
 
 impl MeshClient {
@@ -208,6 +221,52 @@ impl MeshClient {
         request: CatalogRequest,
     ) -> Result<CatalogResponse, MeshError> {
         self.call(|reply| Command::FetchCatalog { peer, request, reply }).await?
+    }
+
+    /// Fetches the order a gateway dispatched for an audited request.
+    ///
+    /// # Errors
+    ///
+    /// As [`deliver`](Self::deliver).
+    pub async fn fetch_order(
+        &self,
+        peer: PeerId,
+        request: OrderRequest,
+    ) -> Result<OrderResponse, MeshError> {
+        self.call(|reply| Command::FetchOrder { peer, request, reply }).await?
+    }
+
+    /// Opens a raw stream of `protocol` to `peer` (dialing it if not connected), for a
+    /// [`link`](super::spawn_link).
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Request`] if the peer cannot be reached or does not speak `protocol`.
+    pub async fn open_stream(
+        &self,
+        peer: PeerId,
+        protocol: &'static str,
+    ) -> Result<libp2p::Stream, MeshError> {
+        self.streams
+            .clone()
+            .open_stream(peer, libp2p::StreamProtocol::new(protocol))
+            .await
+            .map_err(|e| MeshError::Request { peer, reason: e.to_string() })
+    }
+
+    /// Accepts the raw streams of `protocol` that peers open to this node (once per protocol).
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Publish`]-like refusal if the protocol is already accepted elsewhere.
+    pub fn accept_streams(
+        &self,
+        protocol: &'static str,
+    ) -> Result<libp2p_stream::IncomingStreams, MeshError> {
+        self.streams
+            .clone()
+            .accept(libp2p::StreamProtocol::new(protocol))
+            .map_err(|e| MeshError::Dial(e.to_string()))
     }
 
     /// Dials an address.

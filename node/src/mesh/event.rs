@@ -6,6 +6,7 @@ use libp2p::{
 };
 use peerhost_protocol::{
     BodyRequest, BodyResponse, CatalogRequest, CatalogResponse, Delivery, DeliveryAck,
+    OrderRequest, OrderResponse,
 };
 use tokio::sync::oneshot;
 
@@ -58,6 +59,15 @@ pub enum MeshEvent {
         request: CatalogRequest,
         /// Where to send it.
         reply: oneshot::Sender<CatalogResponse>,
+    },
+    /// A validator asks for the order of an audited request.
+    OrderRequest {
+        /// The validator.
+        peer: PeerId,
+        /// Which order.
+        request: OrderRequest,
+        /// Where to send it.
+        reply: oneshot::Sender<OrderResponse>,
     },
     /// The first connection to a peer was established.
     PeerConnected {

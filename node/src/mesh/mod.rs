@@ -1,6 +1,7 @@
 //! The libp2p mesh: one swarm per node (TCP+noise+yamux and QUIC; identify, ping, Kademlia,
-//! gossipsub with strict validation, and request-response for direct streams), driven by an
-//! actor and used through the cloneable [`MeshClient`].
+//! gossipsub with strict validation, request-response for occasional direct requests, and
+//! long-lived [links](spawn_link) for dispatch), driven by an actor and used through the
+//! cloneable [`MeshClient`].
 //!
 //! This module does not know what a worker or a gateway is: it moves bytes, asks the
 //! application to validate every gossip message before forwarding it, and hands inbound
@@ -14,6 +15,7 @@ mod codec;
 mod config;
 mod event;
 mod identity;
+mod link;
 mod nat;
 mod scoring;
 
@@ -28,6 +30,7 @@ pub use config::{MeshConfig, MeshConfigError};
 pub use event::{GossipMessage, MeshEvent};
 pub use identity::{keypair, node_key, peer_id};
 pub use libp2p::gossipsub::MessageAcceptance;
+pub use link::{FrameLimits, LINK_QUEUE, LinkHandler, LinkSendError, LinkSender, spawn_link};
 pub use nat::{Link, NatConfig, RelayLimits};
 
 /// Commands queued to the actor before callers wait: absorbs bursts of publishes and
@@ -136,6 +139,7 @@ pub fn spawn(
     let (listen_tx, listen_rx) = watch::channel(Vec::new());
     let client = MeshClient {
         commands: commands_tx,
+        streams: swarm.behaviour().streams.new_control(),
         peer_id: *swarm.local_peer_id(),
         key: secret.public(),
         listen: listen_rx,
@@ -150,6 +154,7 @@ pub fn spawn(
         deliveries: Default::default(),
         bodies: Default::default(),
         catalogs: Default::default(),
+        orders: Default::default(),
         replies: Default::default(),
         nat: Default::default(),
     };

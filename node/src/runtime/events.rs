@@ -4,8 +4,8 @@
 use std::{sync::Arc, time::Duration};
 
 use peerhost_protocol::{
-    Announcement, DeliveryAck, EpochSummary, Heartbeat, SignedDeployment, SignedRequest, codec,
-    topics,
+    Announcement, DeliveryAck, EpochSummary, ExecutionRequest, Heartbeat, SignedDeployment,
+    SignedRequest, codec, topics,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
@@ -104,14 +104,7 @@ impl Shared {
             MeshEvent::Delivery { peer, delivery, reply } => {
                 #[cfg(feature = "gateway")]
                 if let (Some(gateway), Some(from)) = (&self.gateway, mesh::node_key(&peer)) {
-                    let id = delivery.request_id;
-                    let input = match delivery.result {
-                        Some(result) => {
-                            crate::gateway::RaceInput::Result { from, result: Box::new(result) }
-                        }
-                        None => crate::gateway::RaceInput::Declined { from },
-                    };
-                    let pending = gateway.pending.deliver(&id, input);
+                    let pending = gateway.pending.delivered(from, *delivery);
                     let _ = reply.send(DeliveryAck { pending });
                     return;
                 }
@@ -131,6 +124,16 @@ impl Shared {
             }
             MeshEvent::CatalogRequest { request, reply, .. } => {
                 let _ = reply.send(self.catalog_page(&request));
+            }
+            MeshEvent::OrderRequest { request, reply, .. } => {
+                #[cfg(feature = "gateway")]
+                let order = self.gateway.as_ref().and_then(|g| g.order(&request.request_id));
+                #[cfg(not(feature = "gateway"))]
+                let order = {
+                    let _ = request;
+                    None
+                };
+                let _ = reply.send(peerhost_protocol::OrderResponse { order });
             }
             MeshEvent::PeerConnected { peer } => self.sync_catalog(peer),
             MeshEvent::PeerDisconnected { peer } => {
@@ -172,7 +175,7 @@ impl Shared {
         };
         #[cfg(all(feature = "chain", feature = "worker"))]
         if let Some(validation) = &self.validation {
-            validation.offer(summary.clone());
+            validation.offer(summary.clone(), message.source);
         }
         #[cfg(feature = "chain")]
         if let Some(claims) = &self.claims {
@@ -275,6 +278,11 @@ impl Shared {
         if let Some(blobs) = &self.blobs {
             blobs.learn(&worker_key, &addrs);
         }
+        // A gateway keeps a dispatch link open to every worker it may race.
+        #[cfg(feature = "gateway")]
+        if let Some(gateway) = &self.gateway {
+            gateway.links.connect(&worker_key);
+        }
         #[cfg(feature = "worker")]
         if let Some(worker) = &self.worker {
             for bundle in &bundles {
@@ -296,6 +304,22 @@ impl Shared {
         if mesh::peer_id(&request.request.gateway) != Some(message.source) {
             return MessageAcceptance::Reject;
         }
+        match self.admit_request(request, message.source, None) {
+            dispatch::Forward::Accept => MessageAcceptance::Accept,
+            dispatch::Forward::Ignore => MessageAcceptance::Ignore,
+            dispatch::Forward::Reject => MessageAcceptance::Reject,
+        }
+    }
+
+    /// Admits an execution request whose gateway `from` is authenticated (by its gossip
+    /// signature, or by the transport of the dispatch `link` it came on), and races or declines
+    /// it. Returns whether gossip should forward it.
+    pub(super) fn admit_request(
+        self: &Arc<Self>,
+        request: ExecutionRequest,
+        from: libp2p::PeerId,
+        link: Option<mesh::LinkSender>,
+    ) -> dispatch::Forward {
         let known = self.view.registry.read().expect("registry lock").knows_bundle(
             &request.request.owner,
             &request.request.project,
@@ -317,7 +341,7 @@ impl Shared {
             ),
         };
         let admission = dispatch::admit(&request, &context);
-        trace!(target: "peerhost::node", request_id = %request.id(), ?admission, "admission");
+        trace!(target: "peerhost::node", request_id = %request.id(), ?admission, direct = link.is_some(), "admission");
         #[cfg(all(feature = "chain", feature = "worker"))]
         if let (Some(validation), dispatch::Forward::Accept) = (&self.validation, admission.forward)
         {
@@ -325,16 +349,15 @@ impl Shared {
         }
         #[cfg(feature = "worker")]
         if let Some(worker) = &self.worker {
+            let to = crate::worker::ReplyTo { gateway: from, link };
             match admission.role {
-                dispatch::Role::Race => worker.race(request, message.source),
-                dispatch::Role::Decline(reason) => worker.decline(request, message.source, reason),
+                dispatch::Role::Race => worker.race(request, to),
+                dispatch::Role::Decline(reason) => worker.decline(request, to, reason),
                 dispatch::Role::Skip(_) => {}
             }
         }
-        match admission.forward {
-            dispatch::Forward::Accept => MessageAcceptance::Accept,
-            dispatch::Forward::Ignore => MessageAcceptance::Ignore,
-            dispatch::Forward::Reject => MessageAcceptance::Reject,
-        }
+        #[cfg(not(feature = "worker"))]
+        let _ = (request, from, link);
+        admission.forward
     }
 }

@@ -10,6 +10,8 @@
 
 mod catalog;
 mod events;
+#[cfg(feature = "worker")]
+mod links;
 
 use std::{
     net::SocketAddr,
@@ -275,6 +277,7 @@ impl Node {
                     mesh.clone(),
                     view.clone(),
                     gateway_config,
+                    shutdown.child_token(),
                 ));
                 tasks.push(tokio::spawn(crate::gateway::serve(
                     gateway.clone(),
@@ -388,6 +391,10 @@ impl Node {
             heartbeat: config.heartbeat_interval,
             anti_entropy: config.anti_entropy_interval,
         };
+        #[cfg(feature = "worker")]
+        if shared.worker.is_some() {
+            links::accept(&shared);
+        }
         tasks.push(tokio::spawn(events::run(shared.clone(), events, intervals)));
         shared
             .mesh
@@ -478,6 +485,17 @@ impl Node {
         }
         let _ = worker;
         0
+    }
+
+    /// This node's gateway's dispatch links open now, and orders it sent so far: (open links,
+    /// orders sent on links, orders gossiped). Zeros when it runs no gateway.
+    pub fn dispatch_stats(&self) -> (usize, u64, u64) {
+        #[cfg(feature = "gateway")]
+        if let Some(gateway) = &self.shared.gateway {
+            let (direct, gossip) = gateway.orders_sent();
+            return (gateway.dispatch_links(), direct, gossip);
+        }
+        (0, 0, 0)
     }
 
     /// This node's gateway's reputation weight of `worker` now (1 when it runs no gateway).

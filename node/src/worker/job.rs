@@ -1,4 +1,5 @@
-//! One race: from an admitted request to a delivered result (or decline).
+//! One race: from an admitted request to a delivered result (or decline), sent back on the
+//! gateway's dispatch link when the request came on one, else on a request-response stream.
 
 use std::sync::{Arc, atomic::Ordering};
 
@@ -6,7 +7,7 @@ use bytes::Bytes;
 use libp2p::{Multiaddr, PeerId};
 use peerhost_protocol::{
     BodyRequest, DeclineReason, Delivery, Envelope, EvmSignature, ExecutionRequest,
-    ExecutionResult, HttpResponse, Receipt, keccak256,
+    ExecutionResult, HttpResponse, Receipt, codec, keccak256,
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, trace, warn};
@@ -14,27 +15,61 @@ use tracing::{Instrument, debug, info_span, trace, warn};
 use super::Worker;
 use crate::{
     clock,
+    mesh::{LinkSender, MeshClient},
     sandbox::{Env, Execution, Invocation, SandboxError},
 };
+
+/// Where a request's delivery goes: the gateway that sent it, on the link it came on if any.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplyTo {
+    /// The gateway.
+    pub(crate) gateway: PeerId,
+    /// Its dispatch link, when the request arrived on one.
+    pub(crate) link: Option<LinkSender>,
+}
+
+impl ReplyTo {
+    /// Sends `delivery` on the link, or (no link, or it closed) on a request-response stream
+    /// to the addresses the request gave. Whether it left this node.
+    async fn send(
+        &self,
+        mesh: &MeshClient,
+        request: &ExecutionRequest,
+        delivery: Delivery,
+    ) -> bool {
+        if let Some(link) = &self.link
+            && link.send(Bytes::from(codec::encode(&delivery))).await.is_ok()
+        {
+            return true;
+        }
+        match mesh.deliver(self.gateway, reply_addrs(request), delivery).await {
+            Ok(_) => true,
+            Err(e) => {
+                debug!(target: "peerhost::worker", error = %e, "delivery failed");
+                false
+            }
+        }
+    }
+}
 
 impl Worker {
     pub(crate) async fn run(
         self: Arc<Self>,
         request: ExecutionRequest,
-        gateway: PeerId,
+        to: ReplyTo,
         permit: OwnedSemaphorePermit,
     ) {
         let span = info_span!(target: "peerhost::worker", "job", request_id = %request.id(), attempt = request.attempt);
         async move {
             self.active.fetch_add(1, Ordering::Relaxed);
             trace!(target: "peerhost::worker", "started");
-            let outcome = self.execute(&request, gateway).await;
+            let outcome = self.execute(&request, to.gateway).await;
             trace!(target: "peerhost::worker", ok = outcome.is_ok(), "executed");
             self.active.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
             match outcome {
-                Ok(execution) => self.deliver_result(&request, gateway, execution).await,
-                Err(reason) => self.decline(request, gateway, reason),
+                Ok(execution) => self.deliver_result(&request, &to, execution).await,
+                Err(reason) => self.decline(request, to, reason),
             }
         }
         .instrument(span)
@@ -187,12 +222,7 @@ impl Worker {
         Ok(Bytes::from(body))
     }
 
-    async fn deliver_result(
-        &self,
-        request: &ExecutionRequest,
-        gateway: PeerId,
-        execution: Execution,
-    ) {
+    async fn deliver_result(&self, request: &ExecutionRequest, to: &ReplyTo, execution: Execution) {
         #[allow(unused_mut)] // only a byzantine test worker changes it
         let mut response = execution.response();
         #[cfg(feature = "test-utils")]
@@ -213,29 +243,27 @@ impl Worker {
             chain_signature: self.chain_signature(&receipt),
         };
         let delivery = Delivery { request_id: request.id(), result: Some(result), declined: None };
-        match self.mesh.deliver(gateway, reply_addrs(request), delivery).await {
-            Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-                trace!(target: "peerhost::worker", "delivered");
-            }
-            Err(e) => debug!(target: "peerhost::worker", error = %e, "result not delivered"),
+        if to.send(&self.mesh, request, delivery).await {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+            trace!(target: "peerhost::worker", "delivered");
         }
     }
 
     /// Tells the gateway this worker will not deliver (in the background).
-    pub(crate) fn decline(
-        &self,
-        request: ExecutionRequest,
-        gateway: PeerId,
-        reason: DeclineReason,
-    ) {
+    pub(crate) fn decline(&self, request: ExecutionRequest, to: ReplyTo, reason: DeclineReason) {
         debug!(target: "peerhost::worker", request_id = %request.id(), %reason, "declining");
         self.forget(&request.id());
+        let delivery = Delivery { request_id: request.id(), result: None, declined: Some(reason) };
+        // Most declines fit the link's queue at once; only a full or closed link waits.
+        if let Some(link) = &to.link
+            && link.try_send(Bytes::from(codec::encode(&delivery))).is_ok()
+        {
+            return;
+        }
         let mesh = self.mesh.clone();
         tokio::spawn(async move {
-            let delivery =
-                Delivery { request_id: request.id(), result: None, declined: Some(reason) };
-            let _ = mesh.deliver(gateway, reply_addrs(&request), delivery).await;
+            let to = ReplyTo { link: None, ..to };
+            to.send(&mesh, &request, delivery).await;
         });
     }
 }

@@ -27,7 +27,6 @@ use std::{
     time::Duration,
 };
 
-use libp2p::PeerId;
 use peerhost_protocol::{BlobHash, ENGINE_ID, ExecutionRequest, Heartbeat, NodeSecret, RequestId};
 use tokio::sync::Semaphore;
 use tracing::debug;
@@ -44,6 +43,7 @@ use crate::{
 pub(crate) use bundles::Bundles;
 #[cfg(feature = "test-utils")]
 pub use byzantine::{Byzantine, SLOW};
+pub(crate) use job::ReplyTo;
 pub use policy::{WorkerPolicy, bundle_bytes, prefetch_rank};
 use seen::Seen;
 pub use status::{ExecutorsStatus, HeldBundle, WorkerStatus, read_status, status_path};
@@ -176,30 +176,30 @@ impl Worker {
         self.free_slots() + self.config.backlog.saturating_sub(waiting)
     }
 
-    /// Starts racing an admitted request from `gateway`. A request runs at most once however
+    /// Starts racing an admitted request from a gateway (answering to `to`). A request runs at most once however
     /// often it is named; one that was declined may be tried again on a later attempt.
-    pub(crate) fn race(self: &Arc<Self>, request: ExecutionRequest, gateway: PeerId) {
+    pub(crate) fn race(self: &Arc<Self>, request: ExecutionRequest, to: ReplyTo) {
         if !self.seen.lock().expect("seen lock").insert(request.id()) {
             debug!(target: "peerhost::worker", request_id = %request.id(), "already raced");
             return;
         }
         self.raced.fetch_add(1, Ordering::Relaxed);
         if !self.config.policy.serves(&request.request.owner, &request.request.project) {
-            return self.decline(request, gateway, peerhost_protocol::DeclineReason::NotServed);
+            return self.decline(request, to, peerhost_protocol::DeclineReason::NotServed);
         }
         #[cfg(feature = "test-utils")]
         if self.config.byzantine == Some(Byzantine::ClaimBundles) {
-            self.decline(request, gateway, peerhost_protocol::DeclineReason::BundleUnavailable);
+            self.decline(request, to, peerhost_protocol::DeclineReason::BundleUnavailable);
             return;
         }
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             let worker = self.clone();
-            tokio::spawn(async move { worker.run(request, gateway, permit).await });
+            tokio::spawn(async move { worker.run(request, to, permit).await });
             return;
         }
         if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.config.backlog {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return self.decline(request, gateway, peerhost_protocol::DeclineReason::Overloaded);
+            return self.decline(request, to, peerhost_protocol::DeclineReason::Overloaded);
         }
         let worker = self.clone();
         tokio::spawn(async move {
@@ -208,8 +208,8 @@ impl Worker {
             let permit = tokio::time::timeout(left, worker.slots.clone().acquire_owned()).await;
             worker.waiting.fetch_sub(1, Ordering::Relaxed);
             match permit {
-                Ok(Ok(permit)) => worker.run(request, gateway, permit).await,
-                _ => worker.decline(request, gateway, peerhost_protocol::DeclineReason::Overloaded),
+                Ok(Ok(permit)) => worker.run(request, to, permit).await,
+                _ => worker.decline(request, to, peerhost_protocol::DeclineReason::Overloaded),
             }
         });
     }

@@ -1,7 +1,9 @@
-//! The validator role. A validator is a worker that keeps the execution requests it hears on
-//! its shards; when a gateway's epoch summary puts receipts up for audit (a sample chosen by
-//! the anchored root, unknowable while the requests ran), it runs each audited request again
-//! in its own sandbox. A receipt whose result differs is disputed on-chain with this
+//! The validator role. A validator is a worker that keeps the execution requests it hears
+//! (on its shards' gossip, or raced itself); when a gateway's epoch summary puts receipts up
+//! for audit (a sample chosen by the anchored root, unknowable while the requests ran), it
+//! fetches each audited request it did not hear from that gateway (requests mostly travel on
+//! dispatch links now, which only the racers see), checks that it hashes to the audited id,
+//! and runs it again in its own sandbox. A receipt whose result differs is disputed on-chain with this
 //! validator's attestation: the worker is slashed and the validator paid the challenger's
 //! share. Honest workers are never disputed, because an honest result is reproduced byte for
 //! byte.
@@ -12,7 +14,8 @@ use std::{
 };
 
 use alloy::primitives::{Address, B256, Bytes};
-use peerhost_protocol::{Audit, EpochSummary, ExecutionRequest, RequestId};
+use libp2p::PeerId;
+use peerhost_protocol::{Audit, EpochSummary, ExecutionRequest, OrderRequest, RequestId};
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -29,7 +32,7 @@ const QUEUE: usize = 64;
 #[derive(Clone)]
 pub struct Validation {
     requests: Arc<Mutex<Remembered>>,
-    summaries: mpsc::Sender<EpochSummary>,
+    summaries: mpsc::Sender<(EpochSummary, PeerId)>,
     decided: Arc<Mutex<HashMap<Address, u64>>>,
 }
 
@@ -52,10 +55,10 @@ impl Validation {
         self.decided.lock().expect("decided lock").get(&worker).copied().unwrap_or(0)
     }
 
-    /// Offers an epoch summary; never blocks.
-    pub fn offer(&self, summary: EpochSummary) {
+    /// Offers an epoch summary published by `gateway`; never blocks.
+    pub fn offer(&self, summary: EpochSummary, gateway: PeerId) {
         if !summary.audits.is_empty() {
-            let _ = self.summaries.try_send(summary);
+            let _ = self.summaries.try_send((summary, gateway));
         }
     }
 }
@@ -86,7 +89,7 @@ pub(crate) fn spawn(
     worker: Arc<Worker>,
     shutdown: CancellationToken,
 ) -> (Validation, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<EpochSummary>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<(EpochSummary, PeerId)>(QUEUE);
     let requests = Arc::new(Mutex::new(Remembered::default()));
     let decided = Arc::new(Mutex::new(HashMap::new()));
     let validation =
@@ -94,7 +97,7 @@ pub(crate) fn spawn(
     let task = tokio::spawn(async move {
         let mut audited = std::collections::HashSet::new();
         let domain = chain.domain();
-        while let Some(summary) = next_or_stop(&mut rx, &shutdown).await {
+        while let Some((summary, gateway)) = next_or_stop(&mut rx, &shutdown).await {
             for audit in &summary.audits {
                 // Summaries are gossip: an audit counts only with the worker's own signature,
                 // and once per (request, worker), so a forged audit cannot mask a real one.
@@ -106,16 +109,16 @@ pub(crate) fn spawn(
                 {
                     continue;
                 }
-                let request = requests
-                    .lock()
-                    .expect("requests lock")
-                    .by_id
-                    .get(&audit.receipt.request_id)
-                    .cloned();
+                let id = audit.receipt.request_id;
+                let heard = requests.lock().expect("requests lock").by_id.get(&id).cloned();
+                let request = match heard {
+                    Some(request) => Some(request),
+                    None => fetch_order(&worker, gateway, id).await,
+                };
                 match request {
                     Some(request) => audit_one(&chain, &worker, audit, &request).await,
                     None => {
-                        debug!(target: "peerhost::chain", request_id = %audit.receipt.request_id, "audited request not heard; skipped");
+                        debug!(target: "peerhost::chain", request_id = %id, "audited request unavailable; skipped");
                     }
                 }
                 *decided.lock().expect("decided lock").entry(audit.worker.0).or_default() += 1;
@@ -123,6 +126,23 @@ pub(crate) fn spawn(
         }
     });
     (validation, task)
+}
+
+/// The order `gateway` dispatched for `id`, if it still has it and it is that request.
+async fn fetch_order(worker: &Worker, gateway: PeerId, id: RequestId) -> Option<ExecutionRequest> {
+    let fetched = worker.mesh.fetch_order(gateway, OrderRequest { request_id: id }).await;
+    let order = match fetched {
+        Ok(response) => response.order?,
+        Err(e) => {
+            debug!(target: "peerhost::chain", request_id = %id, error = %e, "order fetch failed");
+            return None;
+        }
+    };
+    if order.id() != id || !order.inline_body_matches() {
+        warn!(target: "peerhost::chain", request_id = %id, "gateway answered an audit with another order");
+        return None;
+    }
+    Some(order)
 }
 
 async fn audit_one(chain: &Chain, worker: &Worker, audit: &Audit, request: &ExecutionRequest) {

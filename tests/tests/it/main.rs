@@ -5,6 +5,7 @@
 
 mod chain;
 mod churn;
+mod direct;
 mod executors;
 mod faults;
 mod gossip_scores;

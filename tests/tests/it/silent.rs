@@ -4,9 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use peerhost_node::mesh::{self, MeshClient, MeshConfig, MeshEvent, MessageAcceptance};
-use peerhost_protocol::{
-    DeploymentRecord, ENGINE_ID, Heartbeat, NodeSecret, SignedRequest, codec, topics,
-};
+use peerhost_protocol::{DeploymentRecord, NodeSecret, SignedRequest, topics};
 use peerhost_tests::TestNet;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -44,24 +42,7 @@ impl SilentWorker {
                 }
             }
         });
-        let heart = mesh.clone();
-        let token = stop.clone();
-        tokio::spawn(async move {
-            let mut seq = 1;
-            while !token.is_cancelled() {
-                let heartbeat = Heartbeat {
-                    seq,
-                    free_slots: 4,
-                    max_slots: 4,
-                    engine: ENGINE_ID.into(),
-                    blob_addrs: vec![],
-                    bundles: vec![],
-                };
-                let _ = heart.publish(topics::WORKERS, codec::encode(&heartbeat)).await;
-                seq += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
+        peerhost_tests::posing::heartbeats(mesh.clone(), vec![], stop.clone());
 
         // Connect to the gateway directly (not only through discovery), then wait until it
         // lists us and hears our subscription.

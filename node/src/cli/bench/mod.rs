@@ -1,7 +1,11 @@
-//! `peerhost-node bench`: a load generator against a gateway, with the same component run
-//! in-process through the sandbox as the baseline of the same run.
+//! `peerhost-node bench`: a load generator against a gateway (its own, and `wrk` with
+//! `--wrk`), with the same component run in-process through the sandbox as the baseline of
+//! the same run, and the ratio of the two on one line.
 
 #![allow(clippy::disallowed_methods)] // measuring wall-clock time is the point here
+
+mod report;
+mod wrk;
 
 use std::{
     collections::BTreeMap,
@@ -10,7 +14,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use anyhow::Context;
@@ -19,7 +23,7 @@ use clap::Args;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use peerhost_protocol::{BlobHash, Limits, RequestId, keccak256};
-use serde_json::json;
+use report::{Report, print, ratio_line};
 
 use crate::{
     devnet::{Devnet, DevnetOptions},
@@ -67,53 +71,12 @@ pub(super) struct BenchArgs {
     /// same run (the function must offer it, as the devnet's `echo` does).
     #[arg(long)]
     verified: bool,
+    /// Also load the gateway with `wrk` at concurrency 1 and 64, for this many seconds each.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "10")]
+    wrk: Option<u64>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// Latency percentiles and throughput of one scenario.
-#[derive(Debug, Clone)]
-struct Report {
-    name: String,
-    concurrency: usize,
-    latencies: Vec<Duration>,
-    elapsed: Duration,
-    /// Failed calls by what went wrong (an HTTP status or an error kind).
-    failures: BTreeMap<String, usize>,
-}
-
-impl Report {
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[i]
-    }
-
-    fn rate(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    fn failed(&self) -> usize {
-        self.failures.values().sum()
-    }
-
-    fn json(&self) -> serde_json::Value {
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
-        json!({
-            "scenario": self.name,
-            "requests": self.latencies.len(),
-            "concurrency": self.concurrency,
-            "p50_us": us(self.percentile(0.50)),
-            "p90_us": us(self.percentile(0.90)),
-            "p99_us": us(self.percentile(0.99)),
-            "requests_per_s": self.rate(),
-            "failures": self.failed(),
-            "failure_kinds": self.failures,
-        })
-    }
 }
 
 /// Runs `total` calls of `call` with `concurrency` in flight; records each latency.
@@ -154,9 +117,7 @@ where
             }
         }
     }
-    let elapsed = started.elapsed();
-    latencies.sort_unstable();
-    Report { name: name.to_owned(), concurrency, latencies, elapsed, failures }
+    Report::from_latencies(name, concurrency, latencies, started.elapsed(), failures)
 }
 
 async fn in_process(
@@ -263,7 +224,7 @@ async fn over_http(
         }
     };
     let warmup = drive("warm-up", total.min(500), concurrency, send.clone()).await;
-    anyhow::ensure!(!warmup.latencies.is_empty(), "no successful request to {url}");
+    anyhow::ensure!(warmup.requests > 0, "no successful request to {url}");
     let name = format!("gateway → mesh → worker ({tier})");
     Ok(drive(&name, total, concurrency, send).await)
 }
@@ -288,8 +249,9 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
             .extend(in_process(&args.baseline, method, body, total, concurrency, executors).await?);
     }
     if args.sandbox_only {
-        return print(&reports, args.json);
+        return print(&reports, None, args.json);
     }
+    let baseline = reports.clone();
 
     let mut devnet = None;
     let url = match &args.url {
@@ -315,9 +277,17 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
         }
     };
     let (n, c) = (args.requests, args.concurrency);
-    reports.push(over_http(&url, &args.method, "fast", body.clone(), n, c).await?);
+    let mut end_to_end = vec![over_http(&url, &args.method, "fast", body.clone(), n, c).await?];
     if args.verified {
-        reports.push(over_http(&url, &args.method, "verified", body, n, c).await?);
+        end_to_end.push(over_http(&url, &args.method, "verified", body, n, c).await?);
+    }
+    if let Some(seconds) = args.wrk {
+        let target = format!("{url}/bench?name=peerhost");
+        for connections in [1, 64] {
+            let name = "wrk → gateway → worker (fast)";
+            let headers = [("x-peerhost-tier", "fast")];
+            end_to_end.push(wrk::run(name, &target, connections, seconds, &headers).await?);
+        }
     }
     if let Some(net) = devnet {
         net.shutdown().await;
@@ -327,35 +297,9 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
         let (n, method, bytes) = (args.requests, &args.method, args.body_bytes);
         println!("{n} requests per scenario, {method} {bytes}-byte body");
     }
-    print(&reports, args.json)
-}
-
-/// Prints the reports as a table, or as JSON.
-fn print(reports: &[Report], json: bool) -> anyhow::Result<()> {
-    if json {
-        let reports: Vec<_> = reports.iter().map(Report::json).collect();
-        println!("{}", serde_json::to_string_pretty(&reports)?);
-        return Ok(());
-    }
-    println!(
-        "{:<34} {:>5} {:>10} {:>10} {:>10} {:>10} {:>6}",
-        "scenario", "conc", "p50 µs", "p90 µs", "p99 µs", "req/s", "fail"
-    );
-    for r in reports {
-        let us = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6);
-        println!(
-            "{:<34} {:>5} {:>10} {:>10} {:>10} {:>10.0} {:>6}",
-            r.name,
-            r.concurrency,
-            us(r.percentile(0.50)),
-            us(r.percentile(0.90)),
-            us(r.percentile(0.99)),
-            r.rate(),
-            r.failed()
-        );
-        for (kind, n) in &r.failures {
-            println!("{:<34} {n} × {kind}", "  failed:");
-        }
-    }
-    Ok(())
+    let fast: Vec<Report> =
+        end_to_end.iter().filter(|r| r.name.contains("(fast)")).cloned().collect();
+    let ratio = ratio_line(&baseline, &fast);
+    reports.extend(end_to_end);
+    print(&reports, ratio, args.json)
 }

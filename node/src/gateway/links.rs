@@ -1,0 +1,127 @@
+//! The gateway's dispatch links: one long-lived stream per worker it races, opened as soon as
+//! the worker's heartbeat is heard. Orders go out on a worker's link when it is open; a call
+//! whose racer has none (not opened yet, or the worker does not speak the protocol) falls
+//! back to gossip. Deliveries that come back on a link go straight to their call.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
+use peerhost_protocol::{Delivery, ExecutionRequest, NodeKey, Wire, codec, topics};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::Pending;
+use crate::{
+    clock,
+    mesh::{self, FrameLimits, LinkHandler, LinkSender, MeshClient},
+};
+
+/// Most links a gateway keeps open (beyond them, workers are reached by gossip).
+const MAX_LINKS: usize = 1024;
+/// How long after a failed opening a worker is reached by gossip before trying again.
+const RETRY_MS: u64 = 10_000;
+
+enum State {
+    Open(LinkSender),
+    Opening,
+    Failed { until_ms: u64 },
+}
+
+/// All of a gateway's links.
+pub(crate) struct Links {
+    mesh: MeshClient,
+    pending: Arc<Pending>,
+    shutdown: CancellationToken,
+    state: Mutex<HashMap<NodeKey, State>>,
+}
+
+impl Links {
+    pub(crate) fn new(
+        mesh: MeshClient,
+        pending: Arc<Pending>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self { mesh, pending, shutdown, state: Mutex::default() }
+    }
+
+    /// The open link to `worker`, if there is one; otherwise starts opening it (callers use
+    /// gossip meanwhile).
+    pub(crate) fn get(self: &Arc<Self>, worker: &NodeKey) -> Option<LinkSender> {
+        let mut state = self.state.lock().expect("links lock");
+        match state.get(worker) {
+            Some(State::Open(link)) if !link.is_closed() => return Some(link.clone()),
+            Some(State::Opening) => return None,
+            Some(State::Failed { until_ms }) if clock::unix_ms() < *until_ms => return None,
+            _ => {}
+        }
+        if state.len() >= MAX_LINKS && !state.contains_key(worker) {
+            return None;
+        }
+        state.insert(*worker, State::Opening);
+        drop(state);
+        self.open(*worker);
+        None
+    }
+
+    /// Makes sure a link to `worker` is open or opening.
+    pub(crate) fn connect(self: &Arc<Self>, worker: &NodeKey) {
+        let _ = self.get(worker);
+    }
+
+    /// Links open now.
+    pub(crate) fn open_count(&self) -> usize {
+        let state = self.state.lock().expect("links lock");
+        state.values().filter(|s| matches!(s, State::Open(l) if !l.is_closed())).count()
+    }
+
+    fn open(self: &Arc<Self>, worker: NodeKey) {
+        let links = self.clone();
+        tokio::spawn(async move {
+            let Some(peer) = mesh::peer_id(&worker) else { return };
+            let opened = links.mesh.open_stream(peer, topics::DISPATCH_PROTOCOL).await;
+            let mut state = links.state.lock().expect("links lock");
+            match opened {
+                Ok(stream) => {
+                    let limits = FrameLimits {
+                        inbound: Delivery::MAX_BYTES,
+                        outbound: ExecutionRequest::MAX_BYTES,
+                    };
+                    let handler = Deliveries { links: links.clone(), worker };
+                    let link = mesh::spawn_link(peer, stream, limits, handler, &links.shutdown);
+                    debug!(target: "peerhost::gateway", worker = %worker.short(), "dispatch link open");
+                    state.insert(worker, State::Open(link));
+                }
+                Err(e) => {
+                    debug!(target: "peerhost::gateway", worker = %worker.short(), error = %e, "no dispatch link; using gossip");
+                    state.insert(worker, State::Failed { until_ms: clock::unix_ms() + RETRY_MS });
+                }
+            }
+        });
+    }
+}
+
+/// What a gateway does with frames on a link: deliveries from the worker at its other end.
+struct Deliveries {
+    links: Arc<Links>,
+    worker: NodeKey,
+}
+
+impl LinkHandler for Deliveries {
+    fn frame(&mut self, _link: &LinkSender, frame: Bytes) -> Result<(), String> {
+        let delivery = codec::decode::<Delivery>(&frame).map_err(|e| e.to_string())?;
+        // The sender is the link's authenticated peer: a result is counted as this worker's
+        // only if its receipt says so and verifies (see `call.rs`).
+        self.links.pending.delivered(self.worker, delivery);
+        Ok(())
+    }
+
+    fn closed(&mut self, link: &LinkSender) {
+        let mut state = self.links.state.lock().expect("links lock");
+        if matches!(state.get(&self.worker), Some(State::Open(open)) if open.same_link(link)) {
+            state.remove(&self.worker);
+        }
+    }
+}
