@@ -58,7 +58,12 @@ impl Links {
             _ => {}
         }
         if state.len() >= MAX_LINKS && !state.contains_key(worker) {
-            return None;
+            // Workers whose opening failed long ago make room first.
+            let now = clock::unix_ms();
+            state.retain(|_, s| !matches!(s, State::Failed { until_ms } if *until_ms <= now));
+            if state.len() >= MAX_LINKS {
+                return None;
+            }
         }
         state.insert(*worker, State::Opening);
         drop(state);
