@@ -1,7 +1,9 @@
 //! The sandbox's costs, in process (no HTTP server, no mesh):
 //! - `request/*`: one full `wasi:http` request — instantiate from the pre-linked component,
 //!   handle, read the body, drop the store — with the worker's pinned engine (fuel and epochs
-//!   on), for the Rust fixture, the Rust `echo` example and the JavaScript `greet` example;
+//!   on), for the Rust fixture (most of WASI imported, for its hostile modes), the `minimal`
+//!   test guest (no std: a handful of `wasi:http` imports), the Rust `echo` example and the
+//!   JavaScript `greet` example;
 //! - `unmetered/*`: the same without fuel and epochs, the baseline for their overhead;
 //! - `compile/*`: Cranelift compilation of the Rust components (the JavaScript one, 13 MB,
 //!   is timed once and printed: a criterion sample of it would take minutes).
@@ -28,9 +30,11 @@ fn root() -> std::path::PathBuf {
 /// The components to measure: (name, bytes, query).
 fn guests(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Bytes, &'static str)> {
     let mut guests = Vec::new();
-    for (name, query) in
-        [("fixture", "/bench?mode=status&code=200"), ("echo", "/bench?name=peerhost")]
-    {
+    for (name, query) in [
+        ("fixture", "/bench?mode=status&code=200"),
+        ("minimal", "/bench"),
+        ("echo", "/bench?name=peerhost"),
+    ] {
         let path = root().join("target/wasm/wasm32-wasip2/release").join(format!("{name}.wasm"));
         match std::fs::read(&path) {
             Ok(bytes) => guests.push((name, Bytes::from(bytes), query)),

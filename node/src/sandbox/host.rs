@@ -7,15 +7,17 @@ use std::{
     time::Duration,
 };
 
-use peerhost_protocol::{RequestId, keccak256_parts};
-use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+use peerhost_protocol::RequestId;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::outbound::Outbound;
+use super::{
+    outbound::Outbound,
+    random::{RequestRng, seed},
+};
 
 /// How far each clock read advances the guest's clocks. Clocks derived from the request
 /// (not the worker's clock) keep results identical across workers, and advancing on every
@@ -116,7 +118,8 @@ pub(crate) struct Host {
 
 impl Host {
     /// Host state for one call: clocks start at `received_at_ms`, randomness is seeded from
-    /// the request id, outbound HTTP goes through `outbound`.
+    /// the request id (the generators on first use; the insecure seed is a value, so here),
+    /// outbound HTTP goes through `outbound`.
     pub(crate) fn new(
         request_id: &RequestId,
         received_at_ms: u64,
@@ -125,14 +128,14 @@ impl Host {
         env: &super::invoke::Env,
     ) -> Self {
         let start = Duration::from_millis(received_at_ms);
-        let seed = |label: &[u8]| keccak256_parts(&[label, request_id.as_bytes()]).0;
-        let insecure_seed =
-            u128::from_be_bytes(seed(b"insecure-seed")[..16].try_into().expect("16 bytes"));
+        let insecure_seed = u128::from_be_bytes(
+            seed(b"insecure-seed", request_id)[..16].try_into().expect("16 bytes"),
+        );
         let wasi = WasiCtxBuilder::new()
             .wall_clock(StepClock::new(start))
             .monotonic_clock(StepClock::new(Duration::ZERO))
-            .secure_random(ChaCha20Rng::from_seed(seed(b"secure")))
-            .insecure_random(ChaCha20Rng::from_seed(seed(b"insecure")))
+            .secure_random(RequestRng::new(b"secure", request_id))
+            .insecure_random(RequestRng::new(b"insecure", request_id))
             .insecure_random_seed(insecure_seed)
             .envs(&env.0)
             .allow_tcp(false)

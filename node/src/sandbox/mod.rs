@@ -15,6 +15,7 @@ mod host;
 mod invoke;
 mod outbound;
 mod precompiled;
+mod random;
 
 pub use config::SandboxConfig;
 pub use engine::{CompileStats, Compiled, ENGINE_ID, Sandbox, engine_config};
