@@ -17,6 +17,7 @@ mod limits;
 mod links;
 #[cfg(feature = "chain")]
 mod mcp;
+#[cfg(feature = "chain")]
 mod orders;
 #[cfg(feature = "chain")]
 mod paid;
@@ -111,6 +112,7 @@ pub struct Gateway {
     /// Dispatch links to workers.
     pub(crate) links: Arc<links::Links>,
     /// Orders dispatched, for validators auditing them (chain-connected gateways only).
+    #[cfg(feature = "chain")]
     orders: orders::Orders,
     nonce: AtomicU64,
     /// Attempts dispatched after the first (a racer was lost, declined or too slow).
@@ -168,6 +170,7 @@ impl Gateway {
             view,
             pending,
             links,
+            #[cfg(feature = "chain")]
             orders: orders::Orders::default(),
             nonce,
             redispatched: AtomicU64::new(0),
@@ -212,7 +215,13 @@ impl Gateway {
         &self,
         id: &peerhost_protocol::RequestId,
     ) -> Option<peerhost_protocol::ExecutionRequest> {
-        self.orders.get(id)
+        #[cfg(feature = "chain")]
+        return self.orders.get(id);
+        #[cfg(not(feature = "chain"))]
+        {
+            let _ = id;
+            None
+        }
     }
 
     /// Keeps an answer's receipt for `GET /receipts/<id>`.
