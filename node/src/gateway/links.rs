@@ -128,5 +128,9 @@ impl LinkHandler for Deliveries {
         if matches!(state.get(&self.worker), Some(State::Open(open)) if open.same_link(link)) {
             state.remove(&self.worker);
         }
+        drop(state);
+        // Orders still queued on it, or unread at the worker, are lost: the calls that named
+        // this worker move on at once (a result it still delivers another way counts).
+        self.links.pending.peer_lost(&self.worker);
     }
 }
