@@ -45,6 +45,7 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
     if args.mesh.bootstrap.is_empty() {
         anyhow::bail!("a worker needs a peer to join: peerhost-node --bootstrap <multiaddr>");
     }
+    let mut stop = std::pin::pin!(stop_signal());
     #[allow(unused_mut)] // only test builds set a byzantine mode
     let mut worker = WorkerConfig::default();
     #[cfg(feature = "test-utils")]
@@ -108,12 +109,25 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
         println!("executors {} ({confinement})", pool.pids().len());
     }
     let (bond, fund_from) = (args.bond.bond.as_deref(), args.bond.fund_from.as_deref());
-    super::chain::prepare_bond(&node, BondRole::Worker, &args.chain, bond, fund_from).await?;
-    if args.validate {
-        super::chain::prepare_bond(&node, BondRole::Validator, &args.chain, None, None).await?;
+    let bonded = async {
+        super::chain::prepare_bond(&node, BondRole::Worker, &args.chain, bond, fund_from).await?;
+        if args.validate {
+            super::chain::prepare_bond(&node, BondRole::Validator, &args.chain, None, None).await?;
+        }
+        anyhow::Ok(())
+    };
+    // Ctrl-C while bonding (waiting for the chain) stops the worker cleanly.
+    let stopped = tokio::select! {
+        bonded = bonded => {
+            bonded?;
+            false
+        }
+        () = &mut stop => true,
+    };
+    if !stopped {
+        println!("worker ready (Ctrl-C to stop)");
+        stop.await;
     }
-    println!("worker ready (Ctrl-C to stop)");
-    stop_signal().await;
     node.shutdown().await;
     Ok(())
 }
@@ -129,13 +143,23 @@ pub(super) async fn gateway(data_dir: &Path, args: GatewayArgs) -> anyhow::Resul
     };
     let mut config = mesh_config(data_dir, &args.mesh, &args.p2p_listen).with_gateway(gateway);
     config.chain = args.chain.config();
+    let mut stop = std::pin::pin!(stop_signal());
     let node = Node::start(config).await.context("starting the gateway")?;
     print_addrs(&node);
     let (bond, fund_from) = (args.bond.bond.as_deref(), args.bond.fund_from.as_deref());
-    super::chain::prepare_bond(&node, BondRole::Gateway, &args.chain, bond, fund_from).await?;
-    let http = node.http_addr().context("gateway has no HTTP address")?;
-    println!("gateway http://{http}");
-    stop_signal().await;
+    let bonded = super::chain::prepare_bond(&node, BondRole::Gateway, &args.chain, bond, fund_from);
+    let stopped = tokio::select! {
+        bonded = bonded => {
+            bonded?;
+            false
+        }
+        () = &mut stop => true,
+    };
+    if !stopped {
+        let http = node.http_addr().context("gateway has no HTTP address")?;
+        println!("gateway http://{http}");
+        stop.await;
+    }
     node.shutdown().await;
     Ok(())
 }
