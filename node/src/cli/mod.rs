@@ -314,6 +314,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Runs `work` unless `stop` resolves first: `Ok(None)` then (the caller shuts down cleanly).
+async fn unless_stopped<T>(
+    work: impl Future<Output = anyhow::Result<T>>,
+    stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> anyhow::Result<Option<T>> {
+    tokio::select! {
+        done = work => done.map(Some),
+        () = stop => Ok(None),
+    }
+}
+
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM). The handlers are installed
 /// when this is called, not when it is first awaited: a signal that arrives while the node is
 /// still starting is kept, instead of killing the process on the spot.

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use anyhow::Context;
 use libp2p::Multiaddr;
 
-use super::{DeployArgs, GatewayArgs, MeshArgs, WorkerArgs, stop_signal};
+use super::{DeployArgs, GatewayArgs, MeshArgs, WorkerArgs, stop_signal, unless_stopped};
 use crate::{
     Node, NodeConfig, deploy, dispatch::BondRole, gateway::GatewayConfig, mesh,
     worker::WorkerConfig,
@@ -117,14 +117,7 @@ pub(super) async fn worker(data_dir: &Path, args: WorkerArgs) -> anyhow::Result<
         anyhow::Ok(())
     };
     // Ctrl-C while bonding (waiting for the chain) stops the worker cleanly.
-    let stopped = tokio::select! {
-        bonded = bonded => {
-            bonded?;
-            false
-        }
-        () = &mut stop => true,
-    };
-    if !stopped {
+    if Box::pin(unless_stopped(bonded, stop.as_mut())).await?.is_some() {
         println!("worker ready (Ctrl-C to stop)");
         stop.await;
     }
@@ -148,14 +141,7 @@ pub(super) async fn gateway(data_dir: &Path, args: GatewayArgs) -> anyhow::Resul
     print_addrs(&node);
     let (bond, fund_from) = (args.bond.bond.as_deref(), args.bond.fund_from.as_deref());
     let bonded = super::chain::prepare_bond(&node, BondRole::Gateway, &args.chain, bond, fund_from);
-    let stopped = tokio::select! {
-        bonded = bonded => {
-            bonded?;
-            false
-        }
-        () = &mut stop => true,
-    };
-    if !stopped {
+    if Box::pin(unless_stopped(bonded, stop.as_mut())).await?.is_some() {
         let http = node.http_addr().context("gateway has no HTTP address")?;
         println!("gateway http://{http}");
         stop.await;
