@@ -216,11 +216,20 @@ impl Chain {
         &self,
         call: alloy::contract::CallBuilder<&DynProvider, D>,
     ) -> Result<TxHash, ChainError> {
+        self.confirm_within(call, RECEIPT_TIMEOUT).await
+    }
+
+    /// [`Chain::confirm`], giving up on the receipt after `wait`.
+    pub(crate) async fn confirm_within<D: alloy::contract::CallDecoder>(
+        &self,
+        call: alloy::contract::CallBuilder<&DynProvider, D>,
+        wait: Duration,
+    ) -> Result<TxHash, ChainError> {
         let pending = {
             let _sending = self.send_lock.lock().await;
             call.send().await?
         };
-        check(pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await?)
+        check(pending.with_timeout(Some(wait)).get_receipt().await?)
     }
 }
 

@@ -153,27 +153,6 @@ pub(super) async fn run(
     Ok(())
 }
 
-/// Sends a transaction again (a few times, backing off) while another sender from the same
-/// account, such as a second volunteer funded from the same faucet, takes the nonce first.
-async fn retry_nonce<F, Fut>(
-    mut send: F,
-) -> Result<alloy::primitives::TxHash, crate::chain::ChainError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<alloy::primitives::TxHash, crate::chain::ChainError>>,
-{
-    let mut attempt = 0u64;
-    loop {
-        match send().await {
-            Err(e) if e.is_nonce_race() && attempt < 8 => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// Before a volunteer's node serves: bond `bond` USDC in `role` if asked (paid, with gas
 /// money, by the `fund_from` test account on local chains), then say plainly whether the
 /// network will use this node and, if not, how to bond.
@@ -193,8 +172,7 @@ pub(super) async fn prepare_bond(
             let funder = args.connect_as(&keys::wallet_from_hex(key)?).await?;
             let gas = U256::from(10u64).pow(U256::from(18u64));
             let to = chain.address();
-            retry_nonce(|| funder.send_native(to, gas)).await.context("sending gas money")?;
-            retry_nonce(|| funder.transfer_token(to, units)).await.context("sending the bond")?;
+            funder.fund(to, gas, units).await.context("funding the bond and gas money")?;
         }
         if units > U256::ZERO {
             let key = B256::from(node.node_key().0);

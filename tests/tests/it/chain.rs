@@ -275,3 +275,72 @@ async fn events_are_back_filled_then_followed_live_once_each() {
     stop.cancel();
     task.await.unwrap();
 }
+
+/// Volunteers funded from one faucet at the same moment (separate clients, as separate
+/// processes are) read the same nonce; each still ends up with its gas money and bond tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volunteers_funded_at_once_from_one_faucet_each_get_their_money() {
+    let net = net().await;
+    let faucet = wallet(net.chain.keys()[4]);
+    let faucet_address = Address::from(*faucet.owner().as_bytes());
+    net.admin.mint(faucet_address, U256::from(1_000 * USDC)).await.unwrap();
+    let (gas, tokens) = (U256::from(10u64).pow(U256::from(17u64)), U256::from(10 * USDC));
+    let coordinator = *net.admin.coordinator().address();
+    let recipients: Vec<Address> = (0..8).map(|i| Address::repeat_byte(0x40 + i)).collect();
+    let funders = recipients.iter().map(|&to| {
+        let url = net.chain.ws_url();
+        let faucet = faucet.clone();
+        async move {
+            let funder = Chain::connect(&url, coordinator, &faucet).await.unwrap();
+            funder.fund(to, gas, tokens).await
+        }
+    });
+    for (to, funded) in recipients.iter().zip(futures::future::join_all(funders).await) {
+        funded.unwrap_or_else(|e| panic!("funding {to}: {e}"));
+        assert!(net.admin.provider().get_balance(*to).await.unwrap() >= gas, "{to}'s gas");
+        assert!(net.admin.token_balance(*to).await.unwrap() >= tokens, "{to}'s tokens");
+    }
+}
+
+/// A funding transfer another faucet user replaces in the pool (same nonce, higher fee) is
+/// never mined; the funder notices, sends again and the volunteer is funded all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_funding_transfer_replaced_by_another_sender_is_sent_again() {
+    use alloy::{network::TransactionBuilder as _, rpc::types::TransactionRequest};
+
+    let net = net().await;
+    let faucet = wallet(net.chain.keys()[4]);
+    let faucet_address = Address::from(*faucet.owner().as_bytes());
+    let coordinator = *net.admin.coordinator().address();
+    let url = net.chain.ws_url();
+    let (funder, rival) = (
+        Chain::connect(&url, coordinator, &faucet).await.unwrap(),
+        Chain::connect(&url, coordinator, &faucet).await.unwrap(),
+    );
+    let provider = net.admin.provider();
+    let nonce = provider.get_transaction_count(faucet_address).await.unwrap();
+    // Hold blocks back so the funder's transfer waits in the pool…
+    provider.anvil_set_interval_mining(0).await.unwrap();
+    let (to, gas) = (Address::repeat_byte(0x51), U256::from(10u64).pow(U256::from(17u64)));
+    let funding = tokio::spawn(async move { funder.fund(to, gas, U256::ZERO).await });
+    peerhost_tests::poll_until("the transfer is pending", Duration::from_secs(20), || async {
+        let pending = provider.get_transaction_count(faucet_address).pending().await.unwrap();
+        (pending > nonce).then_some(())
+    })
+    .await;
+    // …where a rival sender from the same faucet replaces it with a dearer one.
+    let gwei = 1_000_000_000u128;
+    let rivalry = TransactionRequest::default()
+        .with_to(Address::repeat_byte(0x52))
+        .with_value(U256::from(1u64))
+        .with_nonce(nonce)
+        .with_gas_limit(21_000)
+        .with_max_fee_per_gas(100 * gwei)
+        .with_max_priority_fee_per_gas(50 * gwei);
+    let replaced = rival.provider().send_transaction(rivalry).await.unwrap();
+    provider.anvil_set_interval_mining(1).await.unwrap();
+    replaced.get_receipt().await.unwrap();
+
+    funding.await.unwrap().expect("funded after the replaced transfer was sent again");
+    assert!(provider.get_balance(to).await.unwrap() >= gas);
+}
