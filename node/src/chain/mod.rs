@@ -45,6 +45,7 @@ pub use anchorer::{Started as AnchorerStarted, spawn as spawn_anchorer};
 pub use anvil::{LOCAL_CHAIN_ID, LocalChain};
 pub use claimer::{Claims, spawn as spawn_claimer};
 pub use disputes::receipt_signer;
+pub(crate) use disputes::sign as sign_prehash;
 pub use leaves::chain_receipt;
 pub use payments::PaymentState;
 pub use proofs::{LeafJson, ProofError, ReceiptProof};

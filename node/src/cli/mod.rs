@@ -301,7 +301,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Secrets(command)) => secrets::run(&data_dir, command),
         Some(Command::Owner(command)) => chain::run_owner(&data_dir, command).await,
         Some(Command::Devnet(args)) => devnet::run(&data_dir, args).await,
-        Some(Command::Bench(args)) => bench::run(&data_dir, args).await,
+        Some(Command::Bench(args)) => Box::pin(bench::run(&data_dir, args)).await,
         Some(Command::Verify(args)) => verify::run(args).await,
         Some(Command::Status { json }) => status::print(&data_dir, json),
         Some(Command::Id) => {

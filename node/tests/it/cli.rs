@@ -322,3 +322,35 @@ fn verify_checks_a_receipt_against_the_body() {
     assert!(!garbage.status.success());
     assert!(String::from_utf8_lossy(&garbage.stderr).contains("does not decode"));
 }
+
+/// `bench --paid` runs every scenario it names on a real devnet and chain: free and paid
+/// calls of the priced example, and the chain's own round trip, with no failed call.
+#[test]
+fn bench_pays_per_call_next_to_free_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let output = Command::new(BIN)
+        .current_dir(root)
+        .args(["bench", "--data-dir"])
+        .arg(dir.path())
+        .args(["-n", "20", "-c", "2", "--paid", "--json", "--log", "error"])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("peerhost-node runs");
+    assert!(output.status.success(), "bench failed");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let scenario = |name: &str| {
+        report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["scenario"].as_str().is_some_and(|s| s.contains(name)))
+            .unwrap_or_else(|| panic!("no {name} scenario in {report}"))
+            .clone()
+    };
+    for name in ["(fast)", "(digest, free)", "(digest, paid x402)", "chain: one transaction"] {
+        let s = scenario(name);
+        assert_eq!((s["requests"].as_u64(), s["failures"].as_u64()), (Some(20), Some(0)), "{s}");
+    }
+    assert!(report["paid"].as_str().is_some_and(|l| l.starts_with("paid − free")), "{report}");
+}

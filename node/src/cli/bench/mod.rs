@@ -4,6 +4,7 @@
 
 #![allow(clippy::disallowed_methods)] // measuring wall-clock time is the point here
 
+mod paid;
 mod report;
 mod wrk;
 
@@ -71,6 +72,11 @@ pub(super) struct BenchArgs {
     /// same run (the function must offer it, as the devnet's `echo` does).
     #[arg(long)]
     verified: bool,
+    /// Also call a priced function paid per call with x402, next to the same function called
+    /// free and the chain's own transaction round trip, in the same run (the in-process
+    /// devnet then runs on a local chain; at most 2,000 paid calls).
+    #[arg(long)]
+    paid: bool,
     /// Also load the gateway with `wrk` at concurrency 1 and 64, for this many seconds each.
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "10")]
     wrk: Option<u64>,
@@ -180,53 +186,73 @@ async fn in_process(
     Ok(reports)
 }
 
-async fn over_http(
-    url: &str,
-    method: &str,
-    tier: &str,
+/// Headers one call carries (a tier, a payment), made afresh for each call.
+type Headers = Arc<dyn Fn() -> Vec<(&'static str, String)> + Send + Sync>;
+
+/// One HTTP call to `uri`: `Ok` on a 2xx, else the failure named by status and the gateway's
+/// JSON `error` kind.
+async fn send_http(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<(), String> {
+    let response = client.request(request).await.map_err(|_| "connect".to_owned())?;
+    let status = response.status();
+    let body = response.into_body().collect().await.map_err(|_| "body".to_owned())?;
+    if status.is_success() {
+        return Ok(());
+    }
+    let kind = serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned));
+    Err(match kind {
+        Some(kind) => format!("{} {kind}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    })
+}
+
+/// The calls one scenario sends.
+struct Load<'a> {
+    name: &'a str,
+    url: &'a str,
+    method: &'a str,
     body: Bytes,
-    total: usize,
-    concurrency: usize,
-) -> anyhow::Result<Report> {
+    headers: Headers,
+}
+
+/// Warm-up calls before a scenario's measured ones.
+fn warm_ups(total: usize) -> usize {
+    total.min(500)
+}
+
+/// Loads `load.url` with `total` calls, `concurrency` at a time, after a warm-up.
+async fn over_http(load: Load<'_>, total: usize, concurrency: usize) -> anyhow::Result<Report> {
     let client: Client<_, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).pool_max_idle_per_host(concurrency).build_http();
     let client = Arc::new(client);
-    let uri: hyper::Uri = format!("{url}/bench?name=peerhost").parse().context("bad --url")?;
-    let method: hyper::Method = method.parse().context("bad --method")?;
-    let send = {
-        let (client, uri, method, body) =
-            (client.clone(), uri.clone(), method.clone(), body.clone());
-        let tier = tier.to_owned();
-        move |_: usize| {
-            let request = hyper::Request::builder()
-                .method(method.clone())
-                .uri(uri.clone())
-                .header("x-peerhost-tier", tier.as_str())
-                .body(Full::new(body.clone()))
-                .expect("valid request");
-            let client = client.clone();
-            async move {
-                let response = client.request(request).await.map_err(|_| "connect".to_owned())?;
-                let status = response.status();
-                let body = response.into_body().collect().await.map_err(|_| "body".to_owned())?;
-                if status.is_success() {
-                    return Ok(());
-                }
-                // Gateway errors are JSON with an `error` kind; name the failure by both.
-                let kind = serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned));
-                Err(match kind {
-                    Some(kind) => format!("{} {kind}", status.as_u16()),
-                    None => status.as_u16().to_string(),
-                })
-            }
+    let uri: hyper::Uri =
+        format!("{}/bench?name=peerhost", load.url).parse().context("bad --url")?;
+    let method: hyper::Method = load.method.parse().context("bad --method")?;
+    let Load { name, url, body, headers, .. } = load;
+    let send = move |_: usize| {
+        let mut request = hyper::Request::builder().method(method.clone()).uri(uri.clone());
+        for (name, value) in headers() {
+            request = request.header(name, value);
         }
+        let request = request.body(Full::new(body.clone())).expect("valid request");
+        let client = client.clone();
+        async move { send_http(&client, request).await }
     };
-    let warmup = drive("warm-up", total.min(500), concurrency, send.clone()).await;
-    anyhow::ensure!(warmup.requests > 0, "no successful request to {url}");
-    let name = format!("gateway → mesh → worker ({tier})");
-    Ok(drive(&name, total, concurrency, send).await)
+    let warmup = drive("warm-up", warm_ups(total), concurrency, send.clone()).await;
+    anyhow::ensure!(warmup.requests > 0, "no successful request to {url}: {:?}", warmup.failures);
+    Ok(drive(name, total, concurrency, send).await)
+}
+
+/// The name of the fast-tier scenario (the one the ratio line compares).
+const FAST: &str = "gateway → mesh → worker (fast)";
+
+/// Headers asking for `tier`.
+fn tier(tier: &'static str) -> Headers {
+    Arc::new(move || vec![("x-peerhost-tier", tier.to_owned())])
 }
 
 pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> {
@@ -249,10 +275,14 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
             .extend(in_process(&args.baseline, method, body, total, concurrency, executors).await?);
     }
     if args.sandbox_only {
-        return print(&reports, None, args.json);
+        return print(&reports, &[], args.json);
     }
     let baseline = reports.clone();
 
+    anyhow::ensure!(
+        !(args.paid && args.url.is_some()),
+        "--paid pays on the in-process devnet's chain: leave out --url"
+    );
     let mut devnet = None;
     let url = match &args.url {
         Some(url) => url.clone(),
@@ -261,11 +291,13 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
             let _ = std::fs::remove_dir_all(&dir);
             let mut options = DevnetOptions::new(&dir);
             options.workers = args.workers.max(1);
-            // The chain is never on the request path; leaving it out keeps runs comparable.
-            options.chain = None;
+            // The chain is never on an unpaid call's path; leaving it out keeps runs
+            // comparable. Paid calls settle on it.
+            options.chain = args.paid.then(paid::chain);
             options.gateway = GatewayConfig {
                 listen: "127.0.0.1:0".parse().expect("socket address"),
                 fast_racers: args.racers.max(1),
+                free_calls: if args.paid { paid::free_calls(args.requests) } else { 0 },
                 ..GatewayConfig::default()
             };
             options.worker =
@@ -277,9 +309,23 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
         }
     };
     let (n, c) = (args.requests, args.concurrency);
-    let mut end_to_end = vec![over_http(&url, &args.method, "fast", body.clone(), n, c).await?];
+    let load = |name, tier_name| Load {
+        name,
+        url: &url,
+        method: &args.method,
+        body: body.clone(),
+        headers: tier(tier_name),
+    };
+    let mut end_to_end = vec![over_http(load(FAST, "fast"), n, c).await?];
     if args.verified {
-        end_to_end.push(over_http(&url, &args.method, "verified", body, n, c).await?);
+        let name = "gateway → mesh → worker (verified)";
+        end_to_end.push(over_http(load(name, "verified"), n, c).await?);
+    }
+    let mut summary = Vec::new();
+    if let Some(net) = devnet.as_ref().filter(|_| args.paid) {
+        let (reports, line) = paid::run(net, &args.method, body.clone(), n, c).await?;
+        end_to_end.extend(reports);
+        summary.push(("paid", line));
     }
     if let Some(seconds) = args.wrk {
         let target = format!("{url}/bench?name=peerhost");
@@ -299,7 +345,9 @@ pub(super) async fn run(data_dir: &Path, args: BenchArgs) -> anyhow::Result<()> 
     }
     let fast: Vec<Report> =
         end_to_end.iter().filter(|r| r.name.contains("(fast)")).cloned().collect();
-    let ratio = ratio_line(&baseline, &fast);
+    if let Some(ratio) = ratio_line(&baseline, &fast) {
+        summary.insert(0, ("ratio", ratio));
+    }
     reports.extend(end_to_end);
-    print(&reports, ratio, args.json)
+    print(&reports, &summary, args.json)
 }

@@ -90,24 +90,29 @@ pub(super) fn ratio_line(baseline: &[Report], end_to_end: &[Report]) -> Option<S
     ))
 }
 
-/// Prints the reports as a table (and `ratio`, if any), or as JSON.
-pub(super) fn print(reports: &[Report], ratio: Option<String>, json: bool) -> anyhow::Result<()> {
+/// Prints the reports as a table followed by the `summary` lines, or as JSON (each summary
+/// line under its key).
+pub(super) fn print(
+    reports: &[Report],
+    summary: &[(&str, String)],
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
-        let reports: Vec<_> = reports.iter().map(Report::json).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "scenarios": reports, "ratio": ratio }))?
-        );
+        let mut out = json!({ "scenarios": reports.iter().map(Report::json).collect::<Vec<_>>() });
+        for (key, line) in summary {
+            out[*key] = json!(line);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     println!(
-        "{:<40} {:>5} {:>10} {:>10} {:>10} {:>10} {:>6}",
+        "{:<46} {:>5} {:>10} {:>10} {:>10} {:>10} {:>6}",
         "scenario", "conc", "p50 µs", "p90 µs", "p99 µs", "req/s", "fail"
     );
     for r in reports {
         let us = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6);
         println!(
-            "{:<40} {:>5} {:>10} {:>10} {:>10} {:>10.0} {:>6}",
+            "{:<46} {:>5} {:>10} {:>10} {:>10} {:>10.0} {:>6}",
             r.name,
             r.concurrency,
             us(r.p50),
@@ -117,11 +122,11 @@ pub(super) fn print(reports: &[Report], ratio: Option<String>, json: bool) -> an
             r.failed()
         );
         for (kind, n) in &r.failures {
-            println!("{:<40} {n} × {kind}", "  failed:");
+            println!("{:<46} {n} × {kind}", "  failed:");
         }
     }
-    if let Some(ratio) = ratio {
-        println!("{ratio}");
+    for (_, line) in summary {
+        println!("{line}");
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! again.
 
 mod journal;
+mod payer;
 mod rejection;
 mod verify;
 pub(crate) mod wire;
@@ -29,6 +30,7 @@ use tracing::{debug, info, warn};
 
 pub use journal::JournalError;
 use journal::{Entry, Journal, Key, State, key};
+pub use payer::{Offer, OfferError, Payer};
 pub use rejection::Rejection;
 use wire::{Payment, Requirements, Terms};
 
