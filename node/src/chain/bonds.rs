@@ -74,7 +74,8 @@ impl Chain {
     ///
     /// [`ChainError::Reverted`], e.g. an insufficient balance.
     pub async fn transfer_token(&self, to: Address, amount: U256) -> Result<TxHash, ChainError> {
-        self.confirm(self.token.transfer(to, amount)).await
+        // A token transfer uses at most about 52,000 gas: no estimate needed.
+        self.confirm(self.token.transfer(to, amount).gas(100_000)).await
     }
 
     /// Lets the coordinator pull up to `amount` of this address's tokens.

@@ -49,7 +49,7 @@ pub async fn follow(
     shutdown: CancellationToken,
     mut on_event: impl FnMut(Followed),
 ) {
-    let provider = chain.provider();
+    let provider = chain.events_provider();
     let mut last: Option<Position> = None;
     let mut next_block = from;
     let mut backoff = Duration::from_millis(250);

@@ -59,6 +59,9 @@ pub use verify::{Verified, VerifyError, verify_answer};
 pub struct ChainConfig {
     /// JSON-RPC endpoint (`http(s)://` or `ws(s)://`).
     pub rpc_url: String,
+    /// A WebSocket endpoint of the same chain for event subscriptions, when `rpc_url` is
+    /// HTTP (see [`Chain::with_events_url`]); `None` subscribes over `rpc_url`.
+    pub events_url: Option<String>,
     /// The coordinator contract.
     pub coordinator: Address,
     /// How often gateways look for finished epochs.
@@ -75,6 +78,7 @@ impl ChainConfig {
     pub fn new(rpc_url: impl Into<String>, coordinator: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
+            events_url: None,
             coordinator,
             tick: Duration::from_secs(1),
             audit_fraction: 0.05,
@@ -92,6 +96,8 @@ pub type Stake = ExecutionCoordinator::Stake;
 pub struct Chain {
     signer: PrivateKeySigner,
     provider: DynProvider,
+    /// Where event subscriptions go: `provider`, unless [`Chain::with_events_url`] split them.
+    events: DynProvider,
     coordinator: ExecutionCoordinatorInstance<DynProvider>,
     token: MockUSDCInstance<DynProvider>,
     address: Address,
@@ -127,6 +133,7 @@ impl Chain {
         let token = MockUSDC::new(token, provider.clone());
         Ok(Self {
             signer,
+            events: provider.clone(),
             provider,
             coordinator,
             token,
@@ -157,9 +164,28 @@ impl Chain {
         &self.token
     }
 
-    /// The provider, for reads and event subscriptions.
+    /// The provider, for reads and transactions.
     pub fn provider(&self) -> &DynProvider {
         &self.provider
+    }
+
+    /// The provider event subscriptions go to (see [`Chain::with_events_url`]).
+    pub fn events_provider(&self) -> &DynProvider {
+        &self.events
+    }
+
+    /// Follows events over `url` (a `ws://` or `wss://` endpoint of the same chain) and keeps
+    /// reads and transactions on the endpoint this client connected to. Over HTTP each request
+    /// is one exchange; on a WebSocket shared with subscriptions, a server that leaves Nagle's
+    /// algorithm on (anvil does) holds back a response written right behind a notification
+    /// until our delayed ACK, 40 ms later.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Connect`] if the endpoint does not answer.
+    pub async fn with_events_url(mut self, url: &str) -> Result<Self, ChainError> {
+        self.events = signing_provider(url, self.signer.clone()).await?;
+        Ok(self)
     }
 
     /// The coordinator's EIP-712 domain (receipts, attestations).
@@ -176,15 +202,25 @@ pub(crate) async fn signing_provider(
     signer: PrivateKeySigner,
 ) -> Result<DynProvider, ChainError> {
     install_tls_provider();
-    let provider = ProviderBuilder::default()
+    let connect_error = |source| ChainError::Connect { url: rpc_url.to_owned(), source };
+    let builder = ProviderBuilder::default()
         .with_gas_estimation()
         .with_simple_nonce_management()
         .fetch_chain_id()
-        .wallet(EthereumWallet::from(signer))
-        .connect(rpc_url)
-        .await
-        .map_err(|source| ChainError::Connect { url: rpc_url.to_owned(), source })?;
-    Ok(provider.erased())
+        .wallet(EthereumWallet::from(signer));
+    let provider = if rpc_url.starts_with("http://") || rpc_url.starts_with("https://") {
+        let url = rpc_url
+            .parse::<alloy::transports::http::reqwest::Url>()
+            .map_err(|e| connect_error(alloy::transports::TransportErrorKind::custom(e)))?;
+        let client = alloy::rpc::client::RpcClient::new_http(url);
+        // Receipts are polled for over HTTP: a local chain mines at once, a real one a block
+        // in a second or two; alloy's defaults (250 ms locally, 7 s otherwise) add that much.
+        let poll = if client.is_local() { HTTP_POLL_LOCAL } else { HTTP_POLL };
+        builder.connect_client(client.with_poll_interval(poll)).erased()
+    } else {
+        builder.connect(rpc_url).await.map_err(connect_error)?.erased()
+    };
+    Ok(provider)
 }
 
 /// The next item of a role's queue, or `None` once the node stops or the queue closes.
@@ -197,6 +233,11 @@ pub(crate) async fn next_or_stop<T>(
         item = rx.recv() => item,
     }
 }
+
+/// How often an HTTP client on a local chain polls for a receipt.
+const HTTP_POLL_LOCAL: Duration = Duration::from_millis(5);
+/// How often an HTTP client polls for a receipt otherwise.
+const HTTP_POLL: Duration = Duration::from_millis(500);
 
 /// How long a sent transaction may take to be mined.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);

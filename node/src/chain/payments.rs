@@ -14,6 +14,10 @@ use peerhost_contracts::{
 
 use super::{Chain, ChainError};
 
+/// The gas limit of a settlement, so sending one needs no estimate: a settlement uses about
+/// 128,000 gas, up to 162,000 when it writes a payee's first credit.
+const SETTLE_GAS: u64 = 300_000;
+
 /// What the chain says about one payment authorization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaymentState {
@@ -68,7 +72,27 @@ impl Chain {
         signature: Bytes,
     ) -> Result<TxHash, ChainError> {
         let id = payment_id(auth.from, auth.nonce);
-        self.confirm(self.coordinator.settleTransfer(payee, id, auth, signature)).await
+        let call = self.coordinator.settleTransfer(payee, id, auth, signature);
+        self.confirm(call.gas(SETTLE_GAS)).await
+    }
+
+    /// Runs [`Chain::settle_transfer`] against the latest state without sending it: `Ok` if
+    /// it would settle now, else the contract's reason. One execution, where sending without
+    /// a gas limit would have the node search for one (anvil runs the call dozens of times).
+    ///
+    /// # Errors
+    ///
+    /// [`ChainError::Reverted`] with the token's or coordinator's reason; RPC failures.
+    pub async fn simulate_settlement(
+        &self,
+        payee: Address,
+        auth: Authorization,
+        signature: Bytes,
+    ) -> Result<(), ChainError> {
+        let id = payment_id(auth.from, auth.nonce);
+        let call = self.coordinator.settleTransfer(payee, id, auth, signature);
+        call.from(self.address).gas(SETTLE_GAS).call().await?;
+        Ok(())
     }
 
     /// The transaction that settled the payment `(from, nonce)`, if any (looked up by its

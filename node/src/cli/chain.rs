@@ -23,12 +23,17 @@ pub(super) struct ChainArgs {
     /// The ExecutionCoordinator contract.
     #[arg(long, value_name = "ADDRESS", requires = "rpc_url")]
     coordinator: Option<Address>,
+    /// A WebSocket endpoint of the same chain for event subscriptions, when `--rpc-url` is
+    /// HTTP (requests then take one HTTP exchange each).
+    #[arg(long, value_name = "URL", requires = "rpc_url")]
+    events_url: Option<String>,
 }
 
 impl ChainArgs {
     /// The node's chain settings, if both flags were given.
     pub(super) fn config(&self) -> Option<ChainConfig> {
-        Some(ChainConfig::new(self.rpc_url.clone()?, self.coordinator?))
+        let config = ChainConfig::new(self.rpc_url.clone()?, self.coordinator?);
+        Some(ChainConfig { events_url: self.events_url.clone(), ..config })
     }
 
     async fn connect(&self, data_dir: &Path) -> anyhow::Result<Chain> {
@@ -39,7 +44,8 @@ impl ChainArgs {
     fn flags(&self) -> String {
         match (&self.rpc_url, &self.coordinator) {
             (Some(url), Some(coordinator)) => {
-                format!("--rpc-url {url} --coordinator {coordinator}")
+                let events = self.events_url.as_ref().map(|u| format!(" --events-url {u}"));
+                format!("--rpc-url {url} --coordinator {coordinator}{}", events.unwrap_or_default())
             }
             _ => String::new(),
         }

@@ -96,10 +96,12 @@ pub(super) async fn start_chain(options: &DevnetChainOptions) -> Result<DevnetCh
     }
     let deployment = deploy(&local.http_url(), &admin_key, &deploy_options).await?;
     let admin = Chain::connect(
-        &local.ws_url(),
+        &local.http_url(),
         deployment.coordinator,
         &Wallet::from_bytes(&admin_key).map_err(|e| ChainError::Deploy(e.to_string()))?,
     )
+    .await?
+    .with_events_url(&local.ws_url())
     .await?;
     // Anvil's last two development accounts: no node uses them.
     let keys = local.keys();

@@ -168,7 +168,9 @@ impl Devnet {
         let settle = chain.as_ref().zip(options.chain.as_ref()).map(|(chain, o)| ChainConfig {
             tick: o.tick,
             audit_fraction: o.audit_fraction,
-            ..ChainConfig::new(chain.local.ws_url(), chain.deployment.coordinator)
+            // Requests over HTTP, subscriptions over the WebSocket (`Chain::with_events_url`).
+            events_url: Some(chain.local.ws_url()),
+            ..ChainConfig::new(chain.local.http_url(), chain.deployment.coordinator)
         });
         let validator = options.chain.as_ref().is_some_and(|o| o.validator);
         let blobs = SocketAddr::new(options.ip, 0);

@@ -105,7 +105,7 @@ async fn round_trip(net: &Devnet, payer: &[u8; 32], total: usize) -> anyhow::Res
     let chain = net.chain.as_ref().context("a chain")?;
     let client = Arc::new(
         Chain::connect(
-            &chain.local.ws_url(),
+            &chain.local.http_url(),
             chain.deployment.coordinator,
             &Wallet::from_bytes(payer)?,
         )

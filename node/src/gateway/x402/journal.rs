@@ -1,14 +1,17 @@
 //! The payment journal: every accepted payment, on disk, before its function runs.
 //!
-//! A payment `(payer, nonce)` moves `Accepted → Settled → Answered → Delivered`. Each step is
-//! committed durably (redb, fsync) before the next begins, so after a crash the gateway knows
-//! whether to check the chain for a settlement, run the function, or hand back the stored
-//! answer — and a payment that bought a delivered response is never served again.
+//! A payment `(payer, nonce)` moves `Accepted → Settled → Answered → Delivered`. `Accepted`
+//! and `Delivered` are committed durably (redb, fsync); `Settled` and `Answered` reach the disk
+//! with the next durable commit, because a crash that loses them loses nothing: the chain still
+//! shows the settlement of an `Accepted` payment, and a payment whose answer is lost runs its
+//! function again. So after a crash the gateway knows whether to check the chain for a
+//! settlement, run the function, or hand back the stored answer — and a payment that bought a
+//! delivered response is never served again.
 
 use std::path::Path;
 
 use alloy::primitives::{Address, B256};
-use redb::{Database, ReadableDatabase as _, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 const PAYMENTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("payments");
@@ -110,8 +113,19 @@ impl Journal {
 
     /// Stores `entry` durably.
     pub(crate) fn put(&self, key: &Key, entry: &Entry) -> Result<(), JournalError> {
+        self.write(key, entry, Durability::Immediate)
+    }
+
+    /// Records `entry` under `key`, on disk with the next [`Journal::put`] (or lost in a crash
+    /// before it).
+    pub(crate) fn put_lazily(&self, key: &Key, entry: &Entry) -> Result<(), JournalError> {
+        self.write(key, entry, Durability::None)
+    }
+
+    fn write(&self, key: &Key, entry: &Entry, durability: Durability) -> Result<(), JournalError> {
         let bytes = serde_cbor::to_vec(entry).map_err(fail)?;
-        let tx = self.db.begin_write().map_err(fail)?;
+        let mut tx = self.db.begin_write().map_err(fail)?;
+        tx.set_durability(durability).map_err(fail)?;
         {
             let mut table = tx.open_table(PAYMENTS).map_err(fail)?;
             table.insert(key.as_slice(), bytes.as_slice()).map_err(fail)?;

@@ -15,7 +15,7 @@ mod verify;
 pub(crate) mod wire;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     net::IpAddr,
     path::Path,
     sync::{Arc, Mutex},
@@ -81,9 +81,18 @@ pub struct Paywall {
     terms: Terms,
     domain: Eip712Domain,
     journal: Journal,
-    in_flight: Mutex<HashSet<Key>>,
+    in_flight: Mutex<HashMap<Key, Phase>>,
     free_calls: u32,
     free_used: Mutex<HashMap<IpAddr, (u64, u32)>>,
+}
+
+/// Where a payment held in memory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Being settled or served: a copy gets `payment_in_progress`.
+    Serving,
+    /// Its answer went out; the durable record of that is being written.
+    Spent,
 }
 
 /// An accepted, settled payment being served. Holding it keeps copies of the same payment
@@ -110,19 +119,29 @@ impl Drop for Ticket {
 }
 
 impl Ticket {
-    /// Records the function's answer before it goes out.
+    /// Records the function's answer before it goes out (lazily: lost in a crash, the
+    /// function runs again for a retry).
     pub(crate) fn answered(&mut self, answer: StoredAnswer) {
         self.entry.state = State::Answered { tx: self.tx.0, answer: Box::new(answer) };
-        if let Err(e) = self.paywall.journal.put(&self.key, &self.entry) {
+        if let Err(e) = self.paywall.journal.put_lazily(&self.key, &self.entry) {
             warn!(target: "peerhost::gateway", error = %e, "could not journal an answer");
         }
     }
 
-    /// Marks the payment spent: its answer went out.
+    /// Marks the payment spent: its answer went out. The payment counts as used at once; the
+    /// durable write runs on the blocking pool, off the response's path, and the ticket it
+    /// holds keeps copies of the payment out until it lands.
     pub(crate) fn delivered(mut self) {
         self.entry.state = State::Delivered { tx: self.tx.0 };
-        if let Err(e) = self.paywall.journal.put(&self.key, &self.entry) {
-            warn!(target: "peerhost::gateway", error = %e, "could not journal a delivery");
+        self.paywall.in_flight.lock().expect("in-flight lock").insert(self.key, Phase::Spent);
+        let write = move || {
+            if let Err(e) = self.paywall.journal.put(&self.key, &self.entry) {
+                warn!(target: "peerhost::gateway", error = %e, "could not journal a delivery");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(write)),
+            Err(_) => write(),
         }
     }
 
@@ -226,8 +245,17 @@ impl Paywall {
         let from = payment.authorization.from;
         let nonce = payment.authorization.nonce;
         let k = key(from, nonce);
-        if !self.in_flight.lock().expect("in-flight lock").insert(k) {
-            return Err(Rejection::InFlight.into());
+        match self.in_flight.lock().expect("in-flight lock").entry(k) {
+            std::collections::hash_map::Entry::Occupied(held) => {
+                return Err(match held.get() {
+                    Phase::Serving => Rejection::InFlight,
+                    Phase::Spent => Rejection::Used,
+                }
+                .into());
+            }
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert(Phase::Serving);
+            }
         }
         let mut ticket = Ticket {
             paywall: self.clone(),
@@ -260,7 +288,11 @@ impl Paywall {
                     }
                     State::Accepted => {
                         debug!(target: "peerhost::gateway", payer = %from, "resuming an unsettled payment");
-                        self.settle(&mut ticket, &payment, payee).await?;
+                        // Settled before the crash (its `Settled` step is not kept durably)?
+                        match self.chain.settlement_tx(from, nonce).await? {
+                            Some(tx) => ticket.tx = tx,
+                            None => self.settle(&mut ticket, &payment, payee).await?,
+                        }
                     }
                 }
                 ticket.entry.state = State::Settled { tx: ticket.tx.0 };
@@ -268,7 +300,15 @@ impl Paywall {
             }
             None => {
                 verify::check(&payment, &self.terms, signer, price, clock::unix_ms() / 1000)?;
-                let state = self.chain.payment_state(from, nonce).await?;
+                let (state, simulated) = tokio::join!(
+                    self.chain.payment_state(from, nonce),
+                    self.chain.simulate_settlement(
+                        payee,
+                        chain_authorization(&payment),
+                        payment.signature.clone()
+                    ),
+                );
+                let state = state?;
                 if state.settled || state.nonce_used {
                     return Err(Rejection::NonceUsed.into());
                 }
@@ -279,6 +319,12 @@ impl Paywall {
                         want: price,
                     }
                     .into());
+                }
+                match simulated {
+                    Err(ChainError::Reverted { reason }) => {
+                        return Err(Rejection::Settlement(reason).into());
+                    }
+                    other => other?,
                 }
                 self.journal.put(&k, &ticket.entry)?;
                 self.settle(&mut ticket, &payment, payee).await?;
@@ -295,13 +341,7 @@ impl Paywall {
         payee: Address,
     ) -> Result<(), Refusal> {
         let a = &payment.authorization;
-        let auth = ChainAuthorization {
-            from: a.from,
-            value: a.value,
-            validAfter: a.validAfter,
-            validBefore: a.validBefore,
-            nonce: a.nonce,
-        };
+        let auth = chain_authorization(payment);
         let tx = match self.chain.settle_transfer(payee, auth, payment.signature.clone()).await {
             Ok(tx) => tx,
             Err(error) => {
@@ -317,8 +357,20 @@ impl Paywall {
         };
         ticket.tx = tx;
         ticket.entry.state = State::Settled { tx: tx.0 };
-        self.journal.put(&ticket.key, &ticket.entry)?;
+        self.journal.put_lazily(&ticket.key, &ticket.entry)?;
         info!(target: "peerhost::gateway", payer = %a.from, amount = %a.value, %tx, "payment settled");
         Ok(())
+    }
+}
+
+/// The coordinator's view of a payment's authorization.
+fn chain_authorization(payment: &Payment) -> ChainAuthorization {
+    let a = &payment.authorization;
+    ChainAuthorization {
+        from: a.from,
+        value: a.value,
+        validAfter: a.validAfter,
+        validBefore: a.validBefore,
+        nonce: a.nonce,
     }
 }
