@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use peerhost_protocol::*;
 use std::hint::black_box;
 
-fn order(body: &[u8]) -> (NodeSecret, ExecutionRequest) {
+fn order(body: &[u8]) -> ExecutionRequest {
     let gateway = NodeSecret::from_bytes(&[1; 32]);
     let raw = RawRequest {
         owner: "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266".parse().unwrap(),
@@ -20,7 +20,7 @@ fn order(body: &[u8]) -> (NodeSecret, ExecutionRequest) {
         body,
     };
     let request = CanonicalRequest::build(&raw, gateway.public(), 7, 1_700_000_000_000).unwrap();
-    let order = ExecutionRequest {
+    ExecutionRequest {
         request,
         bundle: BlobHash::of(b"bundle"),
         version: 1,
@@ -29,23 +29,19 @@ fn order(body: &[u8]) -> (NodeSecret, ExecutionRequest) {
         racers: vec![NodeKey([2; 32]), NodeKey([3; 32])],
         reply_to: vec!["/ip4/127.0.0.1/tcp/4001".into()],
         body: Some(body.to_vec()),
-    };
-    (gateway, order)
+    }
 }
 
 fn bench(c: &mut Criterion) {
     let body = br#"{"hello":"world"}"#;
-    let (gateway, order) = order(body);
-    let sealed = codec::encode(&SignedRequest::seal(&gateway, &order));
+    let order = order(body);
+    let encoded = codec::encode(&order);
 
     c.bench_function("keccak256 64 B", |b| b.iter(|| keccak256(black_box(&[7u8; 64]))));
     c.bench_function("canonical request id", |b| b.iter(|| black_box(&order.request).id()));
     c.bench_function("encode execution request", |b| b.iter(|| codec::encode(black_box(&order))));
-    c.bench_function("seal execution request (encode + ed25519 sign)", |b| {
-        b.iter(|| codec::encode(&SignedRequest::seal(&gateway, black_box(&order))))
-    });
-    c.bench_function("open execution request (decode + canonical check + verify)", |b| {
-        b.iter(|| SignedRequest::open_request(black_box(&sealed)).unwrap())
+    c.bench_function("decode execution request (canonical check + validation)", |b| {
+        b.iter(|| codec::decode::<ExecutionRequest>(black_box(&encoded)).unwrap())
     });
 
     let worker = NodeSecret::from_bytes(&[2; 32]);

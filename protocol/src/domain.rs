@@ -13,9 +13,6 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// version or the engine configuration (`node/src/sandbox/engine.rs`) changes this.
 pub const ENGINE_ID: &str = "wasmtime-48.0.8/peerhost-1";
 
-/// A gateway's signature over an [`ExecutionRequest`](crate::ExecutionRequest).
-pub const EXECUTION_REQUEST: &[u8] = b"peerhost/1/execution-request\0";
-
 /// A worker's signature over a [`Receipt`](crate::Receipt).
 pub const RECEIPT: &[u8] = b"peerhost/1/receipt\0";
 
@@ -30,7 +27,7 @@ mod tests {
 
     #[test]
     fn domains_are_distinct_and_none_is_a_prefix_of_another() {
-        let all = [EXECUTION_REQUEST, RECEIPT, DEPLOYMENT];
+        let all = [RECEIPT, DEPLOYMENT];
         for (i, a) in all.iter().enumerate() {
             for (j, b) in all.iter().enumerate() {
                 if i != j {

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    codec::{self, DecodeError, Invalid, Wire},
+    codec::{self, DecodeError, Wire},
     keys::{NodeKey, NodeSecret, Signature, SignatureError},
 };
 
@@ -90,22 +90,6 @@ impl<T: Signable> Envelope<T> {
         let value = envelope.open()?;
         Ok((envelope, value))
     }
-}
-
-/// A payload field that must name the envelope's signer (e.g. a receipt's `worker`).
-///
-/// # Errors
-///
-/// [`Invalid`] if `claimed` is not `signer`.
-pub(crate) fn check_signer(
-    field: &'static str,
-    claimed: &NodeKey,
-    signer: &NodeKey,
-) -> Result<(), Invalid> {
-    if claimed != signer {
-        return Err(Invalid::new(field, "does not match the envelope signer"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,19 +1,19 @@
-//! Execution requests (gateway → workers, gossiped) and results with receipts (worker →
-//! gateway, direct).
+//! Execution requests (gateway → workers, on a dispatch link or gossiped) and results with
+//! receipts (worker → gateway, direct).
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
     codec::{Invalid, Wire},
     domain,
-    envelope::{Envelope, Signable, check_signer},
+    envelope::{Envelope, Signable},
     hash::{BlobHash, Keccak, RequestId, keccak256},
     keys::NodeKey,
     request::{CanonicalRequest, Header, HttpResponse, check_headers},
     wallet::EvmSignature,
 };
 
-/// Bodies up to this size ride inside the gossiped request; larger ones are fetched from the
+/// Bodies up to this size ride inside the request; larger ones are fetched from the
 /// gateway over a direct stream by the workers that race.
 pub const MAX_INLINE_BODY: usize = 32 * 1024;
 /// Most racers a request may name.
@@ -21,7 +21,13 @@ pub const MAX_RACERS: usize = 16;
 /// Most gateway addresses a request may carry.
 pub const MAX_REPLY_ADDRS: usize = 8;
 
-/// A gateway's signed order to run one call.
+/// A gateway's order to run one call.
+///
+/// It travels without a signature of its own: on a dispatch link the connection's Noise
+/// handshake authenticates the gateway, and on gossip the message's gossipsub signature (strict
+/// validation) authenticates its publisher. Either way the receiver checks that the
+/// authenticated sender is [`request.gateway`](CanonicalRequest::gateway). Nothing signed by
+/// a gateway is needed later: disputes rest on the worker's receipt and the anchored roots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutionRequest {
@@ -93,29 +99,6 @@ impl Wire for ExecutionRequest {
             }
             _ => Ok(()),
         }
-    }
-}
-
-impl Signable for ExecutionRequest {
-    const DOMAIN: &'static [u8] = domain::EXECUTION_REQUEST;
-}
-
-/// A signed execution request, as gossiped.
-pub type SignedRequest = Envelope<ExecutionRequest>;
-
-impl SignedRequest {
-    /// Opens a gossiped request: signature, canonical decoding, and the rule that the signer is
-    /// the gateway named in the request.
-    ///
-    /// # Errors
-    ///
-    /// As [`Envelope::open_bytes`], or [`Invalid`] (as a decode error) if the signer is not the
-    /// request's gateway.
-    pub fn open_request(bytes: &[u8]) -> Result<(Self, ExecutionRequest), crate::OpenError> {
-        let (envelope, request) = Self::open_bytes(bytes)?;
-        check_signer("request.gateway", &request.request.gateway, &envelope.signer)
-            .map_err(crate::DecodeError::from)?;
-        Ok((envelope, request))
     }
 }
 

@@ -14,8 +14,9 @@
 //! # Identity and signatures
 //!
 //! A node has one ed25519 key ([`NodeSecret`] / [`NodeKey`]): its libp2p peer id and iroh
-//! endpoint id. Nodes sign [`ExecutionRequest`]s (gateways) and [`Receipt`]s (workers) as
-//! [`Envelope`]s over `domain ‖ payload`, with domains from [`domain`]. Function owners sign
+//! endpoint id. Workers sign [`Receipt`]s as [`Envelope`]s over `domain ‖ payload`, with
+//! domains from [`domain`]; a gateway's [`ExecutionRequest`] is authenticated once, by the
+//! transport it travels on (a Noise-authenticated dispatch link, or gossipsub's signature). Function owners sign
 //! [`DeploymentRecord`]s with an EVM [`Wallet`] (recoverable secp256k1, EIP-191), so
 //! ownership is checked offline and, later, on-chain.
 //!
@@ -28,7 +29,8 @@
 //! let worker = NodeSecret::from_bytes(&[2; 32]);
 //! let owner: Owner = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266".parse().unwrap();
 //!
-//! // The gateway canonicalizes the HTTP call and signs an execution request.
+//! // The gateway canonicalizes the HTTP call into an execution request (sent on a dispatch
+//! // link or gossiped; the transport or gossipsub authenticates the gateway).
 //! let raw = RawRequest {
 //!     owner, project: "hello", function: "echo", method: "GET", path: "/",
 //!     query: Some("name=world"), headers: vec![], body: b"",
@@ -38,10 +40,10 @@
 //!     request, bundle: BlobHash::of(b"bundle"), version: 1, deadline_ms: 1_700_000_010_000,
 //!     attempt: 0, racers: vec![], reply_to: vec![], body: None,
 //! };
-//! let gossiped = codec::encode(&SignedRequest::seal(&gateway, &order));
+//! let sent = codec::encode(&order);
 //!
-//! // A worker opens it, runs the function, and signs a receipt for its response.
-//! let (_, received) = SignedRequest::open_request(&gossiped).unwrap();
+//! // A worker decodes it, runs the function, and signs a receipt for its response.
+//! let received: ExecutionRequest = codec::decode(&sent).unwrap();
 //! let response = HttpResponse { status: 200, headers: vec![], body: b"hi".to_vec() };
 //! let receipt = Receipt {
 //!     request_id: received.id(), result_hash: response.hash(), worker: worker.public(),
@@ -86,7 +88,7 @@ pub use domain::{ENGINE_ID, PROTOCOL_VERSION};
 pub use envelope::{Envelope, OpenError, Signable};
 pub use execution::{
     AnswerReceipt, ExecutionRequest, ExecutionResult, MAX_INLINE_BODY, MAX_RACERS, MAX_REPLY_ADDRS,
-    Receipt, ResultError, SignedRequest,
+    Receipt, ResultError,
 };
 pub use gossip::{
     Announcement, Audit, EpochSummary, Heartbeat, MAX_ADDRS, MAX_AUDITS, MAX_EPOCH_LEAVES,

@@ -32,9 +32,14 @@ pub fn exec_shard(owner: &Owner, project: &str) -> u8 {
     keccak256_parts(&[owner.as_bytes(), project.as_bytes()]).0[0] % EXEC_SHARDS
 }
 
+/// What every execution shard's topic starts with. Version 2: requests on it are bare
+/// [`ExecutionRequest`](crate::ExecutionRequest)s, authenticated by gossipsub's signature
+/// alone (version 1 carried a second, envelope signature).
+pub const EXEC_PREFIX: &str = "/peerhost/2/exec/";
+
 /// The topic of an execution shard.
 pub fn exec_topic(shard: u8) -> String {
-    format!("/peerhost/1/exec/{shard:02x}")
+    format!("{EXEC_PREFIX}{shard:02x}")
 }
 
 #[cfg(test)]
@@ -51,6 +56,6 @@ mod tests {
             seen.insert(s);
         }
         assert_eq!(seen.len(), EXEC_SHARDS as usize);
-        assert_eq!(exec_topic(10), "/peerhost/1/exec/0a");
+        assert_eq!(exec_topic(10), "/peerhost/2/exec/0a");
     }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use bytes::Bytes as Frame;
 use peerhost_protocol::{
     AnswerReceipt, CanonicalRequest, EvmSignature, ExecutionRequest, ExecutionResult, HttpResponse,
-    MAX_INLINE_BODY, NodeKey, RawRequest, Receipt, RequestId, SignedRequest, Tier, codec, topics,
+    MAX_INLINE_BODY, NodeKey, RawRequest, Receipt, RequestId, Tier, codec, topics,
 };
 use tracing::{debug, trace};
 
@@ -338,8 +338,8 @@ impl Gateway {
         }
     }
 
-    /// Sends an order to its racers: on each racer's dispatch link where one is open, and
-    /// signed on gossip for the others (or for an open race). Gossip with no peer on the topic
+    /// Sends an order to its racers: on each racer's dispatch link where one is open, and on
+    /// gossip for the others (or for an open race). Gossip with no peer on the topic
     /// yet is tried again until `give_up_at_ms`, unless a link took the order.
     async fn send_order(
         &self,
@@ -366,7 +366,8 @@ impl Gateway {
             return Ok(());
         }
         self.sent[1].fetch_add(1, Ordering::Relaxed);
-        let bytes = codec::encode(&SignedRequest::seal(&self.secret, order));
+        // The same bytes as on a link: gossipsub's signature authenticates the gateway.
+        let bytes = frame.to_vec();
         let mut sent = self.mesh.publish(topic.to_owned(), bytes.clone()).await;
         // No peer on the topic's gossip mesh yet (a gateway that just started or reconnected):
         // publish again shortly rather than spend the attempt.

@@ -127,7 +127,7 @@ impl Behaviour {
         const {
             assert!(peerhost_protocol::Announcement::MAX_BYTES < MAX_GOSSIP_BYTES);
             assert!(peerhost_protocol::EpochSummary::MAX_BYTES < MAX_GOSSIP_BYTES);
-            assert!(peerhost_protocol::SignedRequest::MAX_BYTES < MAX_GOSSIP_BYTES);
+            assert!(peerhost_protocol::ExecutionRequest::MAX_BYTES < MAX_GOSSIP_BYTES);
         }
 
         let relay = config

@@ -4,8 +4,8 @@
 use std::{sync::Arc, time::Duration};
 
 use peerhost_protocol::{
-    Announcement, DeliveryAck, EpochSummary, ExecutionRequest, Heartbeat, SignedDeployment,
-    SignedRequest, codec, topics,
+    Announcement, DeliveryAck, EpochSummary, ExecutionRequest, Heartbeat, SignedDeployment, codec,
+    topics,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
@@ -161,7 +161,7 @@ impl Shared {
             self.on_heartbeat(message)
         } else if topic == topics::EPOCHS {
             self.on_epoch_summary(message)
-        } else if topic.starts_with("/peerhost/1/exec/") {
+        } else if topic.starts_with(topics::EXEC_PREFIX) {
             self.on_execution_request(message)
         } else {
             MessageAcceptance::Ignore
@@ -294,8 +294,10 @@ impl Shared {
     }
 
     fn on_execution_request(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
-        let request = match SignedRequest::open_request(&message.data) {
-            Ok((_, request)) => request,
+        // No envelope: gossipsub's strict validation has checked the publisher's signature,
+        // and the publisher must be the gateway the request names.
+        let request = match codec::decode::<ExecutionRequest>(&message.data) {
+            Ok(request) => request,
             Err(e) => {
                 debug!(target: "peerhost::node", source = %message.source, error = %e, "execution request refused");
                 return MessageAcceptance::Reject;
@@ -311,8 +313,8 @@ impl Shared {
         }
     }
 
-    /// Admits an execution request whose gateway `from` is authenticated (by its gossip
-    /// signature, or by the transport of the dispatch `link` it came on), and races or declines
+    /// Admits an execution request whose gateway `from` is authenticated (by gossipsub's
+    /// signature of the message, or by the transport of the dispatch `link` it came on), and races or declines
     /// it. Returns whether gossip should forward it.
     pub(super) fn admit_request(
         self: &Arc<Self>,

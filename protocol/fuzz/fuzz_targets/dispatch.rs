@@ -1,5 +1,5 @@
-//! Frames of a dispatch stream and audit order fetches: execution requests without an
-//! envelope (the stream's peer is authenticated by the transport) and orders for validators.
+//! Execution requests as they arrive on a dispatch stream or on gossip (no envelope: the
+//! transport or gossipsub authenticates the gateway), and audit orders for validators.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -99,10 +99,6 @@ pub(crate) fn execution_request() -> ExecutionRequest {
     }
 }
 
-pub(crate) fn signed_request() -> SignedRequest {
-    SignedRequest::seal(&gateway(), &execution_request())
-}
-
 pub(crate) fn response() -> HttpResponse {
     HttpResponse {
         status: 200,

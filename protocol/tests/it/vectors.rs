@@ -20,7 +20,7 @@ fn current() -> BTreeMap<&'static str, Value> {
         );
     };
     add("canonical_request", codec::encode(&samples::canonical_request(br#"{"hello":"world"}"#)));
-    add("signed_request", codec::encode(&samples::signed_request()));
+    add("execution_request", codec::encode(&samples::execution_request()));
     add("receipt", codec::encode(&samples::receipt()));
     add("delivery_result", codec::encode(&samples::delivery()));
     add("answer_receipt", codec::encode(&samples::answer_receipt()));
@@ -63,8 +63,8 @@ fn golden_bytes_decode_to_the_samples() {
     let pinned: BTreeMap<String, Value> = serde_json::from_str(&pinned).unwrap();
     let bytes = |name: &str| hex::decode(pinned[name]["cbor"].as_str().unwrap()).unwrap();
 
-    let (_, request) =
-        peerhost_protocol::SignedRequest::open_request(&bytes("signed_request")).unwrap();
+    let request: peerhost_protocol::ExecutionRequest =
+        codec::decode(&bytes("execution_request")).unwrap();
     assert_eq!(request, samples::execution_request());
     assert_eq!(request.id().to_hex(), pinned["request_id"].as_str().unwrap());
 

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use peerhost_node::mesh::{self, MeshClient, MeshConfig, MeshEvent, MessageAcceptance};
-use peerhost_protocol::{DeploymentRecord, NodeSecret, SignedRequest, topics};
+use peerhost_protocol::{DeploymentRecord, ExecutionRequest, NodeSecret, codec, topics};
 use peerhost_tests::TestNet;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +31,7 @@ impl SilentWorker {
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 if let MeshEvent::Gossip(message) = event {
-                    if let Ok((_, request)) = SignedRequest::open_request(&message.data) {
+                    if let Ok(request) = codec::decode::<ExecutionRequest>(&message.data) {
                         seen.lock().await.push(request.attempt);
                     }
                     reporter.report(
