@@ -143,6 +143,20 @@ impl Chain {
         })
     }
 
+    /// Connects as [`Chain::connect`] does to `config`'s endpoint and coordinator, with event
+    /// subscriptions on `config.events_url` where it is set ([`Chain::with_events_url`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Chain::connect`].
+    pub async fn connect_to(config: &ChainConfig, wallet: &Wallet) -> Result<Self, ChainError> {
+        let chain = Self::connect(&config.rpc_url, config.coordinator, wallet).await?;
+        match &config.events_url {
+            Some(url) => chain.with_events_url(url).await,
+            None => Ok(chain),
+        }
+    }
+
     /// This node's chain address.
     pub fn address(&self) -> Address {
         self.address

@@ -56,7 +56,7 @@ impl ChainArgs {
         wallet: &peerhost_protocol::Wallet,
     ) -> anyhow::Result<Chain> {
         let config = self.config().context("this needs --rpc-url and --coordinator")?;
-        Ok(Chain::connect(&config.rpc_url, config.coordinator, wallet).await?)
+        Ok(Chain::connect_to(&config, wallet).await?)
     }
 }
 

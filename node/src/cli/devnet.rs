@@ -95,7 +95,8 @@ pub(super) async fn run(data_dir: &Path, args: DevnetArgs) -> anyhow::Result<()>
     // On a chain, only bonded workers race: the volunteer's line bonds from the faucet.
     let settle = devnet.chain.as_ref().map_or(String::new(), |chain| {
         format!(
-            " --rpc-url {} --coordinator {} --bond 10 --fund-from 0x{}",
+            " --rpc-url {} --events-url {} --coordinator {} --bond 10 --fund-from 0x{}",
+            chain.local.http_url(),
             chain.local.ws_url(),
             chain.deployment.coordinator,
             hex::encode(chain.faucet)

@@ -297,12 +297,7 @@ impl Node {
         let (chain, claims) = match &config.chain {
             Some(settings) => {
                 let wallet = keys::wallet(&config.data_dir)?;
-                let mut chain =
-                    crate::chain::Chain::connect(&settings.rpc_url, settings.coordinator, &wallet)
-                        .await?;
-                if let Some(url) = &settings.events_url {
-                    chain = chain.with_events_url(url).await?;
-                }
+                let chain = crate::chain::Chain::connect_to(settings, &wallet).await?;
                 // Bonded trust from here on: only bonded workers race, only bonded gateways
                 // get work done.
                 tasks.push(

@@ -348,7 +348,7 @@ fn bench_pays_per_call_next_to_free_calls() {
             .unwrap_or_else(|| panic!("no {name} scenario in {report}"))
             .clone()
     };
-    for name in ["(fast)", "(digest, free)", "(digest, paid x402)", "chain: one transaction"] {
+    for name in ["(fast)", "(digest, free)", "(digest, paid x402)", "chain: token transfers"] {
         let s = scenario(name);
         assert_eq!((s["requests"].as_u64(), s["failures"].as_u64()), (Some(20), Some(0)), "{s}");
     }

@@ -72,13 +72,16 @@ pub(super) async fn run(
     let paid_name = format!("gateway → mesh → worker ({FUNCTION}, paid x402)");
     let paid = over_http(load(&paid_name, headers), requests.min(MAX_PAID), concurrency).await?;
 
-    let round_trip = round_trip(net, &chain.payer, requests.min(MAX_ROUND_TRIPS)).await?;
+    let total = requests.min(MAX_ROUND_TRIPS);
+    let round_trip = round_trip(net, &chain.payer, total, concurrency).await?;
     let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
     let line = format!(
-        "paid − free at p50: {:.0} µs at c={concurrency}; one chain transaction sent and \
-         confirmed alone: {:.0} µs p50",
+        "paid − free at p50: {:.0} µs at c={concurrency}; chain transactions alone, same \
+         concurrency: {:.0} µs p50, {:.0} tx/s (paid calls: {:.0}/s)",
         us(paid.p50.saturating_sub(free.p50)),
         us(round_trip.p50),
+        round_trip.rate,
+        paid.rate,
     );
     Ok((vec![free, paid, round_trip], line))
 }
@@ -99,9 +102,15 @@ async fn offer(url: &str) -> anyhow::Result<Offer> {
     anyhow::bail!("{url} never answered 402 Payment Required")
 }
 
-/// `total` token transfers from `payer`, one at a time, each sent and waited for: what a
-/// settlement costs on this chain without the rest of the call.
-async fn round_trip(net: &Devnet, payer: &[u8; 32], total: usize) -> anyhow::Result<Report> {
+/// `total` token transfers from `payer`, `concurrency` at a time from that one account (as a
+/// gateway settles), each sent and waited for: what settlements cost on this chain without the
+/// rest of the call, in latency and in throughput.
+async fn round_trip(
+    net: &Devnet,
+    payer: &[u8; 32],
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Report> {
     let chain = net.chain.as_ref().context("a chain")?;
     let client = Arc::new(
         Chain::connect(
@@ -112,7 +121,8 @@ async fn round_trip(net: &Devnet, payer: &[u8; 32], total: usize) -> anyhow::Res
         .await?,
     );
     let to = Address::repeat_byte(0x0b);
-    Ok(drive("chain: one transaction, sent and confirmed", total, 1, move |_| {
+    let name = "chain: token transfers from one account, sent and confirmed";
+    Ok(drive(name, total, concurrency, move |_| {
         let client = client.clone();
         async move {
             client.transfer_token(to, U256::from(1u64)).await.map(|_| ()).map_err(|e| e.to_string())

@@ -300,32 +300,32 @@ impl Paywall {
             }
             None => {
                 verify::check(&payment, &self.terms, signer, price, clock::unix_ms() / 1000)?;
-                let (state, simulated) = tokio::join!(
-                    self.chain.payment_state(from, nonce),
-                    self.chain.simulate_settlement(
+                // One eth_call on the way to a settlement; only a refused one asks why, so
+                // the payer gets a typed reason (spent nonce, funds) rather than a revert string.
+                let simulated = self
+                    .chain
+                    .simulate_settlement(
                         payee,
                         chain_authorization(&payment),
-                        payment.signature.clone()
-                    ),
-                );
-                let state = state?;
-                if state.settled || state.nonce_used {
-                    return Err(Rejection::NonceUsed.into());
-                }
-                if state.balance < alloy::primitives::U256::from(price) {
-                    return Err(Rejection::Funds {
-                        payer: from,
-                        balance: state.balance,
-                        want: price,
+                        payment.signature.clone(),
+                    )
+                    .await;
+                if let Err(ChainError::Reverted { reason }) = simulated {
+                    let state = self.chain.payment_state(from, nonce).await?;
+                    if state.settled || state.nonce_used {
+                        return Err(Rejection::NonceUsed.into());
                     }
-                    .into());
-                }
-                match simulated {
-                    Err(ChainError::Reverted { reason }) => {
-                        return Err(Rejection::Settlement(reason).into());
+                    if state.balance < alloy::primitives::U256::from(price) {
+                        return Err(Rejection::Funds {
+                            payer: from,
+                            balance: state.balance,
+                            want: price,
+                        }
+                        .into());
                     }
-                    other => other?,
+                    return Err(Rejection::Settlement(reason).into());
                 }
+                simulated?;
                 self.journal.put(&k, &ticket.entry)?;
                 self.settle(&mut ticket, &payment, payee).await?;
                 Ok(ticket)
