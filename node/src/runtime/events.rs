@@ -294,8 +294,8 @@ impl Shared {
     }
 
     fn on_execution_request(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
-        // No envelope: gossipsub's strict validation has checked the publisher's signature,
-        // and the publisher must be the gateway the request names.
+        // No envelope: gossipsub's strict validation has checked the publisher's signature;
+        // admission checks that the publisher is the request's gateway.
         let request = match codec::decode::<ExecutionRequest>(&message.data) {
             Ok(request) => request,
             Err(e) => {
@@ -303,9 +303,6 @@ impl Shared {
                 return MessageAcceptance::Reject;
             }
         };
-        if mesh::peer_id(&request.request.gateway) != Some(message.source) {
-            return MessageAcceptance::Reject;
-        }
         match self.admit_request(request, message.source, None) {
             dispatch::Forward::Accept => MessageAcceptance::Accept,
             dispatch::Forward::Ignore => MessageAcceptance::Ignore,
@@ -313,15 +310,19 @@ impl Shared {
         }
     }
 
-    /// Admits an execution request whose gateway `from` is authenticated (by gossipsub's
-    /// signature of the message, or by the transport of the dispatch `link` it came on), and races or declines
-    /// it. Returns whether gossip should forward it.
+    /// Admits an execution request sent by `from`, authenticated by gossipsub's signature of
+    /// the message or by the transport of the dispatch `link` it came on, and races or
+    /// declines it. A sender that is not the request's gateway is rejected. Returns whether
+    /// gossip should forward it.
     pub(super) fn admit_request(
         self: &Arc<Self>,
         request: ExecutionRequest,
         from: libp2p::PeerId,
         link: Option<mesh::LinkSender>,
     ) -> dispatch::Forward {
+        if mesh::peer_id(&request.request.gateway) != Some(from) {
+            return dispatch::Forward::Reject;
+        }
         let known = self.view.registry.read().expect("registry lock").knows_bundle(
             &request.request.owner,
             &request.request.project,

@@ -14,7 +14,10 @@ use peerhost_protocol::{Delivery, ExecutionRequest, NodeKey, Wire, codec, topics
 use tracing::{debug, warn};
 
 use super::Shared;
-use crate::mesh::{self, FrameLimits, LinkHandler, LinkSender};
+use crate::{
+    dispatch::Forward,
+    mesh::{self, FrameLimits, LinkHandler, LinkSender},
+};
 
 /// Most dispatch links a worker keeps at once, and per gateway (a gateway needs one; a
 /// second covers a reconnect before the first one's end is noticed).
@@ -94,11 +97,12 @@ struct Orders {
 impl LinkHandler for Orders {
     fn frame(&mut self, link: &LinkSender, frame: Bytes) -> Result<(), String> {
         let request = codec::decode::<ExecutionRequest>(&frame).map_err(|e| e.to_string())?;
-        if request.request.gateway != self.gateway {
-            return Err("a request naming another gateway".into());
+        // What gossip would penalize (another gateway's request, a body that does not match
+        // its hash, an absurd deadline) closes the link.
+        match self.shared.admit_request(request, link.peer(), Some(link.clone())) {
+            Forward::Reject => Err("a request admission rejects".into()),
+            Forward::Accept | Forward::Ignore => Ok(()),
         }
-        self.shared.admit_request(request, link.peer(), Some(link.clone()));
-        Ok(())
     }
 
     fn closed(&mut self, _link: &LinkSender) {
