@@ -189,10 +189,17 @@ async fn in_process(
 /// Headers one call carries (a tier, a payment), made afresh for each call.
 type Headers = Arc<dyn Fn() -> Vec<(&'static str, String)> + Send + Sync>;
 
+/// The load generators' HTTP client, keeping up to `idle` connections per host open.
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn http_client(idle: usize) -> HttpClient {
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(idle).build_http()
+}
+
 /// One HTTP call to `uri`: `Ok` on a 2xx, else the failure named by status and the gateway's
 /// JSON `error` kind.
 async fn send_http(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     request: hyper::Request<Full<Bytes>>,
 ) -> Result<(), String> {
     let response = client.request(request).await.map_err(|_| "connect".to_owned())?;
@@ -226,9 +233,7 @@ fn warm_ups(total: usize) -> usize {
 
 /// Loads `load.url` with `total` calls, `concurrency` at a time, after a warm-up.
 async fn over_http(load: Load<'_>, total: usize, concurrency: usize) -> anyhow::Result<Report> {
-    let client: Client<_, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(concurrency).build_http();
-    let client = Arc::new(client);
+    let client = Arc::new(http_client(concurrency));
     let uri: hyper::Uri =
         format!("{}/bench?name=peerhost", load.url).parse().context("bad --url")?;
     let method: hyper::Method = load.method.parse().context("bad --method")?;

@@ -12,11 +12,10 @@ use std::sync::{
 use alloy::primitives::{Address, U256, keccak256};
 use anyhow::Context;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use http_body_util::BodyExt;
 use peerhost_protocol::Wallet;
 
-use super::{Load, Report, drive, over_http, tier, warm_ups};
+use super::{Load, Report, drive, http_client, over_http, tier, warm_ups};
 use crate::{
     chain::Chain,
     clock,
@@ -88,7 +87,7 @@ pub(super) async fn run(
 
 /// The offer of the 402 an unpaid call gets once its free calls are used up.
 async fn offer(url: &str) -> anyhow::Result<Offer> {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client(1);
     let uri: hyper::Uri = format!("{url}/bench?name=peerhost").parse()?;
     // A free call the free scenario did not take (a failed connection) may still be left.
     for _ in 0..10 {
