@@ -14,7 +14,8 @@
 //! events in the background; a priced call waits for one x402 settlement before dispatch.
 //!
 //! The protocol decisions (admission, racer choice, result acceptance, re-dispatch) are
-//! I/O-free state machines in [`dispatch`], so `peerhost-simnet` runs the very same code.
+//! I/O-free state machines in [`dispatch`] (the `peerhost-core` crate), so `peerhost-simnet`
+//! runs the very same code.
 //!
 //! ## Features
 //!
@@ -43,7 +44,8 @@
 //! `peerhost::gateway`, `peerhost::blobs`, `peerhost::deploy` (see `docs/tracing.md`).
 
 pub mod clock;
-pub mod dispatch;
+/// The I/O-free protocol decisions (the `peerhost-core` crate), shared with `peerhost-simnet`.
+pub use peerhost_core as dispatch;
 pub mod keys;
 pub mod mesh;
 pub mod runtime;

@@ -1,6 +1,6 @@
 //! # peerhost-simnet
 //!
-//! Runs PeerHost's dispatch protocol — the very [`peerhost_node::dispatch`] state machines the
+//! Runs PeerHost's dispatch protocol — the very [`peerhost_core`] state machines the
 //! real gateway and workers run — for many simulated workers in one process, driven by a
 //! seeded discrete-event loop. Same scenario and seed, same report.
 //!

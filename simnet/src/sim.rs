@@ -3,7 +3,7 @@
 
 use std::{cmp::Reverse, collections::BinaryHeap};
 
-use peerhost_node::dispatch::{Candidate, Race, RaceConfig, Step};
+use peerhost_core::{Candidate, Race, RaceConfig, Step};
 use peerhost_protocol::{Keccak, NodeKey, RequestId, keccak256};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

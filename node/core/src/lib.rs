@@ -1,4 +1,8 @@
-//! I/O-free protocol decisions, shared by the real node and the simulator (STYLE §2).
+//! # peerhost-core
+//!
+//! I/O-free protocol decisions, shared by the real node and the simulator (STYLE §2). It
+//! builds without libp2p, tokio, wasmtime or alloy's providers, so `peerhost-simnet` depends on
+//! it alone; `peerhost-node` re-exports it as `peerhost_node::dispatch`.
 //!
 //! Nothing here reads a clock, draws randomness or touches the network: callers pass `now`
 //! (Unix milliseconds) and facts, and get decisions back.
