@@ -7,6 +7,7 @@
 //! Nothing here reads a clock, draws randomness or touches the network: callers pass `now`
 //! (Unix milliseconds) and facts, and get decisions back.
 //!
+//! - [`audits`]: which anchored receipts are re-executed;
 //! - [`admission`]: which gossiped requests a worker forwards and races;
 //! - [`racers`]: which workers race a request (rendezvous hashing);
 //! - [`race`]: which result a gateway accepts, and when it re-dispatches or gives up;
@@ -16,6 +17,7 @@
 //! - [`directory`]: which workers are alive and what they hold.
 
 pub mod admission;
+pub mod audits;
 pub mod bonds;
 pub mod directory;
 pub mod race;
@@ -24,6 +26,7 @@ pub mod registry;
 pub mod reputation;
 
 pub use admission::{Admission, Forward, Role, Skip, admit};
+pub use audits::AuditRate;
 pub use bonds::{BondBook, BondEvent, BondRole, Trust};
 pub use directory::{Directory, Observed, WorkerInfo};
 pub use race::{Ignored, Race, RaceConfig, Step};

@@ -22,7 +22,7 @@ use alloy::primitives::{Address, B256, Bytes};
 use peerhost_contracts::{ExecutionCoordinator::OwnerUsage, receipts::Receipt as ChainReceipt};
 use peerhost_protocol::{
     AnswerReceipt, Audit, EpochSummary, EvmSignature, Keccak, MAX_AUDITS, MAX_EPOCH_LEAVES,
-    NodeKey, Owner, Receipt, WorkerLeaf, codec, keccak256_parts, merkle::MerkleTree, topics,
+    NodeKey, Owner, Receipt, WorkerLeaf, codec, merkle::MerkleTree, topics,
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +36,11 @@ use super::{
     receipt_journal::{JournalError, ReceiptJournal, Recovered},
     recording::{Anchoring, Input, Queued, Served},
 };
-use crate::{dispatch::BondRole, mesh::MeshClient, view::View};
+use crate::{
+    dispatch::{AuditRate, BondRole},
+    mesh::MeshClient,
+    view::View,
+};
 
 /// Accepted receipts waiting for the anchorer (beyond this, receipts are dropped and counted:
 /// the request path never waits for settlement).
@@ -118,7 +122,7 @@ pub fn spawn(
         summaries: Vec::new(),
         recent: VecDeque::new(),
         anchored: handle.anchored.clone(),
-        audit_threshold: (audit_fraction.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
+        audit_rate: AuditRate::new(audit_fraction),
     };
     let task = tokio::spawn(async move {
         anchorer.run(rx, tick, shutdown).await;
@@ -191,8 +195,8 @@ struct Anchorer {
     /// Recent anchors, watched until they are deep enough that no reorg undoes them.
     recent: VecDeque<Anchored>,
     anchored: Arc<AtomicU64>,
-    /// A receipt is audited when `keccak256(root ‖ request_id)` read as a number is below this.
-    audit_threshold: u64,
+    /// Which receipts are put up for re-execution (a draw keyed by the epoch's root).
+    audit_rate: AuditRate,
 }
 
 impl Anchorer {
@@ -461,9 +465,9 @@ impl Anchorer {
         }
         for ((worker, _), receipts) in grouped {
             for Served { receipt, signature, .. } in receipts {
-                let draw = keccak256_parts(&[&root.0, &receipt.request_id.0]);
-                let draw = u64::from_be_bytes(draw.0[..8].try_into().expect("8 bytes"));
-                if let (true, Some(signature)) = (draw < self.audit_threshold, signature) {
+                if let (true, Some(signature)) =
+                    (self.audit_rate.audits(root, &receipt.request_id), signature)
+                {
                     audits.push(Audit {
                         receipt: receipt.clone(),
                         worker: Owner(*worker),
