@@ -4,9 +4,10 @@
 //! real gateway and workers run — for many simulated workers in one process, driven by a
 //! seeded discrete-event loop. Same scenario and seed, same report.
 //!
-//! This first version simulates the request path (racer choice, result acceptance,
-//! re-dispatch) under worker crashes, declines and latency jitter. Network topology, gossip
-//! and byzantine behaviours arrive with the simnet's own issue.
+//! This version simulates the request path (racer choice, result acceptance, re-dispatch)
+//! under worker crashes and declines, over a fault-injecting network model ([`Network`]:
+//! latency distributions, loss, duplication, reordering, partitions). Gossip, the chain and
+//! byzantine behaviours are not modelled yet.
 //!
 //! ```
 //! use peerhost_simnet::{Scenario, run};
@@ -17,10 +18,12 @@
 //! assert_eq!(report, run(&scenario)); // deterministic
 //! ```
 
+mod net;
 mod report;
 mod scenario;
 mod sim;
 
+pub use net::{Arrivals, Latency, Network, Partition};
 pub use report::Report;
 pub use scenario::Scenario;
 pub use sim::run;

@@ -12,7 +12,8 @@ use peerhost_simnet::{Scenario, run};
 #[derive(Debug, Parser)]
 #[command(name = "peerhost-simnet", version)]
 struct Args {
-    /// Scenario file (JSON; fields of `Scenario`, all optional).
+    /// Scenario file: TOML (or JSON if it ends in `.json`), the fields of `Scenario`, all
+    /// optional.
     scenario: Option<PathBuf>,
     /// Override the seed.
     #[arg(long)]
@@ -25,7 +26,12 @@ fn main() -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            let parsed = if path.extension().is_some_and(|e| e == "json") {
+                serde_json::from_str(&text).map_err(anyhow::Error::from)
+            } else {
+                toml::from_str(&text).map_err(anyhow::Error::from)
+            };
+            parsed.with_context(|| format!("parsing {}", path.display()))?
         }
         None => Scenario::default(),
     };

@@ -21,4 +21,6 @@ pub struct Report {
     pub max_worker_load: usize,
     /// Fewest executions any single worker did.
     pub min_worker_load: usize,
+    /// Orders and answers the network lost (loss or a partition).
+    pub lost_messages: usize,
 }

@@ -1,6 +1,8 @@
-//! Scenario parameters (a JSON file or command-line flags).
+//! Scenario parameters (a TOML file; every field optional).
 
 use serde::{Deserialize, Serialize};
+
+use crate::Network;
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,8 +24,9 @@ pub struct Scenario {
     pub max_attempts: u8,
     /// Attempt timeout in ms.
     pub attempt_timeout_ms: u64,
-    /// One-way network latency in ms (mean; exponential jitter on top).
-    pub latency_ms: f64,
+    /// The network between the gateway and the workers (node indices: the workers
+    /// `0..workers`, then the gateway).
+    pub network: Network,
     /// Execution time in ms (mean; exponential).
     pub exec_ms: f64,
     /// Probability that a chosen worker silently never answers (crashed mid-run).
@@ -45,7 +48,7 @@ impl Default for Scenario {
             quorum: 1,
             max_attempts: 2,
             attempt_timeout_ms: 2_000,
-            latency_ms: 5.0,
+            network: Network::default(),
             exec_ms: 2.0,
             crash_rate: 0.0,
             decline_rate: 0.0,

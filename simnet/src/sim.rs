@@ -1,14 +1,15 @@
-//! The discrete-event loop: calls arrive, the gateway's [`Race`] decides, simulated workers
-//! answer after seeded delays (or crash, or decline).
+//! The discrete-event loop: calls arrive, the gateway's [`Race`] decides, orders and answers
+//! cross the simulated [`Network`](crate::Network) (latency, loss, duplication, reordering,
+//! partitions), and simulated workers answer after seeded delays (or crash, or decline).
 
 use std::{cmp::Reverse, collections::BinaryHeap};
 
 use peerhost_core::{Candidate, Race, RaceConfig, Step};
 use peerhost_protocol::{Keccak, NodeKey, RequestId, keccak256};
-use rand::{Rng, RngExt, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Report, Scenario};
+use crate::{Report, Scenario, net::exponential};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -28,10 +29,6 @@ struct Call {
 
 fn key(worker: usize) -> NodeKey {
     NodeKey(keccak256(&worker.to_le_bytes()).0)
-}
-
-fn exp(rng: &mut impl Rng, mean: f64) -> f64 {
-    -mean * (1.0 - rng.random::<f64>()).ln()
 }
 
 /// Runs `scenario` to completion.
@@ -57,7 +54,9 @@ pub fn run(scenario: &Scenario) -> Report {
     let mut calls: Vec<Option<Call>> = (0..scenario.requests).map(|_| None).collect();
     let mut load = vec![0usize; scenario.workers];
     let mut latencies_us = Vec::new();
-    let (mut timed_out, mut redispatched, mut executions) = (0, 0, 0);
+    let (mut timed_out, mut redispatched, mut executions, mut lost) = (0, 0, 0, 0);
+    // Node indices: the workers first, then the one gateway.
+    let gateway = scenario.workers;
 
     while let Some(Reverse((now_us, event))) = queue.pop() {
         let now_ms = now_us / 1_000;
@@ -101,30 +100,38 @@ pub fn run(scenario: &Scenario) -> Report {
                 queue.push(Reverse((wake_at_ms * 1_000, Event::Timer { call: call_index })));
                 for racer in racers {
                     let worker = index_of(&racer);
-                    let there = exp(&mut rng, scenario.latency_ms * 1e3);
-                    let back = exp(&mut rng, scenario.latency_ms * 1e3);
+                    // The worker acts on the first copy of the order that reaches it (it
+                    // drops repeats by request id); a lost order is a racer that never answers.
+                    let order = scenario.network.send(gateway, worker, now_us, &mut rng);
                     let roll: f64 = rng.random();
-                    let at = |us: f64| now_us + us as u64;
-                    if roll < scenario.crash_rate {
-                        if rng.random::<f64>() < scenario.disconnect_noticed {
+                    let noticed = rng.random::<f64>() < scenario.disconnect_noticed;
+                    let exec_us = (exponential(&mut rng, scenario.exec_ms) * 1e3) as u64;
+                    let Some(there) = order.iter().next() else {
+                        lost += 1;
+                        continue;
+                    };
+                    let answer = if roll < scenario.crash_rate {
+                        if noticed {
+                            // The gateway's own transport notices the connection drop.
                             queue.push(Reverse((
-                                at(there + back),
+                                there + (there - now_us),
                                 Event::Lost { call: call_index, worker },
                             )));
                         }
+                        continue;
                     } else if roll < scenario.crash_rate + scenario.decline_rate {
-                        queue.push(Reverse((
-                            at(there + back),
-                            Event::Decline { call: call_index, worker },
-                        )));
+                        (there, Event::Decline { call: call_index, worker })
                     } else {
                         executions += 1;
                         load[worker] += 1;
-                        let exec = exp(&mut rng, scenario.exec_ms * 1e3);
-                        queue.push(Reverse((
-                            at(there + exec + back),
-                            Event::Result { call: call_index, worker },
-                        )));
+                        (there + exec_us, Event::Result { call: call_index, worker })
+                    };
+                    let back = scenario.network.send(worker, gateway, answer.0, &mut rng);
+                    if back.is_lost() {
+                        lost += 1;
+                    }
+                    for at in back.iter() {
+                        queue.push(Reverse((at, answer.1)));
                     }
                 }
             }
@@ -158,6 +165,7 @@ pub fn run(scenario: &Scenario) -> Report {
         redispatched,
         max_worker_load: load.iter().copied().max().unwrap_or(0),
         min_worker_load: load.iter().copied().min().unwrap_or(0),
+        lost_messages: lost,
     }
 }
 
@@ -190,6 +198,43 @@ mod tests {
         let a = Scenario { requests: 1_000, crash_rate: 0.1, ..Scenario::default() };
         assert_eq!(run(&a), run(&a));
         assert_ne!(run(&a), run(&Scenario { seed: 2, ..a.clone() }));
+    }
+
+    #[test]
+    fn lost_messages_and_a_partition_are_healed_by_redispatch() {
+        use crate::{Network, Partition};
+        let split = Partition { at_ms: 1_000, heal_ms: 2_000, groups: vec![(0, 25)] };
+        let network = Network { loss: 0.05, partitions: vec![split], ..Network::default() };
+        let scenario = Scenario {
+            workers: 50,
+            requests: 3_000,
+            racers: 1,
+            max_attempts: 4,
+            attempt_timeout_ms: 200,
+            network,
+            ..Scenario::default()
+        };
+        let report = run(&scenario);
+        assert!(report.lost_messages > 0 && report.redispatched > 0, "{report:?}");
+        // A call fails only if all four of its attempts are lost or cut off: mostly calls that
+        // start during the split (a third of them) and draw four racers from the cut-off half
+        // (1 in 16), about 60 of the 3,000.
+        assert!(report.timed_out < 90, "{report:?}");
+        assert_eq!(report.answered + report.timed_out, 3_000);
+        let healthy = run(&Scenario { network: Network::default(), ..scenario });
+        assert_eq!(healthy.lost_messages, 0);
+        assert!(healthy.p99_ms < report.p99_ms, "losses cost timeouts: {healthy:?} {report:?}");
+    }
+
+    #[test]
+    fn the_ready_scenarios_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let scenario: Result<Scenario, _> = toml::from_str(&text);
+            assert!(scenario.is_ok(), "{}: {scenario:?}", path.display());
+        }
     }
 
     #[test]
