@@ -35,7 +35,9 @@ fn key(worker: usize) -> NodeKey {
 pub fn run(scenario: &Scenario) -> Report {
     let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
     let keys: Vec<NodeKey> = (0..scenario.workers).map(key).collect();
-    let index_of = |k: &NodeKey| keys.iter().position(|x| x == k).expect("known worker");
+    let indices: std::collections::HashMap<NodeKey, usize> =
+        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let index_of = |k: &NodeKey| indices[k];
     let candidates: Vec<Candidate> = keys.iter().map(|k| Candidate::new(*k, true, true)).collect();
     let config = RaceConfig {
         racers: scenario.racers,

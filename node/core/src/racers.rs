@@ -60,10 +60,19 @@ pub fn select(
             (c.has_capacity, c.holds_bundle, score, c.key)
         })
         .collect();
-    ranked.sort_unstable_by(|a, b| {
+    // The order is total (keys break ties), so the first `k` after a partial selection are
+    // the same set a full sort would give, in O(n) rather than O(n log n).
+    let order = |a: &(bool, bool, f64, NodeKey), b: &(bool, bool, f64, NodeKey)| {
         (b.0, b.1).cmp(&(a.0, a.1)).then(b.2.total_cmp(&a.2)).then(b.3.cmp(&a.3))
-    });
-    let mut chosen: Vec<NodeKey> = ranked.into_iter().take(k).map(|(.., key)| key).collect();
+    };
+    if k == 0 {
+        return Vec::new();
+    }
+    if ranked.len() > k {
+        ranked.select_nth_unstable_by(k - 1, order);
+        ranked.truncate(k);
+    }
+    let mut chosen: Vec<NodeKey> = ranked.into_iter().map(|(.., key)| key).collect();
     chosen.sort_unstable();
     chosen.dedup();
     chosen
