@@ -24,6 +24,6 @@ mod scenario;
 mod sim;
 
 pub use net::{Arrivals, Latency, Network, Partition};
-pub use report::Report;
+pub use report::{CallRecord, Report, Run};
 pub use scenario::Scenario;
-pub use sim::run;
+pub use sim::{run, simulate};

@@ -1,6 +1,51 @@
-//! What a run measured.
+//! What a run measured: the summary and the trace of every call.
+
+use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
+
+/// One call's fate, a line of the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// The call's index (in order of arrival).
+    pub call: usize,
+    /// When it arrived (simulated µs).
+    pub arrived_us: u64,
+    /// When it was answered or given up.
+    pub ended_us: u64,
+    /// Attempts made.
+    pub attempts: u8,
+    /// Whether it was answered.
+    pub answered: bool,
+}
+
+/// A finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// The summary.
+    pub report: Report,
+    /// Every call, in the order they ended.
+    pub calls: Vec<CallRecord>,
+}
+
+impl Run {
+    /// Writes the trace as CSV (`call,arrived_us,ended_us,attempts,answered`).
+    ///
+    /// # Errors
+    ///
+    /// Writing failed.
+    pub fn write_calls_csv(&self, out: &mut impl Write) -> io::Result<()> {
+        writeln!(out, "call,arrived_us,ended_us,attempts,answered")?;
+        for c in &self.calls {
+            writeln!(
+                out,
+                "{},{},{},{},{}",
+                c.call, c.arrived_us, c.ended_us, c.attempts, c.answered
+            )?;
+        }
+        Ok(())
+    }
+}
 
 /// Outcome of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

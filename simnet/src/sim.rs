@@ -9,7 +9,11 @@ use peerhost_protocol::{Keccak, NodeKey, RequestId, keccak256};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Report, Scenario, net::exponential};
+use crate::{
+    Report, Scenario,
+    net::exponential,
+    report::{CallRecord, Run},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -31,8 +35,14 @@ fn key(worker: usize) -> NodeKey {
     NodeKey(keccak256(&worker.to_le_bytes()).0)
 }
 
-/// Runs `scenario` to completion.
+/// Runs `scenario` to completion: its report.
 pub fn run(scenario: &Scenario) -> Report {
+    simulate(scenario).report
+}
+
+/// Runs `scenario` to completion: its report and the trace of every call, in the order the
+/// calls ended.
+pub fn simulate(scenario: &Scenario) -> Run {
     let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
     let keys: Vec<NodeKey> = (0..scenario.workers).map(key).collect();
     let indices: std::collections::HashMap<NodeKey, usize> =
@@ -56,6 +66,7 @@ pub fn run(scenario: &Scenario) -> Report {
     let mut calls: Vec<Option<Call>> = (0..scenario.requests).map(|_| None).collect();
     let mut load = vec![0usize; scenario.workers];
     let mut latencies_us = Vec::new();
+    let mut trace = Vec::with_capacity(scenario.requests);
     let (mut timed_out, mut redispatched, mut executions, mut lost) = (0, 0, 0, 0);
     // Node indices: the workers first, then the one gateway.
     let gateway = scenario.workers;
@@ -93,6 +104,7 @@ pub fn run(scenario: &Scenario) -> Report {
             }
         };
         let state = calls[call_index].as_mut().expect("call exists");
+        let accepted = matches!(step, Step::Accept { .. });
         match step {
             Step::Dispatch { attempt, racers, wake_at_ms } => {
                 state.attempts = attempt + 1;
@@ -150,6 +162,15 @@ pub fn run(scenario: &Scenario) -> Report {
                 timed_out += 1;
             }
         }
+        if state.done {
+            trace.push(CallRecord {
+                call: call_index,
+                arrived_us: state.started_us,
+                ended_us: now_us,
+                attempts: state.attempts,
+                answered: accepted,
+            });
+        }
     }
 
     latencies_us.sort_unstable();
@@ -158,7 +179,7 @@ pub fn run(scenario: &Scenario) -> Report {
             .get(((latencies_us.len().max(1) - 1) as f64 * p) as usize)
             .map_or(0.0, |us| *us as f64 / 1e3)
     };
-    Report {
+    let report = Report {
         answered: latencies_us.len(),
         timed_out,
         p50_ms: pct(0.50),
@@ -168,7 +189,8 @@ pub fn run(scenario: &Scenario) -> Report {
         max_worker_load: load.iter().copied().max().unwrap_or(0),
         min_worker_load: load.iter().copied().min().unwrap_or(0),
         lost_messages: lost,
-    }
+    };
+    Run { report, calls: trace }
 }
 
 #[cfg(test)]
@@ -193,6 +215,21 @@ mod tests {
         // With one racer and two attempts, a call fails only if both racers crash: ~4 %.
         assert!(report.timed_out < 2_000 / 10, "{report:?}");
         assert_eq!(report.answered + report.timed_out, 2_000);
+    }
+
+    #[test]
+    fn same_seed_byte_identical_trace() {
+        let network = crate::Network { loss: 0.05, duplicate: 0.05, ..crate::Network::default() };
+        let a = Scenario { requests: 1_000, crash_rate: 0.1, network, ..Scenario::default() };
+        let csv = |run: Run| {
+            let mut bytes = Vec::new();
+            run.write_calls_csv(&mut bytes).unwrap();
+            bytes
+        };
+        let first = csv(simulate(&a));
+        assert_eq!(first.iter().filter(|b| **b == b'\n').count(), 1_001, "a header and every call");
+        assert_eq!(first, csv(simulate(&a)));
+        assert_ne!(first, csv(simulate(&Scenario { seed: 2, ..a })));
     }
 
     #[test]

@@ -1,0 +1,41 @@
+//! `peerhost-simnet run` as a researcher calls it: a ready scenario written to a directory,
+//! and a scenario with a mistake refused with the mistake named.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_peerhost-simnet");
+
+#[test]
+fn run_writes_the_report_and_the_trace() {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/lossy-partitioned.toml");
+    let status = Command::new(BIN)
+        .args(["run", scenario, "--seed", "3", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["scenario"]["seed"], 3);
+    let answered = report["report"]["answered"].as_u64().unwrap();
+    let timed_out = report["report"]["timed_out"].as_u64().unwrap();
+    assert_eq!(answered + timed_out, 10_000);
+    let calls = std::fs::read_to_string(out.path().join("calls.csv")).unwrap();
+    assert_eq!(calls.lines().count(), 10_001, "a header and every call");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&status.stdout).unwrap(), report);
+}
+
+#[test]
+fn a_misspelt_field_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.toml");
+    std::fs::write(&path, "workers = 10\nracer = 2\n").unwrap();
+    let output =
+        Command::new(BIN).arg("run").arg(&path).env("RUST_BACKTRACE", "0").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("typo.toml") && stderr.contains("racer"), "{stderr}");
+}
