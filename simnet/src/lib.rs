@@ -22,8 +22,10 @@ mod net;
 mod report;
 mod scenario;
 mod sim;
+mod sweep;
 
 pub use net::{Arrivals, Latency, Network, Partition};
 pub use report::{CallRecord, Report, Run};
 pub use scenario::Scenario;
 pub use sim::{run, simulate};
+pub use sweep::{Point, SweepError, sweep, write_sweep_csv};

@@ -1,6 +1,7 @@
 //! `peerhost-simnet run <scenario.toml> [--seed N] [--out DIR]`: runs a scenario, prints its
 //! report as JSON and, with `--out`, writes `report.json` and the trace of every call
-//! (`calls.csv`) there.
+//! (`calls.csv`) there. `peerhost-simnet sweep <scenario.toml> --param P --values a,b,c`
+//! runs it once per value of one parameter and prints the reports as CSV.
 
 #![allow(clippy::print_stdout)] // prints the report
 
@@ -12,7 +13,7 @@ use std::{
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use peerhost_simnet::{Scenario, simulate};
+use peerhost_simnet::{Scenario, simulate, sweep, write_sweep_csv};
 
 /// Simulates PeerHost's dispatch protocol for many workers.
 #[derive(Debug, Parser)]
@@ -36,14 +37,45 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Runs one scenario once per value of one parameter; prints the reports as CSV.
+    Sweep {
+        /// Scenario file, as for `run`.
+        scenario: Option<PathBuf>,
+        /// The parameter, a dotted path into the scenario (`crash_rate`, `network.loss`).
+        #[arg(long)]
+        param: String,
+        /// Its values, comma-separated TOML literals.
+        #[arg(long, value_delimiter = ',', required = true)]
+        values: Vec<String>,
+        /// Also write `sweep.csv` and `sweep.json` into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    let Command::Run { scenario, seed, out } = Args::parse().command;
-    let mut scenario = match &scenario {
-        Some(path) => load(path)?,
-        None => Scenario::default(),
-    };
+    match Args::parse().command {
+        Command::Run { scenario, seed, out } => run(scenario.as_deref(), seed, out.as_deref()),
+        Command::Sweep { scenario, param, values, out } => {
+            let base = scenario.as_deref().map_or_else(|| Ok(Scenario::default()), load)?;
+            let points = sweep(&base, &param, &values)?;
+            let mut csv = Vec::new();
+            write_sweep_csv(&param, &points, &mut csv)?;
+            if let Some(dir) = out {
+                fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                fs::write(dir.join("sweep.csv"), &csv)?;
+                let json =
+                    serde_json::json!({ "scenario": base, "parameter": param, "points": points });
+                fs::write(dir.join("sweep.json"), serde_json::to_string_pretty(&json)?)?;
+            }
+            print!("{}", String::from_utf8_lossy(&csv));
+            Ok(())
+        }
+    }
+}
+
+fn run(scenario: Option<&Path>, seed: Option<u64>, out: Option<&Path>) -> anyhow::Result<()> {
+    let mut scenario = scenario.map_or_else(|| Ok(Scenario::default()), load)?;
     if let Some(seed) = seed {
         scenario.seed = seed;
     }
@@ -52,7 +84,7 @@ fn main() -> anyhow::Result<()> {
         &serde_json::json!({ "scenario": scenario, "report": run.report }),
     )?;
     if let Some(dir) = out {
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         fs::write(dir.join("report.json"), format!("{report}\n"))?;
         let mut calls = BufWriter::new(fs::File::create(dir.join("calls.csv"))?);
         run.write_calls_csv(&mut calls)?;

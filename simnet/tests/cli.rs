@@ -1,4 +1,4 @@
-//! `peerhost-simnet run` as a researcher calls it: a ready scenario written to a directory,
+//! `peerhost-simnet` as a researcher calls it: a ready scenario written to a directory, a sweep,
 //! and a scenario with a mistake refused with the mistake named.
 
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -38,4 +38,20 @@ fn a_misspelt_field_is_refused_by_name() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("typo.toml") && stderr.contains("racer"), "{stderr}");
+}
+
+#[test]
+fn sweep_prints_one_row_per_value() {
+    let output = Command::new(BIN)
+        .args(["sweep", "--param", "network.loss", "--values", "0,0.1,0.3"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let csv = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(rows[0].starts_with("network.loss,answered,"), "{csv}");
+    let column = rows[0].split(',').position(|name| name == "lost_messages").unwrap();
+    let lost = |row: &str| -> u64 { row.split(',').nth(column).unwrap().parse().unwrap() };
+    assert!(lost(rows[1]) == 0 && lost(rows[1]) < lost(rows[2]) && lost(rows[2]) < lost(rows[3]));
 }
