@@ -52,7 +52,7 @@ impl Run {
 pub struct Report {
     /// Calls answered with a result.
     pub answered: usize,
-    /// Calls that exhausted their attempts.
+    /// Calls that exhausted their attempts without a result.
     pub timed_out: usize,
     /// Median latency of answered calls (ms).
     pub p50_ms: f64,
@@ -68,4 +68,8 @@ pub struct Report {
     pub min_worker_load: usize,
     /// Orders and answers the network lost (loss or a partition).
     pub lost_messages: usize,
+    /// Answered calls whose accepted result was a cheater's.
+    pub wrong_accepted: usize,
+    /// Calls given up because their racers never agreed (verified tier).
+    pub no_agreement: usize,
 }

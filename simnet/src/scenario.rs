@@ -35,6 +35,13 @@ pub struct Scenario {
     pub decline_rate: f64,
     /// Probability that a crashed worker's disconnect is noticed (speeds up re-dispatch).
     pub disconnect_noticed: f64,
+    /// Fraction of workers that return wrong results (exactly that many, rounded, chosen by
+    /// the seed).
+    pub byzantine: f64,
+    /// Whether the cheaters all return the same wrong result (they collude) or each its own.
+    pub colluding: bool,
+    /// Times a verified call whose racers disagree may bring in more racers.
+    pub max_escalations: u8,
 }
 
 impl Default for Scenario {
@@ -53,6 +60,9 @@ impl Default for Scenario {
             crash_rate: 0.0,
             decline_rate: 0.0,
             disconnect_noticed: 0.5,
+            byzantine: 0.0,
+            colluding: false,
+            max_escalations: 0,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::{cmp::Reverse, collections::BinaryHeap};
 
 use peerhost_core::{Candidate, Race, RaceConfig, Step};
 use peerhost_protocol::{Keccak, NodeKey, RequestId, keccak256};
-use rand::{RngExt, SeedableRng};
+use rand::{RngExt, SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use crate::{
@@ -55,7 +55,7 @@ pub fn simulate(scenario: &Scenario) -> Run {
         max_attempts: scenario.max_attempts,
         attempt_timeout_ms: scenario.attempt_timeout_ms,
         open_when_empty: false,
-        max_escalations: 0,
+        max_escalations: scenario.max_escalations,
     };
 
     let mut queue: BinaryHeap<Reverse<(u64, Event)>> = BinaryHeap::new();
@@ -68,6 +68,23 @@ pub fn simulate(scenario: &Scenario) -> Run {
     let mut latencies_us = Vec::new();
     let mut trace = Vec::with_capacity(scenario.requests);
     let (mut timed_out, mut redispatched, mut executions, mut lost) = (0, 0, 0, 0);
+    let (mut wrong_accepted, mut no_agreement) = (0, 0);
+    // Which workers cheat (exactly the scenario's fraction of them): drawn from their own
+    // stream, so adding cheaters to a scenario does not change any other draw of the run.
+    let mut cheat_rng = ChaCha8Rng::seed_from_u64(scenario.seed ^ 0xc4ea_7e25);
+    let mut order: Vec<usize> = (0..scenario.workers).collect();
+    order.shuffle(&mut cheat_rng);
+    let cheaters = (scenario.byzantine.clamp(0.0, 1.0) * scenario.workers as f64).round() as usize;
+    let mut cheats = vec![false; scenario.workers];
+    for &worker in &order[..cheaters] {
+        cheats[worker] = true;
+    }
+    let honest = Keccak([7; 32]);
+    let result_of = |worker: usize| match (cheats[worker], scenario.colluding) {
+        (false, _) => honest,
+        (true, true) => Keccak([9; 32]),
+        (true, false) => keccak256(&(worker as u64).to_be_bytes()),
+    };
     // Node indices: the workers first, then the one gateway.
     let gateway = scenario.workers;
 
@@ -86,10 +103,11 @@ pub fn simulate(scenario: &Scenario) -> Run {
             | Event::Lost { call, worker } => {
                 let Some(state) = calls[call].as_mut().filter(|c| !c.done) else { continue };
                 let step = match event {
-                    // Honest workers agree on the result of a pure function.
+                    // Honest workers agree on the result of a pure function; cheaters return
+                    // another (the same one when they collude).
                     Event::Result { .. } => state
                         .race
-                        .on_result(keys[worker], Keccak([7; 32]), now_ms, &candidates)
+                        .on_result(keys[worker], result_of(worker), now_ms, &candidates)
                         .unwrap_or(Step::Wait { wake_at_ms: now_ms }),
                     Event::Decline { .. } => {
                         state.race.on_decline(keys[worker], now_ms, &candidates)
@@ -152,14 +170,20 @@ pub fn simulate(scenario: &Scenario) -> Run {
             Step::Wait { wake_at_ms } => {
                 queue.push(Reverse((wake_at_ms * 1_000, Event::Timer { call: call_index })));
             }
-            Step::Accept { .. } => {
+            Step::Accept { result_hash, .. } => {
                 state.done = true;
                 latencies_us.push(now_us - state.started_us);
+                if result_hash != honest {
+                    wrong_accepted += 1;
+                }
             }
-            // Simulated workers are honest, so they never disagree; count it as a failure.
-            Step::Exhausted | Step::NoAgreement { .. } => {
+            Step::Exhausted => {
                 state.done = true;
                 timed_out += 1;
+            }
+            Step::NoAgreement { .. } => {
+                state.done = true;
+                no_agreement += 1;
             }
         }
         if state.done {
@@ -189,6 +213,8 @@ pub fn simulate(scenario: &Scenario) -> Run {
         max_worker_load: load.iter().copied().max().unwrap_or(0),
         min_worker_load: load.iter().copied().min().unwrap_or(0),
         lost_messages: lost,
+        wrong_accepted,
+        no_agreement,
     };
     Run { report, calls: trace }
 }
@@ -274,6 +300,24 @@ mod tests {
             let scenario: Result<Scenario, _> = toml::from_str(&text);
             assert!(scenario.is_ok(), "{}: {scenario:?}", path.display());
         }
+    }
+
+    #[test]
+    fn a_quorum_keeps_non_colluding_cheaters_out_and_colluders_sometimes_win() {
+        let fast = Scenario { requests: 2_000, racers: 1, byzantine: 0.3, ..Scenario::default() };
+        let report = run(&fast);
+        // The fast tier takes the first result: about 30 % of answers are wrong.
+        assert!((450..750).contains(&report.wrong_accepted), "{report:?}");
+        let verified =
+            Scenario { racers: 3, quorum: 2, max_escalations: 2, max_attempts: 4, ..fast.clone() };
+        let report = run(&verified);
+        assert_eq!(report.wrong_accepted, 0, "{report:?}");
+        assert!(report.answered > 1_900, "{report:?}");
+        let colluding = run(&Scenario { colluding: true, ..verified });
+        // Two colluders among three racers agree first: about 3 × 0.3² × 0.7 + 0.3³ ≈ 22 %
+        // of calls, less when the honest pair answers first.
+        assert!(colluding.wrong_accepted > 100, "{colluding:?}");
+        assert_eq!(report.answered + report.timed_out + report.no_agreement, 2_000);
     }
 
     #[test]
