@@ -4,10 +4,11 @@
 //! real gateway and workers run — for many simulated workers in one process, driven by a
 //! seeded discrete-event loop. Same scenario and seed, same report.
 //!
-//! This version simulates the request path (racer choice, result acceptance, re-dispatch)
-//! under worker crashes and declines, over a fault-injecting network model ([`Network`]:
-//! latency distributions, loss, duplication, reordering, partitions). Gossip, the chain and
-//! byzantine behaviours are not modelled yet.
+//! This version simulates the request path (racer choice, result acceptance, re-dispatch,
+//! escalation) under worker crashes, declines and cheaters (colluding or not), over a
+//! fault-injecting network model ([`Network`]: latency distributions, loss, duplication,
+//! reordering, partitions); [`sweep`] runs one scenario over a range of one parameter. Gossip
+//! and the chain (audits, slashing) are not modelled yet.
 //!
 //! ```
 //! use peerhost_simnet::{Scenario, run};
