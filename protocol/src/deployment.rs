@@ -144,26 +144,12 @@ impl SignedDeployment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{FunctionSpec, Limits, Tier};
+    use crate::manifest::FunctionSpec;
 
     pub(crate) fn record(owner: Owner) -> DeploymentRecord {
         let manifest = BundleManifest {
             project: "hello".into(),
-            functions: vec![FunctionSpec {
-                name: "echo".into(),
-                component: BlobHash::of(b"component"),
-                component_size: 9,
-                limits: Limits::default(),
-                tier: Tier::Fast,
-                price: 0,
-                description: String::new(),
-                input_schema: None,
-                effectful: false,
-                allowed_hosts: Vec::new(),
-                secrets: Vec::new(),
-                min_bond: 0,
-                tiers: Vec::new(),
-            }],
+            functions: vec![FunctionSpec::new("echo", b"component")],
         };
         DeploymentRecord {
             owner,

@@ -169,6 +169,26 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl FunctionSpec {
+    /// A free, pure, fast-tier function of `component` with default limits and nothing else
+    /// declared: the starting point a manifest's settings are applied to.
+    pub fn new(name: impl Into<String>, component: &[u8]) -> Self {
+        Self {
+            name: name.into(),
+            component: BlobHash::of(component),
+            component_size: component.len() as u64,
+            limits: Limits::default(),
+            tier: Tier::Fast,
+            price: 0,
+            description: String::new(),
+            input_schema: None,
+            effectful: false,
+            allowed_hosts: Vec::new(),
+            secrets: Vec::new(),
+            min_bond: 0,
+            tiers: Vec::new(),
+        }
+    }
+
     /// The tier a call runs in when its caller asks for `requested` (`None`: the default).
     ///
     /// # Errors
@@ -332,21 +352,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str) -> FunctionSpec {
-        FunctionSpec {
-            name: name.into(),
-            component: BlobHash::of(name.as_bytes()),
-            component_size: 1,
-            limits: Limits::default(),
-            tier: Tier::Fast,
-            price: 0,
-            description: String::new(),
-            input_schema: None,
-            effectful: false,
-            allowed_hosts: Vec::new(),
-            secrets: Vec::new(),
-            min_bond: 0,
-            tiers: Vec::new(),
-        }
+        FunctionSpec { component_size: 1, ..FunctionSpec::new(name, name.as_bytes()) }
     }
 
     #[test]

@@ -200,26 +200,12 @@ fn fingerprint(record: &DeploymentRecord) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peerhost_protocol::{BundleManifest, FunctionSpec, Limits, Tier, Wallet};
+    use peerhost_protocol::{BundleManifest, FunctionSpec, Wallet};
 
     fn signed(wallet: &Wallet, version: u64, component: &[u8]) -> SignedDeployment {
         let manifest = BundleManifest {
             project: "p".into(),
-            functions: vec![FunctionSpec {
-                name: "f".into(),
-                component: BlobHash::of(component),
-                component_size: component.len() as u64,
-                limits: Limits::default(),
-                tier: Tier::Fast,
-                price: 0,
-                description: String::new(),
-                input_schema: None,
-                effectful: false,
-                allowed_hosts: Vec::new(),
-                secrets: Vec::new(),
-                min_bond: 0,
-                tiers: Vec::new(),
-            }],
+            functions: vec![FunctionSpec::new("f", component)],
         };
         let record = DeploymentRecord {
             owner: wallet.owner(),

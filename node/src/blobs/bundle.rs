@@ -112,27 +112,12 @@ impl Bundle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peerhost_protocol::{Limits, Tier};
 
     fn bundle() -> Bundle {
         let component = Bytes::from_static(b"\0asm component bytes");
         let manifest = BundleManifest {
             project: "p".into(),
-            functions: vec![FunctionSpec {
-                name: "f".into(),
-                component: BlobHash::of(&component),
-                component_size: component.len() as u64,
-                limits: Limits::default(),
-                tier: Tier::Fast,
-                price: 0,
-                description: String::new(),
-                input_schema: None,
-                effectful: false,
-                allowed_hosts: Vec::new(),
-                secrets: Vec::new(),
-                min_bond: 0,
-                tiers: Vec::new(),
-            }],
+            functions: vec![FunctionSpec::new("f", &component)],
         };
         Bundle::new(manifest, vec![component]).unwrap()
     }

@@ -19,21 +19,7 @@ pub(crate) fn manifest() -> BundleManifest {
     BundleManifest {
         project: "hello".into(),
         functions: vec![
-            FunctionSpec {
-                name: "echo".into(),
-                component: BlobHash::of(b"echo component"),
-                component_size: 14,
-                limits: Limits::default(),
-                tier: Tier::Fast,
-                price: 0,
-                description: String::new(),
-                input_schema: None,
-                effectful: false,
-                allowed_hosts: Vec::new(),
-                secrets: Vec::new(),
-                min_bond: 0,
-                tiers: Vec::new(),
-            },
+            FunctionSpec::new("echo", b"echo component"),
             FunctionSpec {
                 name: "sha".into(),
                 component: BlobHash::of(b"sha component"),

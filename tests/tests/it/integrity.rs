@@ -11,31 +11,15 @@ use peerhost_node::{
     worker::Byzantine,
 };
 use peerhost_protocol::{
-    BlobHash, BundleManifest, CanonicalRequest, ExecutionRequest, FunctionSpec, Limits, NodeSecret,
-    RawRequest, Tier, codec, topics,
+    BundleManifest, CanonicalRequest, ExecutionRequest, FunctionSpec, NodeSecret, RawRequest,
+    codec, topics,
 };
 use peerhost_tests::{TestNet, get, guest, poll_until, project};
 use tokio_util::sync::CancellationToken;
 
 fn bundle_of(component: Bytes) -> Bundle {
-    let manifest = BundleManifest {
-        project: "t".into(),
-        functions: vec![FunctionSpec {
-            name: "f".into(),
-            component: BlobHash::of(&component),
-            component_size: component.len() as u64,
-            limits: Limits::default(),
-            tier: Tier::Fast,
-            price: 0,
-            description: String::new(),
-            input_schema: None,
-            effectful: false,
-            allowed_hosts: Vec::new(),
-            secrets: Vec::new(),
-            min_bond: 0,
-            tiers: Vec::new(),
-        }],
-    };
+    let manifest =
+        BundleManifest { project: "t".into(), functions: vec![FunctionSpec::new("f", &component)] };
     Bundle::new(manifest, vec![component]).expect("consistent bundle")
 }
 
