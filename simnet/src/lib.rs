@@ -7,8 +7,10 @@
 //! This version simulates the request path (racer choice, result acceptance, re-dispatch,
 //! escalation) under worker crashes, declines and cheaters (colluding or not), over a
 //! fault-injecting network model ([`Network`]: latency distributions, loss, duplication,
-//! reordering, partitions); [`sweep`] runs one scenario over a range of one parameter. Gossip
-//! and the chain (audits, slashing) are not modelled yet.
+//! reordering, partitions); [`sweep`] runs one scenario over a range of one parameter.
+//! [`write_run`] and [`write_sweep`] leave a directory with the JSON report, the CSV trace,
+//! charts as SVG and PNG, and an HTML page that shows them. Gossip and the chain (audits,
+//! slashing) are not modelled yet.
 //!
 //! ```
 //! use peerhost_simnet::{Scenario, run};
@@ -19,14 +21,19 @@
 //! assert_eq!(report, run(&scenario)); // deterministic
 //! ```
 
+mod charts;
 mod net;
+mod output;
+mod plot;
 mod report;
 mod scenario;
 mod sim;
 mod sweep;
 
 pub use net::{Arrivals, Latency, Network, Partition};
+pub use output::{OutputError, summary, write_run, write_sweep};
+pub use plot::{Chart, PlotError, Series};
 pub use report::{CallRecord, Report, Run};
 pub use scenario::Scenario;
-pub use sim::{run, simulate};
+pub use sim::{run, simulate, simulate_with_progress};
 pub use sweep::{Point, SweepError, sweep, write_sweep_csv};

@@ -1,19 +1,23 @@
-//! `peerhost-simnet run <scenario.toml> [--seed N] [--out DIR]`: runs a scenario, prints its
-//! report as JSON and, with `--out`, writes `report.json` and the trace of every call
-//! (`calls.csv`) there. `peerhost-simnet sweep <scenario.toml> --param P --values a,b,c`
-//! runs it once per value of one parameter and prints the reports as CSV.
+//! `peerhost-simnet run <scenario.toml> [--seed N] [--out DIR]`: runs a scenario with a
+//! progress bar, prints a one-screen summary (stderr) and the report as JSON (stdout) and, with
+//! `--out`, writes `report.json`, the trace of every call (`calls.csv`), the charts (SVG and
+//! PNG) and `index.html` there. `peerhost-simnet sweep <scenario.toml> --param P --values
+//! a,b,c` runs it once per value of one parameter and prints the reports as CSV (with `--out`:
+//! the CSV, JSON, charts against the parameter and a page).
 
 #![allow(clippy::print_stdout)] // prints the report
 
 use std::{
     fs,
-    io::BufWriter,
     path::{Path, PathBuf},
 };
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use peerhost_simnet::{Scenario, simulate, sweep, write_sweep_csv};
+use indicatif::{ProgressBar, ProgressStyle};
+use peerhost_simnet::{
+    Scenario, simulate_with_progress, summary, sweep, write_run, write_sweep, write_sweep_csv,
+};
 
 /// Simulates PeerHost's dispatch protocol for many workers.
 #[derive(Debug, Parser)]
@@ -33,7 +37,8 @@ enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Also write `report.json` and `calls.csv` (one line per call) into this directory.
+        /// Also write `report.json`, `calls.csv` (one line per call), the charts (SVG and PNG)
+        /// and `index.html` into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -47,7 +52,8 @@ enum Command {
         /// Its values, comma-separated TOML literals.
         #[arg(long, value_delimiter = ',', required = true)]
         values: Vec<String>,
-        /// Also write `sweep.csv` and `sweep.json` into this directory.
+        /// Also write `sweep.csv`, `sweep.json`, the charts and `index.html` into this
+        /// directory.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -57,40 +63,78 @@ fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Command::Run { scenario, seed, out } => run(scenario.as_deref(), seed, out.as_deref()),
         Command::Sweep { scenario, param, values, out } => {
-            let base = scenario.as_deref().map_or_else(|| Ok(Scenario::default()), load)?;
-            let points = sweep(&base, &param, &values)?;
-            let mut csv = Vec::new();
-            write_sweep_csv(&param, &points, &mut csv)?;
-            if let Some(dir) = out {
-                fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                fs::write(dir.join("sweep.csv"), &csv)?;
-                let json =
-                    serde_json::json!({ "scenario": base, "parameter": param, "points": points });
-                fs::write(dir.join("sweep.json"), serde_json::to_string_pretty(&json)?)?;
-            }
-            print!("{}", String::from_utf8_lossy(&csv));
-            Ok(())
+            sweep_command(scenario.as_deref(), &param, &values, out.as_deref())
         }
     }
 }
 
 fn run(scenario: Option<&Path>, seed: Option<u64>, out: Option<&Path>) -> anyhow::Result<()> {
-    let mut scenario = scenario.map_or_else(|| Ok(Scenario::default()), load)?;
+    let (name, mut scenario) = scenario_of(scenario)?;
     if let Some(seed) = seed {
         scenario.seed = seed;
     }
-    let run = simulate(&scenario);
+    let bar = progress(scenario.requests as u64, "calls");
+    #[allow(clippy::disallowed_methods)] // wall time of the run, for the summary only
+    let started = std::time::Instant::now();
+    let run = simulate_with_progress(&scenario, |ended| bar.set_position(ended as u64));
+    bar.finish_and_clear();
+    let wall_s = started.elapsed().as_secs_f64();
     let report = serde_json::to_string_pretty(
         &serde_json::json!({ "scenario": scenario, "report": run.report }),
     )?;
+    let mut screen = summary(&name, &scenario, &run, wall_s);
     if let Some(dir) = out {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        fs::write(dir.join("report.json"), format!("{report}\n"))?;
-        let mut calls = BufWriter::new(fs::File::create(dir.join("calls.csv"))?);
-        run.write_calls_csv(&mut calls)?;
+        let index = write_run(dir, &name, &scenario, &run, &report)?;
+        screen.push_str(&format!("  {:<12} {}\n", "wrote", index.display()));
     }
+    eprint!("{screen}");
     println!("{report}");
     Ok(())
+}
+
+fn sweep_command(
+    scenario: Option<&Path>,
+    param: &str,
+    values: &[String],
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (name, base) = scenario_of(scenario)?;
+    let bar = progress(values.len() as u64, "runs");
+    let mut points = Vec::with_capacity(values.len());
+    for value in values {
+        bar.set_message(format!("{param} = {value}"));
+        points.extend(sweep(&base, param, std::slice::from_ref(value))?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut csv = Vec::new();
+    write_sweep_csv(param, &points, &mut csv)?;
+    if let Some(dir) = out {
+        let json = serde_json::json!({ "scenario": base, "parameter": param, "points": points });
+        let index =
+            write_sweep(dir, &name, &base, param, &points, &serde_json::to_string_pretty(&json)?)?;
+        eprintln!("wrote {}", index.display());
+    }
+    print!("{}", String::from_utf8_lossy(&csv));
+    Ok(())
+}
+
+/// A progress bar on stderr (drawn only when stderr is a terminal).
+fn progress(total: u64, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} {{msg}} ({{eta}} left)");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The scenario's name (its file stem, or `default`) and the scenario.
+fn scenario_of(path: Option<&Path>) -> anyhow::Result<(String, Scenario)> {
+    let Some(path) = path else { return Ok(("default".into(), Scenario::default())) };
+    let name =
+        path.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    Ok((name, load(path)?))
 }
 
 fn load(path: &Path) -> anyhow::Result<Scenario> {

@@ -17,6 +17,8 @@ pub struct CallRecord {
     pub attempts: u8,
     /// Whether it was answered.
     pub answered: bool,
+    /// Whether the answer was a cheater's (wrong).
+    pub wrong: bool,
 }
 
 /// A finished run.
@@ -26,21 +28,25 @@ pub struct Run {
     pub report: Report,
     /// Every call, in the order they ended.
     pub calls: Vec<CallRecord>,
+    /// Executions each worker did, by worker index.
+    pub loads: Vec<usize>,
+    /// Which workers cheated, by worker index.
+    pub cheaters: Vec<bool>,
 }
 
 impl Run {
-    /// Writes the trace as CSV (`call,arrived_us,ended_us,attempts,answered`).
+    /// Writes the trace as CSV (`call,arrived_us,ended_us,attempts,answered,wrong`).
     ///
     /// # Errors
     ///
     /// Writing failed.
     pub fn write_calls_csv(&self, out: &mut impl Write) -> io::Result<()> {
-        writeln!(out, "call,arrived_us,ended_us,attempts,answered")?;
+        writeln!(out, "call,arrived_us,ended_us,attempts,answered,wrong")?;
         for c in &self.calls {
             writeln!(
                 out,
-                "{},{},{},{},{}",
-                c.call, c.arrived_us, c.ended_us, c.attempts, c.answered
+                "{},{},{},{},{},{}",
+                c.call, c.arrived_us, c.ended_us, c.attempts, c.answered, c.wrong
             )?;
         }
         Ok(())

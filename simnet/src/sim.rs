@@ -43,6 +43,13 @@ pub fn run(scenario: &Scenario) -> Report {
 /// Runs `scenario` to completion: its report and the trace of every call, in the order the
 /// calls ended.
 pub fn simulate(scenario: &Scenario) -> Run {
+    simulate_with_progress(scenario, |_| {})
+}
+
+/// [`simulate`], calling `progress` with the number of calls ended so far, about a hundred
+/// times over the run (for a progress bar).
+pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usize)) -> Run {
+    let report_every = (scenario.requests / 100).max(1);
     let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
     let keys: Vec<NodeKey> = (0..scenario.workers).map(key).collect();
     let indices: std::collections::HashMap<NodeKey, usize> =
@@ -123,6 +130,7 @@ pub fn simulate(scenario: &Scenario) -> Run {
         };
         let state = calls[call_index].as_mut().expect("call exists");
         let accepted = matches!(step, Step::Accept { .. });
+        let wrong_now = matches!(step, Step::Accept { result_hash, .. } if result_hash != honest);
         match step {
             Step::Dispatch { attempt, racers, wake_at_ms } => {
                 state.attempts = attempt + 1;
@@ -193,7 +201,11 @@ pub fn simulate(scenario: &Scenario) -> Run {
                 ended_us: now_us,
                 attempts: state.attempts,
                 answered: accepted,
+                wrong: wrong_now,
             });
+            if trace.len() % report_every == 0 {
+                progress(trace.len());
+            }
         }
     }
 
@@ -216,7 +228,7 @@ pub fn simulate(scenario: &Scenario) -> Run {
         wrong_accepted,
         no_agreement,
     };
-    Run { report, calls: trace }
+    Run { report, calls: trace, loads: load, cheaters: cheats }
 }
 
 #[cfg(test)]

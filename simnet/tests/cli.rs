@@ -1,5 +1,5 @@
-//! `peerhost-simnet` as a researcher calls it: a ready scenario written to a directory, a sweep,
-//! and a scenario with a mistake refused with the mistake named.
+//! `peerhost-simnet` as a researcher calls it: a ready scenario written to a directory (report,
+//! trace, charts, page), a sweep, and a scenario with a mistake refused with the mistake named.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -8,7 +8,7 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_peerhost-simnet");
 
 #[test]
-fn run_writes_the_report_and_the_trace() {
+fn run_writes_the_report_the_trace_the_charts_and_the_page() {
     let out = tempfile::tempdir().unwrap();
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/lossy-partitioned.toml");
     let status = Command::new(BIN)
@@ -26,6 +26,16 @@ fn run_writes_the_report_and_the_trace() {
     let calls = std::fs::read_to_string(out.path().join("calls.csv")).unwrap();
     assert_eq!(calls.lines().count(), 10_001, "a header and every call");
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&status.stdout).unwrap(), report);
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    for chart in ["latency", "latency-cdf", "delivery", "load"] {
+        assert!(html.contains(&format!("{chart}.svg")), "{html}");
+        for ext in ["svg", "png"] {
+            let size = std::fs::metadata(out.path().join(format!("{chart}.{ext}"))).unwrap().len();
+            assert!(size > 1_000, "{chart}.{ext} is {size} bytes");
+        }
+    }
+    let summary = String::from_utf8_lossy(&status.stderr);
+    assert!(summary.contains("answered") && summary.contains("index.html"), "{summary}");
 }
 
 #[test]
