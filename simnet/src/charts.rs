@@ -13,10 +13,16 @@ const MIN_PER_WINDOW: usize = 20;
 /// Points of a CDF curve at most.
 const CDF_POINTS: usize = 400;
 
-/// The charts of one run: latency percentiles over time, the latency CDF, delivery over time
-/// and the racers' load.
+/// The charts of one run: latency percentiles over time, the latency CDF, delivery over time,
+/// the racers' load and, with `[economics]`, the earnings of honest workers and cheaters.
 pub(crate) fn of_run(run: &Run) -> Vec<Chart> {
-    vec![latency_over_time(run), latency_cdf(run), delivery_over_time(run), load(run)]
+    let mut charts =
+        vec![latency_over_time(run), latency_cdf(run), delivery_over_time(run), load(run)];
+    if !run.epochs.is_empty() {
+        charts.push(earnings(run));
+        charts.push(slashes(run));
+    }
+    charts
 }
 
 /// The charts of a sweep: delivery and wrong answers, and latency, against the parameter
@@ -164,6 +170,37 @@ fn load(run: &Run) -> Chart {
         x_label: "worker rank".into(),
         y_label: "executions".into(),
         series,
+    }
+}
+
+fn earnings(run: &Run) -> Chart {
+    let at = |e: &crate::EpochRecord| e.end_ms as f64 / 1e3;
+    let line = |label: &str, y: fn(&crate::EpochRecord) -> f64| Series {
+        label: label.into(),
+        points: run.epochs.iter().map(|e| (at(e), y(e))).collect(),
+    };
+    let mut series = vec![line("honest worker (mean)", |e| e.honest_profit)];
+    if run.cheaters.iter().any(|c| *c) {
+        series.push(line("cheater (mean)", |e| e.cheater_profit));
+    }
+    Chart {
+        name: "earnings",
+        title: "Profit so far: rewards and gains minus costs and slashed bonds".into(),
+        x_label: "simulated time (s)".into(),
+        y_label: "profit (USDC)".into(),
+        series,
+    }
+}
+
+fn slashes(run: &Run) -> Chart {
+    let cheaters = run.cheaters.iter().filter(|c| **c).count();
+    let points = run.epochs.iter().map(|e| (e.end_ms as f64 / 1e3, e.slashed as f64)).collect();
+    Chart {
+        name: "slashes",
+        title: format!("Cheaters slashed so far (of {cheaters})"),
+        x_label: "simulated time (s)".into(),
+        y_label: "workers slashed".into(),
+        series: vec![Series { label: String::new(), points }],
     }
 }
 

@@ -9,8 +9,9 @@
 //! fault-injecting network model ([`Network`]: latency distributions, loss, duplication,
 //! reordering, partitions); [`sweep`] runs one scenario over a range of one parameter.
 //! [`write_run`] and [`write_sweep`] leave a directory with the JSON report, the CSV trace,
-//! charts as SVG and PNG, and an HTML page that shows them. Gossip and the chain (audits,
-//! slashing) are not modelled yet.
+//! charts as SVG and PNG, and an HTML page that shows them. With [`Economics`], epochs,
+//! rewards, audits and slashing too, so a sweep shows at which audit rate cheating stops
+//! paying. Gossip, more than one gateway and churn over time are not modelled yet.
 //!
 //! ```
 //! use peerhost_simnet::{Scenario, run};
@@ -22,6 +23,7 @@
 //! ```
 
 mod charts;
+mod economics;
 mod net;
 mod output;
 mod plot;
@@ -30,6 +32,7 @@ mod scenario;
 mod sim;
 mod sweep;
 
+pub use economics::{Economics, EpochRecord};
 pub use net::{Arrivals, Latency, Network, Partition};
 pub use output::{OutputError, summary, write_run, write_sweep};
 pub use plot::{Chart, PlotError, Series};

@@ -32,6 +32,8 @@ pub struct Run {
     pub loads: Vec<usize>,
     /// Which workers cheated, by worker index.
     pub cheaters: Vec<bool>,
+    /// The money at each epoch's end (empty without `[economics]`).
+    pub epochs: Vec<crate::EpochRecord>,
 }
 
 impl Run {
@@ -78,4 +80,14 @@ pub struct Report {
     pub wrong_accepted: usize,
     /// Calls given up because their racers never agreed (verified tier).
     pub no_agreement: usize,
+    /// Receipts audited (with `[economics]`; else 0, as are the fields below).
+    pub audited: usize,
+    /// Slashes of cheaters (one that bonds again can be slashed again).
+    pub slashed: usize,
+    /// Slashes of honest workers (an audit of an honest result: must stay 0).
+    pub honest_slashed: usize,
+    /// Mean profit of an honest worker at the end: rewards minus execution costs.
+    pub honest_profit: f64,
+    /// Mean profit of a cheater at the end: rewards and gains minus lost bonds.
+    pub cheater_profit: f64,
 }

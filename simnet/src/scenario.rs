@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Network;
+use crate::{Economics, Network};
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +42,9 @@ pub struct Scenario {
     pub colluding: bool,
     /// Times a verified call whose racers disagree may bring in more racers.
     pub max_escalations: u8,
+    /// Epochs, rewards, audits and slashing (`[economics]`); without it nothing is paid and
+    /// no cheater is ever caught.
+    pub economics: Option<Economics>,
 }
 
 impl Default for Scenario {
@@ -63,6 +66,7 @@ impl Default for Scenario {
             byzantine: 0.0,
             colluding: false,
             max_escalations: 0,
+            economics: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{
     Report, Scenario,
+    economics::{Ledger, Receipt},
     net::exponential,
     report::{CallRecord, Run},
 };
@@ -22,6 +23,9 @@ enum Event {
     Decline { call: usize, worker: usize },
     Lost { call: usize, worker: usize },
     Timer { call: usize },
+    EpochEnd { epoch: u64 },
+    Slash { worker: usize },
+    Rebond { worker: usize },
 }
 
 struct Call {
@@ -29,6 +33,8 @@ struct Call {
     started_us: u64,
     done: bool,
     attempts: u8,
+    /// Results the race counted, by worker (for receipts).
+    results: Vec<(usize, Keccak)>,
 }
 
 fn key(worker: usize) -> NodeKey {
@@ -55,7 +61,8 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
     let indices: std::collections::HashMap<NodeKey, usize> =
         keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let index_of = |k: &NodeKey| indices[k];
-    let candidates: Vec<Candidate> = keys.iter().map(|k| Candidate::new(*k, true, true)).collect();
+    let mut candidates: Vec<Candidate> =
+        keys.iter().map(|k| Candidate::new(*k, true, true)).collect();
     let config = RaceConfig {
         racers: scenario.racers,
         quorum: scenario.quorum,
@@ -94,6 +101,12 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
     };
     // Node indices: the workers first, then the one gateway.
     let gateway = scenario.workers;
+    let mut ledger =
+        scenario.economics.clone().map(|e| Ledger::new(e, scenario.workers, scenario.seed));
+    if let Some(ledger) = &ledger {
+        let end = ledger.economics.epoch_ms.max(1) * 1_000;
+        queue.push(Reverse((end, Event::EpochEnd { epoch: 0 })));
+    }
 
     while let Some(Reverse((now_us, event))) = queue.pop() {
         let now_ms = now_us / 1_000;
@@ -102,7 +115,13 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                 let id = RequestId(keccak256(&(call as u64).to_le_bytes()).0);
                 let mut race = Race::new(id, config);
                 let step = race.start(now_ms, &candidates);
-                calls[call] = Some(Call { race, started_us: now_us, done: false, attempts: 0 });
+                calls[call] = Some(Call {
+                    race,
+                    started_us: now_us,
+                    done: false,
+                    attempts: 0,
+                    results: Vec::new(),
+                });
                 (call, step)
             }
             Event::Result { call, worker }
@@ -112,10 +131,16 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                 let step = match event {
                     // Honest workers agree on the result of a pure function; cheaters return
                     // another (the same one when they collude).
-                    Event::Result { .. } => state
-                        .race
-                        .on_result(keys[worker], result_of(worker), now_ms, &candidates)
-                        .unwrap_or(Step::Wait { wake_at_ms: now_ms }),
+                    Event::Result { .. } => {
+                        let result = result_of(worker);
+                        match state.race.on_result(keys[worker], result, now_ms, &candidates) {
+                            Ok(step) => {
+                                state.results.push((worker, result));
+                                step
+                            }
+                            Err(_) => Step::Wait { wake_at_ms: now_ms },
+                        }
+                    }
                     Event::Decline { .. } => {
                         state.race.on_decline(keys[worker], now_ms, &candidates)
                     }
@@ -126,6 +151,36 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
             Event::Timer { call } => {
                 let Some(state) = calls[call].as_mut().filter(|c| !c.done) else { continue };
                 (call, state.race.on_timer(now_ms, &candidates))
+            }
+            Event::EpochEnd { epoch } => {
+                let Some(ledger) = ledger.as_mut() else { continue };
+                let delay_us = ledger.economics.audit_delay_ms * 1_000;
+                for worker in ledger.end_epoch(epoch, &cheats) {
+                    queue.push(Reverse((now_us + delay_us, Event::Slash { worker })));
+                }
+                if trace.len() < scenario.requests {
+                    let next = now_us + ledger.economics.epoch_ms.max(1) * 1_000;
+                    queue.push(Reverse((next, Event::EpochEnd { epoch: epoch + 1 })));
+                }
+                continue;
+            }
+            Event::Slash { worker } => {
+                let Some(ledger) = ledger.as_mut() else { continue };
+                ledger.slash(worker);
+                // Below the minimum bond: not chosen again, unless it bonds again.
+                candidates.retain(|c| c.key != keys[worker]);
+                if let Some(after_ms) = ledger.economics.rebond_ms {
+                    queue.push(Reverse((now_us + after_ms * 1_000, Event::Rebond { worker })));
+                }
+                continue;
+            }
+            Event::Rebond { worker } => {
+                let Some(ledger) = ledger.as_mut() else { continue };
+                ledger.rebond(worker);
+                if trace.len() < scenario.requests {
+                    candidates.push(Candidate::new(keys[worker], true, true));
+                }
+                continue;
             }
         };
         let state = calls[call_index].as_mut().expect("call exists");
@@ -164,6 +219,9 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                     } else {
                         executions += 1;
                         load[worker] += 1;
+                        if let Some(ledger) = ledger.as_mut() {
+                            ledger.executed(worker, cheats[worker]);
+                        }
                         (there + exec_us, Event::Result { call: call_index, worker })
                     };
                     let back = scenario.network.send(worker, gateway, answer.0, &mut rng);
@@ -178,11 +236,24 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
             Step::Wait { wake_at_ms } => {
                 queue.push(Reverse((wake_at_ms * 1_000, Event::Timer { call: call_index })));
             }
-            Step::Accept { result_hash, .. } => {
+            Step::Accept { result_hash, workers } => {
                 state.done = true;
                 latencies_us.push(now_us - state.started_us);
                 if result_hash != honest {
                     wrong_accepted += 1;
+                }
+                if let Some(ledger) = ledger.as_mut() {
+                    let request = *state.race.request_id();
+                    let winner = workers.first().map(&index_of);
+                    for &(worker, result) in &state.results {
+                        ledger.receipt(Receipt {
+                            request,
+                            worker,
+                            won: Some(worker) == winner,
+                            dissent: result != result_hash,
+                            wrong: result != honest,
+                        });
+                    }
                 }
             }
             Step::Exhausted => {
@@ -192,6 +263,20 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
             Step::NoAgreement { .. } => {
                 state.done = true;
                 no_agreement += 1;
+                // Racers that never agreed: every receipt goes to audit.
+                if let Some(ledger) = ledger.as_mut() {
+                    let request = *state.race.request_id();
+                    for &(worker, result) in &state.results {
+                        let wrong = result != honest;
+                        ledger.receipt(Receipt {
+                            request,
+                            worker,
+                            won: false,
+                            dissent: true,
+                            wrong,
+                        });
+                    }
+                }
             }
         }
         if state.done {
@@ -227,8 +312,17 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
         lost_messages: lost,
         wrong_accepted,
         no_agreement,
+        audited: 0,
+        slashed: 0,
+        honest_slashed: 0,
+        honest_profit: 0.0,
+        cheater_profit: 0.0,
     };
-    Run { report, calls: trace, loads: load, cheaters: cheats }
+    let mut run = Run { report, calls: trace, loads: load, cheaters: cheats, epochs: Vec::new() };
+    if let Some(ledger) = ledger {
+        ledger.settle(&mut run);
+    }
+    run
 }
 
 #[cfg(test)]
@@ -338,5 +432,49 @@ mod tests {
             run(&Scenario { requests: 5_000, workers: 10, racers: 1, ..Scenario::default() });
         assert!(report.min_worker_load > 300, "{report:?}");
         assert!(report.max_worker_load < 700, "{report:?}");
+    }
+
+    #[test]
+    fn audits_catch_every_cheater_and_never_an_honest_worker() {
+        let economics = crate::Economics { audit_rate: 0.1, ..crate::Economics::default() };
+        let base = Scenario {
+            requests: 10_000,
+            racers: 1,
+            byzantine: 0.2,
+            colluding: true,
+            ..Scenario::default()
+        };
+        let unaudited = run(&base);
+        let audited = run(&Scenario { economics: Some(economics), ..base });
+        assert_eq!(audited.slashed, 10, "{audited:?}");
+        assert_eq!(audited.honest_slashed, 0, "{audited:?}");
+        // Each cheater wins ~20 calls a second (1 s epochs), so the first epoch's audits
+        // almost surely catch it: it cheats for 1.5-2.5 s of the 10.
+        assert!(audited.wrong_accepted * 4 < unaudited.wrong_accepted, "{audited:?}");
+        assert!(audited.cheater_profit < -40.0, "the bond is lost: {audited:?}");
+        assert!(audited.honest_profit > 0.0, "{audited:?}");
+    }
+
+    #[test]
+    fn without_audits_cheating_pays_and_dissent_is_still_caught() {
+        let economics =
+            crate::Economics { audit_rate: 0.0, cheat_gain: 0.01, ..crate::Economics::default() };
+        let fast = Scenario {
+            requests: 5_000,
+            racers: 1,
+            byzantine: 0.2,
+            economics: Some(economics),
+            ..Scenario::default()
+        };
+        let report = run(&fast);
+        assert_eq!(report.slashed, 0, "nothing is audited: {report:?}");
+        assert!(report.cheater_profit > report.honest_profit, "{report:?}");
+        // The verified tier files every dissent for audit: a cheater that disagrees is caught
+        // even at audit rate zero.
+        let verified =
+            Scenario { racers: 3, quorum: 2, max_escalations: 2, max_attempts: 4, ..fast };
+        let report = run(&verified);
+        assert_eq!(report.slashed, 10, "{report:?}");
+        assert_eq!(report.honest_slashed, 0, "{report:?}");
     }
 }
