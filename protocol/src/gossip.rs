@@ -106,6 +106,10 @@ pub struct WorkerLeaf {
 /// transaction is mined, so each worker can rebuild the tree, check the root against the
 /// chain and claim with its own proof. Nothing in it needs trust: a wrong summary produces a
 /// root the chain does not hold.
+///
+/// A summary without leaves anchors nothing: the gateway had nothing to anchor that epoch
+/// (every receipt was an unfunded assist, or its racers disagreed) and publishes it only for
+/// its audits, so late and disputed results are checked even when the calls stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EpochSummary {
@@ -117,10 +121,11 @@ pub struct EpochSummary {
     pub gateway: Owner,
     /// The anchored epoch.
     pub epoch: u64,
-    /// Leaves in tree order.
+    /// Leaves in tree order (none in an audit-only summary).
     pub leaves: Vec<WorkerLeaf>,
-    /// Receipts put up for re-execution: sampled by the anchored root, which nobody knew
-    /// while the requests ran, so a worker cannot tell which of its results will be checked.
+    /// Receipts put up for re-execution: sampled by the anchored root (or, with nothing
+    /// anchored, the root of the receipts themselves), which nobody knew while the requests
+    /// ran, so a worker cannot tell which of its results will be checked.
     pub audits: Vec<Audit>,
 }
 
@@ -128,8 +133,11 @@ impl Wire for EpochSummary {
     const MAX_BYTES: usize = 128 + MAX_EPOCH_LEAVES * 128 + MAX_AUDITS * 320;
 
     fn validate(&self) -> Result<(), Invalid> {
-        if self.leaves.is_empty() || self.leaves.len() > MAX_EPOCH_LEAVES {
-            return Err(Invalid::new("leaves", format!("1 to {MAX_EPOCH_LEAVES} leaves")));
+        if self.leaves.len() > MAX_EPOCH_LEAVES {
+            return Err(Invalid::new("leaves", format!("at most {MAX_EPOCH_LEAVES}")));
+        }
+        if self.leaves.is_empty() && self.audits.is_empty() {
+            return Err(Invalid::new("leaves", "a summary anchors leaves or carries audits"));
         }
         if self.audits.len() > MAX_AUDITS {
             return Err(Invalid::new("audits", format!("at most {MAX_AUDITS}")));

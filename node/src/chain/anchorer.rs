@@ -3,7 +3,9 @@
 //! anchored (one transaction, whatever its size, declaring how many requests each function
 //! owner had, so the coordinator can hold each owner to the treasury's budget) and its
 //! (worker, owner) leaves are gossiped on
-//! [`topics::EPOCHS`] so each worker can claim. Nothing here is on the request path:
+//! [`topics::EPOCHS`] so each worker can claim, with the receipts put up for audit. Receipts
+//! that are not anchored (late assists no call funds, disagreements) are audited all the same,
+//! in an audit-only summary when the epoch has nothing to anchor. Nothing here is on the request path:
 //! [`Anchoring::record`] never blocks, and a batch whose anchoring fails stays queued and is
 //! retried on the next tick. Every receipt is journaled before its caller gets the answer
 //! ([`super::receipt_journal`]), so a restarted gateway anchors what its predecessor accepted.
@@ -117,7 +119,6 @@ pub fn spawn(
         next_epoch,
         closed,
         journal: handle.journal.clone(),
-        requeue: handle.clone(),
         view,
         summaries: Vec::new(),
         recent: VecDeque::new(),
@@ -185,9 +186,6 @@ struct Anchorer {
     closed: VecDeque<Batch>,
     /// Where every queued receipt was journaled; the anchorer marks batches closed and done.
     journal: Arc<Mutex<ReceiptJournal>>,
-    /// This anchorer's own handle: disagreements of an epoch with nothing to anchor are
-    /// queued again for the next one.
-    requeue: Anchoring,
     /// The node's view: the bond book names each worker's chain account.
     view: Arc<View>,
     /// Summaries still to be repeated, with repeats left.
@@ -308,17 +306,20 @@ impl Anchorer {
     }
 
     async fn anchor(&mut self, batch: &Batch) -> Result<(), ChainError> {
-        // Receipts by (worker, owner); unbonded workers are not rewarded.
+        // Receipts of workers bonded now, with their chain accounts. Without the worker's chain
+        // signature a challenge of the receipt could not be answered, so it is neither
+        // anchored nor audited (workers on a chain always sign); unbonded workers are not
+        // rewarded.
+        let signed: Vec<(Address, &Served)> = batch
+            .receipts
+            .iter()
+            .filter(|entry| entry.signature.is_some())
+            .filter_map(|entry| Some((self.address_of(&entry.receipt.worker)?, entry)))
+            .collect();
+        // Receipts by (worker, owner).
         let mut grouped: Grouped<'_> = BTreeMap::new();
-        for entry in &batch.receipts {
-            // Without the worker's chain signature a challenge of the receipt could not be
-            // answered, so it is not anchored (workers on a chain always sign).
-            if entry.signature.is_none() {
-                continue;
-            }
-            if let Some(address) = self.address_of(&entry.receipt.worker) {
-                grouped.entry((address, entry.owner.0)).or_default().push(entry);
-            }
+        for (address, entry) in &signed {
+            grouped.entry((*address, entry.owner.0)).or_default().push(entry);
         }
         keep_owners_with_calls(&mut grouped);
         if grouped.len() > MAX_EPOCH_LEAVES {
@@ -340,11 +341,32 @@ impl Anchorer {
             }
             keep_owners_with_calls(&mut grouped);
         }
+        // What is not anchored (assists no call of their owner funds here, leaves beyond what
+        // a summary holds) is still audited: a signed wrong result is slashable, paid or not.
+        let unanchored: Vec<(Address, &Served)> = signed
+            .iter()
+            .filter(|(address, entry)| !grouped.contains_key(&(*address, entry.owner.0)))
+            .copied()
+            .collect();
         if grouped.is_empty() {
-            debug!(target: "peerhost::chain", epoch = batch.epoch, "nothing to anchor: no bonded worker served");
-            // A summary needs a leaf: disagreements wait for the next epoch that has one.
-            for (receipt, signature) in batch.disputed.iter().take(MAX_AUDITS) {
-                self.requeue.dispute(receipt.clone(), *signature);
+            // Nothing to anchor, but the epoch's late and disputed results are still checked
+            // (the calls may have stopped: no later epoch would carry them): an audit-only
+            // summary, sampled by the root of the receipts it holds.
+            let leaves =
+                unanchored.iter().map(|(worker, s)| chain_receipt(&s.receipt).leaf(*worker));
+            let root = MerkleTree::new(leaves.collect()).map_or(Keccak([0; 32]), |t| t.root());
+            let audits = self.audits(&root, &unanchored, &batch.disputed);
+            debug!(target: "peerhost::chain", epoch = batch.epoch, audits = audits.len(), "nothing to anchor: no call won by a bonded worker");
+            if !audits.is_empty() {
+                self.publish(EpochSummary {
+                    chain_id: self.chain.chain_id(),
+                    coordinator: Owner(*self.chain.coordinator().address()),
+                    gateway: Owner(self.chain.address()),
+                    epoch: batch.epoch,
+                    leaves: Vec::new(),
+                    audits,
+                })
+                .await;
             }
             return Ok(());
         }
@@ -401,19 +423,30 @@ impl Anchorer {
         self.proofs.keep(origin, trees, self.keep_epochs);
         self.anchored.fetch_add(1, Ordering::Relaxed);
         info!(target: "peerhost::chain", epoch = batch.epoch, requests = count, workers = summary_leaves.len(), %tx, "epoch anchored");
+        let mut sampled: Vec<(Address, &Served)> = grouped
+            .iter()
+            .flat_map(|((worker, _), served)| served.iter().map(|s| (*worker, *s)))
+            .collect();
+        sampled.extend(unanchored);
         let summary = EpochSummary {
             chain_id: self.chain.chain_id(),
             coordinator: Owner(*self.chain.coordinator().address()),
             gateway: Owner(self.chain.address()),
             epoch: batch.epoch,
             leaves: summary_leaves,
-            audits: self.audits(&root, &grouped, &batch.disputed),
+            audits: self.audits(&root, &sampled, &batch.disputed),
         };
+        let bytes = self.publish(summary).await;
+        self.recent.push_back(Anchored { epoch: batch.epoch, root, usage, summary: bytes });
+        Ok(())
+    }
+
+    /// Gossips `summary` now and on the next ticks; returns its bytes.
+    async fn publish(&mut self, summary: EpochSummary) -> Vec<u8> {
         let bytes = codec::encode(&summary);
         let _ = self.mesh.publish(topics::EPOCHS, bytes.clone()).await;
         self.summaries.push((bytes.clone(), SUMMARY_REPEATS - 1));
-        self.recent.push_back(Anchored { epoch: batch.epoch, root, usage, summary: bytes });
-        Ok(())
+        bytes
     }
 
     /// Checks that recent anchors are still on the chain; one a reorg dropped is anchored
@@ -448,7 +481,7 @@ impl Anchorer {
     fn audits(
         &self,
         root: &Keccak,
-        grouped: &Grouped<'_>,
+        sampled: &[(Address, &Served)],
         disputed: &[(Receipt, EvmSignature)],
     ) -> Vec<Audit> {
         // Disagreements first: each one is known to hold a wrong result.
@@ -463,17 +496,15 @@ impl Anchorer {
                 });
             }
         }
-        for ((worker, _), receipts) in grouped {
-            for Served { receipt, signature, .. } in receipts {
-                if let (true, Some(signature)) =
-                    (self.audit_rate.audits(root, &receipt.request_id), signature)
-                {
-                    audits.push(Audit {
-                        receipt: receipt.clone(),
-                        worker: Owner(*worker),
-                        chain_signature: *signature,
-                    });
-                }
+        for (worker, Served { receipt, signature, .. }) in sampled {
+            if let (true, Some(signature)) =
+                (self.audit_rate.audits(root, &receipt.request_id), signature)
+            {
+                audits.push(Audit {
+                    receipt: receipt.clone(),
+                    worker: Owner(*worker),
+                    chain_signature: *signature,
+                });
             }
         }
         audits.truncate(MAX_AUDITS);

@@ -65,8 +65,13 @@ fn epoch_summaries_are_bounded() {
     let summary = samples::epoch_summary();
     assert_eq!(codec::decode::<EpochSummary>(&codec::encode(&summary)).unwrap(), summary);
 
-    let mut empty = summary.clone();
-    empty.leaves.clear();
+    // An audit-only summary anchors nothing but still puts receipts up for re-execution.
+    let mut audit_only = summary.clone();
+    audit_only.leaves.clear();
+    assert_eq!(codec::decode::<EpochSummary>(&codec::encode(&audit_only)).unwrap(), audit_only);
+
+    let mut empty = audit_only;
+    empty.audits.clear();
     let err = codec::decode::<EpochSummary>(&codec::encode(&empty)).unwrap_err();
     assert!(matches!(err, DecodeError::Invalid(_)), "{err}");
 
