@@ -5,13 +5,15 @@
 //! seeded discrete-event loop. Same scenario and seed, same report.
 //!
 //! This version simulates the request path (racer choice, result acceptance, re-dispatch,
-//! escalation) under worker crashes, declines and cheaters (colluding or not), over a
+//! escalation) under worker crashes, declines, cheaters (colluding or not) and churn
+//! ([`Churn`]: sessions, silent departures, mass outages), for calls to many functions whose
+//! bundles only some workers hold, over a
 //! fault-injecting network model ([`Network`]: latency distributions, loss, duplication,
 //! reordering, partitions); [`sweep`] runs one scenario over a range of one parameter.
 //! [`write_run`] and [`write_sweep`] leave a directory with the JSON report, the CSV trace,
 //! charts as SVG and PNG, and an HTML page that shows them. With [`Economics`], epochs,
 //! rewards, audits and slashing too, so a sweep shows at which audit rate cheating stops
-//! paying. Gossip, more than one gateway and churn over time are not modelled yet.
+//! paying. Gossip and more than one gateway are not modelled yet.
 //!
 //! ```
 //! use peerhost_simnet::{Scenario, run};
@@ -23,15 +25,18 @@
 //! ```
 
 mod charts;
+mod churn;
 mod economics;
 mod net;
 mod output;
 mod plot;
 mod report;
+mod roster;
 mod scenario;
 mod sim;
 mod sweep;
 
+pub use churn::{Churn, Outage};
 pub use economics::{Economics, EpochRecord};
 pub use net::{Arrivals, Latency, Network, Partition};
 pub use output::{OutputError, summary, write_run, write_sweep};

@@ -129,7 +129,7 @@ pub fn summary(name: &str, scenario: &Scenario, run: &Run, wall_s: f64) -> Strin
 fn summary_rows(scenario: &Scenario, run: &Run) -> Vec<(String, String)> {
     let r = &run.report;
     let share = |n: usize| 100.0 * n as f64 / scenario.requests.max(1) as f64;
-    vec![
+    let mut rows = vec![
         (
             "answered".into(),
             format!(
@@ -150,7 +150,26 @@ fn summary_rows(scenario: &Scenario, run: &Run) -> Vec<(String, String)> {
             ),
         ),
         ("network".into(), format!("{} messages lost", r.lost_messages)),
-    ]
+    ];
+    if scenario.churn.is_some() || r.fetches > 0 {
+        rows.push((
+            "churn".into(),
+            format!(
+                "{} departures, {} orders to departed workers, {} bundle fetches",
+                r.departures, r.orders_to_departed, r.fetches
+            ),
+        ));
+    }
+    if scenario.economics.is_some() {
+        rows.push((
+            "money".into(),
+            format!(
+                "{} audited, {} cheaters slashed ({} honest); mean profit honest {:.3}, cheater {:.3}",
+                r.audited, r.slashed, r.honest_slashed, r.honest_profit, r.cheater_profit
+            ),
+        ));
+    }
+    rows
 }
 
 /// One self-contained HTML page: the summary, the charts (SVG, each linking its PNG), the

@@ -80,6 +80,12 @@ pub struct Report {
     pub wrong_accepted: usize,
     /// Calls given up because their racers never agreed (verified tier).
     pub no_agreement: usize,
+    /// Workers that left during the run (with `[churn]`; one that comes back may leave again).
+    pub departures: usize,
+    /// Orders sent to workers that had left but were still in the gateway's directory.
+    pub orders_to_departed: usize,
+    /// Executions by a racer that first had to fetch the bundle.
+    pub fetches: usize,
     /// Receipts audited (with `[economics]`; else 0, as are the fields below).
     pub audited: usize,
     /// Slashes of cheaters (one that bonds again can be slashed again).

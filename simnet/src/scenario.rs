@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Economics, Network};
+use crate::{Churn, Economics, Network};
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,20 @@ pub struct Scenario {
     /// Epochs, rewards, audits and slashing (`[economics]`); without it nothing is paid and
     /// no cheater is ever caught.
     pub economics: Option<Economics>,
+    /// Workers leaving and joining over the run, and mass failures (`[churn]`); without it
+    /// every worker stays up (crashes aside).
+    pub churn: Option<Churn>,
+    /// Functions called (each call picks one).
+    pub functions: usize,
+    /// Workers holding each function's bundle at the start (drawn by the seed); 0: every
+    /// worker holds every bundle.
+    pub holders: usize,
+    /// Share of calls that go to function 0 (a hot function); the rest spread evenly over all
+    /// functions.
+    pub hot_share: f64,
+    /// What a racer without the bundle spends fetching it before it executes (ms); it holds
+    /// the bundle from then on.
+    pub fetch_ms: f64,
 }
 
 impl Default for Scenario {
@@ -67,6 +81,11 @@ impl Default for Scenario {
             colluding: false,
             max_escalations: 0,
             economics: None,
+            churn: None,
+            functions: 1,
+            holders: 0,
+            hot_share: 0.0,
+            fetch_ms: 20.0,
         }
     }
 }

@@ -1,35 +1,44 @@
 //! The discrete-event loop: calls arrive, the gateway's [`Race`] decides, orders and answers
 //! cross the simulated [`Network`](crate::Network) (latency, loss, duplication, reordering,
-//! partitions), and simulated workers answer after seeded delays (or crash, or decline).
+//! partitions), and simulated workers answer after seeded delays (or crash, or decline, or
+//! leave with the churn).
 
 use std::{cmp::Reverse, collections::BinaryHeap};
 
-use peerhost_core::{Candidate, Race, RaceConfig, Step};
+use peerhost_core::{Race, RaceConfig, Step};
 use peerhost_protocol::{Keccak, NodeKey, RequestId, keccak256};
 use rand::{RngExt, SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
 use crate::{
     Report, Scenario,
+    churn::Presence,
     economics::{Ledger, Receipt},
     net::exponential,
     report::{CallRecord, Run},
+    roster::Roster,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
     Arrive { call: usize },
-    Result { call: usize, worker: usize },
-    Decline { call: usize, worker: usize },
+    Result { call: usize, worker: usize, session: u32 },
+    Decline { call: usize, worker: usize, session: u32 },
     Lost { call: usize, worker: usize },
     Timer { call: usize },
     EpochEnd { epoch: u64 },
     Slash { worker: usize },
     Rebond { worker: usize },
+    Leave { worker: usize },
+    Join { worker: usize },
+    Seen { worker: usize, session: u32 },
+    Forget { worker: usize, session: u32 },
+    Outage { index: usize },
 }
 
 struct Call {
     race: Race,
+    function: usize,
     started_us: u64,
     done: bool,
     attempts: u8,
@@ -61,8 +70,22 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
     let indices: std::collections::HashMap<NodeKey, usize> =
         keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let index_of = |k: &NodeKey| indices[k];
-    let mut candidates: Vec<Candidate> =
-        keys.iter().map(|k| Candidate::new(*k, true, true)).collect();
+    // Bundle holders and each call's function come from a stream of their own, as do the
+    // churn's draws: adding either to a scenario leaves every other draw of the run as it was.
+    let mut place_rng = ChaCha8Rng::seed_from_u64(scenario.seed ^ 0xb0b_d1e5);
+    let functions = scenario.functions.max(1);
+    let mut roster = Roster::new(keys.clone(), functions, scenario.holders, &mut place_rng);
+    let function_of: Vec<usize> = (0..scenario.requests)
+        .map(|_| {
+            if place_rng.random::<f64>() < scenario.hot_share {
+                0
+            } else {
+                place_rng.random_range(0..functions)
+            }
+        })
+        .collect();
+    let mut presence = Presence::new(scenario.workers);
+    let mut churn_rng = ChaCha8Rng::seed_from_u64(scenario.seed ^ 0xc0_ffee);
     let config = RaceConfig {
         racers: scenario.racers,
         quorum: scenario.quorum,
@@ -83,6 +106,7 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
     let mut trace = Vec::with_capacity(scenario.requests);
     let (mut timed_out, mut redispatched, mut executions, mut lost) = (0, 0, 0, 0);
     let (mut wrong_accepted, mut no_agreement) = (0, 0);
+    let (mut orders_to_departed, mut fetches) = (0, 0);
     // Which workers cheat (exactly the scenario's fraction of them): drawn from their own
     // stream, so adding cheaters to a scenario does not change any other draw of the run.
     let mut cheat_rng = ChaCha8Rng::seed_from_u64(scenario.seed ^ 0xc4ea_7e25);
@@ -107,6 +131,17 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
         let end = ledger.economics.epoch_ms.max(1) * 1_000;
         queue.push(Reverse((end, Event::EpochEnd { epoch: 0 })));
     }
+    if let Some(churn) = &scenario.churn {
+        if churn.uptime_ms > 0.0 {
+            for worker in 0..scenario.workers {
+                let at = (exponential(&mut churn_rng, churn.uptime_ms) * 1e3) as u64;
+                queue.push(Reverse((at, Event::Leave { worker })));
+            }
+        }
+        for (index, outage) in churn.outages.iter().enumerate() {
+            queue.push(Reverse((outage.at_ms * 1_000, Event::Outage { index })));
+        }
+    }
 
     while let Some(Reverse((now_us, event))) = queue.pop() {
         let now_ms = now_us / 1_000;
@@ -114,9 +149,11 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
             Event::Arrive { call } => {
                 let id = RequestId(keccak256(&(call as u64).to_le_bytes()).0);
                 let mut race = Race::new(id, config);
-                let step = race.start(now_ms, &candidates);
+                let function = function_of[call];
+                let step = roster.with(function, |candidates| race.start(now_ms, candidates));
                 calls[call] = Some(Call {
                     race,
+                    function,
                     started_us: now_us,
                     done: false,
                     attempts: 0,
@@ -124,16 +161,23 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                 });
                 (call, step)
             }
-            Event::Result { call, worker }
-            | Event::Decline { call, worker }
+            Event::Result { call, worker, .. }
+            | Event::Decline { call, worker, .. }
             | Event::Lost { call, worker } => {
                 let Some(state) = calls[call].as_mut().filter(|c| !c.done) else { continue };
-                let step = match event {
+                // A worker that left since the order reached it sends nothing.
+                if let Event::Result { session, .. } | Event::Decline { session, .. } = event
+                    && !presence.current(worker, session)
+                {
+                    continue;
+                }
+                let function = state.function;
+                let step = roster.with(function, |candidates| match event {
                     // Honest workers agree on the result of a pure function; cheaters return
                     // another (the same one when they collude).
                     Event::Result { .. } => {
                         let result = result_of(worker);
-                        match state.race.on_result(keys[worker], result, now_ms, &candidates) {
+                        match state.race.on_result(keys[worker], result, now_ms, candidates) {
                             Ok(step) => {
                                 state.results.push((worker, result));
                                 step
@@ -142,15 +186,16 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                         }
                     }
                     Event::Decline { .. } => {
-                        state.race.on_decline(keys[worker], now_ms, &candidates)
+                        state.race.on_decline(keys[worker], now_ms, candidates)
                     }
-                    _ => state.race.on_peer_lost(keys[worker], now_ms, &candidates),
-                };
+                    _ => state.race.on_peer_lost(keys[worker], now_ms, candidates),
+                });
                 (call, step)
             }
             Event::Timer { call } => {
                 let Some(state) = calls[call].as_mut().filter(|c| !c.done) else { continue };
-                (call, state.race.on_timer(now_ms, &candidates))
+                let function = state.function;
+                (call, roster.with(function, |candidates| state.race.on_timer(now_ms, candidates)))
             }
             Event::EpochEnd { epoch } => {
                 let Some(ledger) = ledger.as_mut() else { continue };
@@ -168,7 +213,7 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                 let Some(ledger) = ledger.as_mut() else { continue };
                 ledger.slash(worker);
                 // Below the minimum bond: not chosen again, unless it bonds again.
-                candidates.retain(|c| c.key != keys[worker]);
+                roster.set_bonded(worker, false);
                 if let Some(after_ms) = ledger.economics.rebond_ms {
                     queue.push(Reverse((now_us + after_ms * 1_000, Event::Rebond { worker })));
                 }
@@ -177,8 +222,55 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
             Event::Rebond { worker } => {
                 let Some(ledger) = ledger.as_mut() else { continue };
                 ledger.rebond(worker);
-                if trace.len() < scenario.requests {
-                    candidates.push(Candidate::new(keys[worker], true, true));
+                roster.set_bonded(worker, true);
+                continue;
+            }
+            Event::Leave { worker } => {
+                let churn = scenario.churn.as_ref().expect("churn scheduled the departure");
+                if trace.len() < scenario.requests && presence.leave(worker) {
+                    let session = presence.session[worker];
+                    let forget = now_us + churn.noticed_ms * 1_000;
+                    queue.push(Reverse((forget, Event::Forget { worker, session })));
+                    if churn.downtime_ms > 0.0 {
+                        let back = (exponential(&mut churn_rng, churn.downtime_ms) * 1e3) as u64;
+                        queue.push(Reverse((now_us + back, Event::Join { worker })));
+                    }
+                }
+                continue;
+            }
+            Event::Outage { index } => {
+                let churn = scenario.churn.as_ref().expect("churn scheduled the outage");
+                let outage = &churn.outages[index];
+                let mut up = presence.up_workers();
+                up.shuffle(&mut churn_rng);
+                let failing = (outage.fraction.clamp(0.0, 1.0) * up.len() as f64).round() as usize;
+                for &worker in &up[..failing] {
+                    presence.leave(worker);
+                    let session = presence.session[worker];
+                    let forget = now_us + churn.noticed_ms * 1_000;
+                    queue.push(Reverse((forget, Event::Forget { worker, session })));
+                    if let Some(after_ms) = outage.back_after_ms {
+                        queue.push(Reverse((now_us + after_ms * 1_000, Event::Join { worker })));
+                    }
+                }
+                continue;
+            }
+            Event::Join { worker } => {
+                let churn = scenario.churn.as_ref().expect("churn scheduled the join");
+                if trace.len() < scenario.requests && presence.join(worker) {
+                    let session = presence.session[worker];
+                    let seen = churn_rng.random_range(0..churn.heartbeat_ms.max(1) * 1_000);
+                    queue.push(Reverse((now_us + seen, Event::Seen { worker, session })));
+                    if churn.uptime_ms > 0.0 {
+                        let stay = (exponential(&mut churn_rng, churn.uptime_ms) * 1e3) as u64;
+                        queue.push(Reverse((now_us + stay, Event::Leave { worker })));
+                    }
+                }
+                continue;
+            }
+            Event::Seen { worker, session } | Event::Forget { worker, session } => {
+                if presence.current(worker, session) {
+                    roster.set_seen(worker, matches!(event, Event::Seen { .. }));
                 }
                 continue;
             }
@@ -193,6 +285,7 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                     redispatched += 1;
                 }
                 queue.push(Reverse((wake_at_ms * 1_000, Event::Timer { call: call_index })));
+                let function = state.function;
                 for racer in racers {
                     let worker = index_of(&racer);
                     // The worker acts on the first copy of the order that reaches it (it
@@ -205,6 +298,13 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                         lost += 1;
                         continue;
                     };
+                    // Gone, but still in the directory: the order reaches nobody. (Whether the
+                    // order arrives before a departure scheduled in between is not modelled.)
+                    if !presence.up[worker] {
+                        orders_to_departed += 1;
+                        continue;
+                    }
+                    let session = presence.session[worker];
                     let answer = if roll < scenario.crash_rate {
                         if noticed {
                             // The gateway's own transport notices the connection drop.
@@ -215,14 +315,20 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
                         }
                         continue;
                     } else if roll < scenario.crash_rate + scenario.decline_rate {
-                        (there, Event::Decline { call: call_index, worker })
+                        (there, Event::Decline { call: call_index, worker, session })
                     } else {
                         executions += 1;
                         load[worker] += 1;
                         if let Some(ledger) = ledger.as_mut() {
                             ledger.executed(worker, cheats[worker]);
                         }
-                        (there + exec_us, Event::Result { call: call_index, worker })
+                        let mut at = there + exec_us;
+                        if !roster.holds(function, worker) {
+                            fetches += 1;
+                            at += (scenario.fetch_ms.max(0.0) * 1e3) as u64;
+                            roster.fetched(function, worker);
+                        }
+                        (at, Event::Result { call: call_index, worker, session })
                     };
                     let back = scenario.network.send(worker, gateway, answer.0, &mut rng);
                     if back.is_lost() {
@@ -312,6 +418,9 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
         lost_messages: lost,
         wrong_accepted,
         no_agreement,
+        departures: presence.departures,
+        orders_to_departed,
+        fetches,
         audited: 0,
         slashed: 0,
         honest_slashed: 0,
@@ -432,6 +541,96 @@ mod tests {
             run(&Scenario { requests: 5_000, workers: 10, racers: 1, ..Scenario::default() });
         assert!(report.min_worker_load > 300, "{report:?}");
         assert!(report.max_worker_load < 700, "{report:?}");
+    }
+
+    #[test]
+    fn holders_race_first_and_a_racer_without_the_bundle_fetches_it_once() {
+        let base = Scenario { workers: 200, requests: 2_000, functions: 10, ..Scenario::default() };
+        let report = run(&Scenario { holders: 5, ..base.clone() });
+        assert_eq!(report.fetches, 0, "five holders, two racers: {report:?}");
+        let run = simulate(&Scenario { holders: 5, ..base.clone() });
+        assert!(run.loads.iter().filter(|l| **l > 0).count() <= 50, "only holders race");
+        // One holder and two racers: each function's first call brings in one more worker,
+        // which fetches the bundle and holds it from then on.
+        let report = self::run(&Scenario { holders: 1, ..base });
+        assert_eq!(report.fetches, 10, "{report:?}");
+        assert_eq!(report.answered, 2_000);
+    }
+
+    #[test]
+    fn churn_costs_orders_to_departed_workers_until_the_directory_forgets_them() {
+        let churn = crate::Churn {
+            uptime_ms: 2_000.0,
+            downtime_ms: 2_000.0,
+            noticed_ms: 1_000,
+            ..crate::Churn::default()
+        };
+        let base = Scenario {
+            workers: 100,
+            requests: 5_000,
+            rate_per_s: 500.0,
+            racers: 2,
+            max_attempts: 4,
+            attempt_timeout_ms: 300,
+            churn: Some(churn.clone()),
+            ..Scenario::default()
+        };
+        let report = run(&base);
+        // Half the workers away at any time, each session 2 s: about 250 departures in 10 s.
+        assert!((150..400).contains(&report.departures), "{report:?}");
+        assert!(report.orders_to_departed > 0 && report.redispatched > 0, "{report:?}");
+        assert!(report.answered >= 4_950, "re-dispatch heals most: {report:?}");
+        // A directory that forgets sooner sends fewer orders into the void.
+        let sooner =
+            Scenario { churn: Some(crate::Churn { noticed_ms: 100, ..churn }), ..base.clone() };
+        assert!(run(&sooner).orders_to_departed * 2 < report.orders_to_departed);
+        assert_eq!(run(&base), report, "deterministic");
+    }
+
+    #[test]
+    fn an_outage_of_half_the_workers_is_ridden_out() {
+        let outage = crate::Outage { at_ms: 2_000, fraction: 0.5, back_after_ms: Some(2_000) };
+        let churn = crate::Churn { outages: vec![outage], ..crate::Churn::default() };
+        let scenario = Scenario {
+            workers: 100,
+            requests: 5_000,
+            racers: 1,
+            max_attempts: 3,
+            attempt_timeout_ms: 500,
+            churn: Some(churn),
+            ..Scenario::default()
+        };
+        let report = run(&scenario);
+        assert_eq!(report.departures, 50, "{report:?}");
+        assert!(report.orders_to_departed > 0, "{report:?}");
+        // A call fails only if its three racers in a row were among the fallen before the
+        // directory forgot them (3 s): at most an eighth of the 3,000 calls of that window.
+        assert!(report.timed_out < 375, "{report:?}");
+        assert_eq!(report.answered + report.timed_out, 5_000);
+        let mut sooner = scenario.clone();
+        sooner.churn.as_mut().unwrap().noticed_ms = 300;
+        let sooner = run(&sooner);
+        assert!(sooner.timed_out * 4 < report.timed_out, "{sooner:?} {report:?}");
+    }
+
+    #[test]
+    fn a_thousand_workers_with_churn_and_bundles_held_by_a_few() {
+        let churn =
+            crate::Churn { uptime_ms: 5_000.0, downtime_ms: 5_000.0, ..crate::Churn::default() };
+        let scenario = Scenario {
+            workers: 1_000,
+            requests: 10_000,
+            functions: 50,
+            holders: 20,
+            hot_share: 0.3,
+            max_attempts: 4,
+            attempt_timeout_ms: 500,
+            churn: Some(churn),
+            ..Scenario::default()
+        };
+        let report = run(&scenario);
+        assert!(report.departures > 500, "{report:?}");
+        assert!(report.answered >= 9_900, "{report:?}");
     }
 
     #[test]

@@ -45,6 +45,12 @@ pub fn weighted_score(request: &RequestId, attempt: u8, worker: &NodeKey, weight
 }
 
 /// Up to `k` racers for an attempt, excluding `exclude`, sorted by key (the wire order).
+///
+/// Only the candidates that can rank among the first `k` are hashed: ranking goes by free
+/// slot, then bundle, then score, so when the workers with a free slot that hold the bundle
+/// are `k` or more, nobody else can win and only they are scored. The gateway's work per call
+/// then follows the bundle's holders, not the size of the network; the choice is the same as
+/// scoring everyone.
 pub fn select(
     request: &RequestId,
     attempt: u8,
@@ -52,22 +58,31 @@ pub fn select(
     exclude: &BTreeSet<NodeKey>,
     k: usize,
 ) -> Vec<NodeKey> {
-    let mut ranked: Vec<(bool, bool, f64, NodeKey)> = candidates
-        .iter()
-        .filter(|c| !exclude.contains(&c.key))
-        .map(|c| {
-            let score = weighted_score(request, attempt, &c.key, c.weight);
-            (c.has_capacity, c.holds_bundle, score, c.key)
-        })
-        .collect();
-    // The order is total (keys break ties), so the first `k` after a partial selection are
-    // the same set a full sort would give, in O(n) rather than O(n log n).
-    let order = |a: &(bool, bool, f64, NodeKey), b: &(bool, bool, f64, NodeKey)| {
-        (b.0, b.1).cmp(&(a.0, a.1)).then(b.2.total_cmp(&a.2)).then(b.3.cmp(&a.3))
-    };
     if k == 0 {
         return Vec::new();
     }
+    let tier = |c: &Candidate| usize::from(c.has_capacity) * 2 + usize::from(c.holds_bundle);
+    let mut per_tier = [0usize; 4];
+    for c in candidates.iter().filter(|c| !exclude.contains(&c.key)) {
+        per_tier[tier(c)] += 1;
+    }
+    // The lowest tier that can still place a racer.
+    let mut lowest = 3;
+    let mut above = per_tier[3];
+    while above < k && lowest > 0 {
+        lowest -= 1;
+        above += per_tier[lowest];
+    }
+    let mut ranked: Vec<(usize, f64, NodeKey)> = candidates
+        .iter()
+        .filter(|c| tier(c) >= lowest && !exclude.contains(&c.key))
+        .map(|c| (tier(c), weighted_score(request, attempt, &c.key, c.weight), c.key))
+        .collect();
+    // The order is total (keys break ties), so the first `k` after a partial selection are
+    // the same set a full sort would give, in O(n) rather than O(n log n).
+    let order = |a: &(usize, f64, NodeKey), b: &(usize, f64, NodeKey)| {
+        b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(b.2.cmp(&a.2))
+    };
     if ranked.len() > k {
         ranked.select_nth_unstable_by(k - 1, order);
         ranked.truncate(k);
@@ -128,6 +143,43 @@ mod tests {
         c[3].holds_bundle = true; // holds it, but is full
         let chosen = select(&id, 0, &c, &BTreeSet::new(), 1);
         assert_eq!(chosen, vec![NodeKey([5; 32])]);
+    }
+
+    proptest::proptest! {
+        /// Scoring only the tiers that can win picks exactly what scoring everyone picks.
+        #[test]
+        fn same_choice_as_scoring_everyone(
+            flags in proptest::collection::vec((0u8..4, 1u32..100), 0..40),
+            excluded in proptest::collection::btree_set(0u8..40, 0..10),
+            k in 0usize..6,
+            seed: u32,
+        ) {
+            let c: Vec<Candidate> = flags
+                .iter()
+                .enumerate()
+                .map(|(i, (f, w))| Candidate {
+                    key: NodeKey([i as u8; 32]),
+                    has_capacity: f & 2 != 0,
+                    holds_bundle: f & 1 != 0,
+                    weight: f64::from(*w) / 100.0,
+                })
+                .collect();
+            let exclude: BTreeSet<NodeKey> = excluded.iter().map(|i| NodeKey([*i; 32])).collect();
+            let mut everyone: Vec<(bool, bool, f64, NodeKey)> = c
+                .iter()
+                .filter(|c| !exclude.contains(&c.key))
+                .map(|c| {
+                    let score = weighted_score(&id(seed), 1, &c.key, c.weight);
+                    (c.has_capacity, c.holds_bundle, score, c.key)
+                })
+                .collect();
+            everyone.sort_by(|a, b| {
+                (b.0, b.1).cmp(&(a.0, a.1)).then(b.2.total_cmp(&a.2)).then(b.3.cmp(&a.3))
+            });
+            let mut expected: Vec<NodeKey> = everyone.iter().take(k).map(|e| e.3).collect();
+            expected.sort_unstable();
+            proptest::prop_assert_eq!(select(&id(seed), 1, &c, &exclude, k), expected);
+        }
     }
 
     #[test]
