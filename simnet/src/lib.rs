@@ -13,7 +13,10 @@
 //! [`write_run`] and [`write_sweep`] leave a directory with the JSON report, the CSV trace,
 //! charts as SVG and PNG, and an HTML page that shows them. With [`Economics`], epochs,
 //! rewards, audits and slashing too, so a sweep shows at which audit rate cheating stops
-//! paying. Gossip and more than one gateway are not modelled yet.
+//! paying. Gossip and more than one gateway are not modelled yet. With a [`Live`] table (the
+//! `live` feature, on by default) a scenario runs instead on real nodes in this process:
+//! libp2p over in-process links under the scenario's network as a fault model, stand-in
+//! workers, real HTTP gateways ([`run_live`]).
 //!
 //! ```
 //! use peerhost_simnet::{Scenario, run};
@@ -27,6 +30,7 @@
 mod charts;
 mod churn;
 mod economics;
+mod live;
 mod net;
 mod output;
 mod plot;
@@ -38,6 +42,9 @@ mod sweep;
 
 pub use churn::{Churn, Outage};
 pub use economics::{Economics, EpochRecord};
+pub use live::{Cheat, Live, LiveStats};
+#[cfg(feature = "live")]
+pub use live::{LiveError, run_live};
 pub use net::{Arrivals, Latency, Network, Partition};
 pub use output::{OutputError, summary, write_run, write_sweep};
 pub use plot::{Chart, PlotError, Series};

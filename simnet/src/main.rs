@@ -76,7 +76,11 @@ fn run(scenario: Option<&Path>, seed: Option<u64>, out: Option<&Path>) -> anyhow
     let bar = progress(scenario.requests as u64, "calls");
     #[allow(clippy::disallowed_methods)] // wall time of the run, for the summary only
     let started = std::time::Instant::now();
-    let run = simulate_with_progress(&scenario, |ended| bar.set_position(ended as u64));
+    let run = if scenario.live.is_some() {
+        live(&scenario, &bar)?
+    } else {
+        simulate_with_progress(&scenario, |ended| bar.set_position(ended as u64))
+    };
     bar.finish_and_clear();
     let wall_s = started.elapsed().as_secs_f64();
     let report = serde_json::to_string_pretty(
@@ -92,6 +96,23 @@ fn run(scenario: Option<&Path>, seed: Option<u64>, out: Option<&Path>) -> anyhow
     Ok(())
 }
 
+/// Runs a `[live]` scenario on real nodes, the bar showing the phase and then the calls.
+#[cfg(feature = "live")]
+fn live(scenario: &Scenario, bar: &ProgressBar) -> anyhow::Result<peerhost_simnet::Run> {
+    let calls = bar.clone();
+    let run = peerhost_simnet::run_live(
+        scenario,
+        move |ended| calls.set_position(ended as u64),
+        |phase| bar.set_message(phase.to_owned()),
+    )?;
+    Ok(run)
+}
+
+#[cfg(not(feature = "live"))]
+fn live(_: &Scenario, _: &ProgressBar) -> anyhow::Result<peerhost_simnet::Run> {
+    anyhow::bail!("this peerhost-simnet was built without the `live` feature: [live] needs it")
+}
+
 fn sweep_command(
     scenario: Option<&Path>,
     param: &str,
@@ -99,6 +120,7 @@ fn sweep_command(
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
     let (name, base) = scenario_of(scenario)?;
+    anyhow::ensure!(base.live.is_none(), "sweeps run in protocol mode only: drop [live]");
     let bar = progress(values.len() as u64, "runs");
     let mut points = Vec::with_capacity(values.len());
     for value in values {

@@ -96,4 +96,14 @@ pub struct Report {
     pub honest_profit: f64,
     /// Mean profit of a cheater at the end: rewards and gains minus lost bonds.
     pub cheater_profit: f64,
+    /// What live mode measured of its real nodes (absent in protocol mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::LiveStats>,
+}
+
+/// The `p` quantile (nearest rank below) of sorted latencies in µs, in ms; 0 when empty.
+pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    sorted_us
+        .get(((sorted_us.len().max(1) - 1) as f64 * p) as usize)
+        .map_or(0.0, |us| *us as f64 / 1e3)
 }

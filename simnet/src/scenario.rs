@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Churn, Economics, Network};
+use crate::{Churn, Economics, Live, Network};
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,9 @@ pub struct Scenario {
     /// What a racer without the bundle spends fetching it before it executes (ms); it holds
     /// the bundle from then on.
     pub fetch_ms: f64,
+    /// Run on real nodes in this process instead of the simulator (`[live]`; the `live`
+    /// feature): see [`Live`] for what it builds and which fields it honours.
+    pub live: Option<Live>,
 }
 
 impl Default for Scenario {
@@ -86,6 +89,7 @@ impl Default for Scenario {
             holders: 0,
             hot_share: 0.0,
             fetch_ms: 20.0,
+            live: None,
         }
     }
 }

@@ -396,11 +396,7 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
     }
 
     latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        latencies_us
-            .get(((latencies_us.len().max(1) - 1) as f64 * p) as usize)
-            .map_or(0.0, |us| *us as f64 / 1e3)
-    };
+    let pct = |p: f64| crate::report::percentile_ms(&latencies_us, p);
     let report = Report {
         answered: latencies_us.len(),
         timed_out,
@@ -421,6 +417,7 @@ pub fn simulate_with_progress(scenario: &Scenario, mut progress: impl FnMut(usiz
         honest_slashed: 0,
         honest_profit: 0.0,
         cheater_profit: 0.0,
+        live: None,
     };
     let mut run = Run { report, calls: trace, loads: load, cheaters: cheats, epochs: Vec::new() };
     if let Some(ledger) = ledger {

@@ -54,6 +54,9 @@ pub enum Prepared {
     Local(Arc<Compiled>),
     /// Loaded in the executors, by hash.
     Remote(BlobHash),
+    /// Nothing to load: a [`Runner::StandIn`] answers without running anything.
+    #[cfg(feature = "test-utils")]
+    StandIn,
 }
 
 /// Runs guests in-process or in executor processes.
@@ -66,6 +69,16 @@ pub enum Runner {
         pool: Arc<Pool>,
         /// The sandbox policy (the executors get its slots; outbound checks stay here).
         config: SandboxConfig,
+    },
+    /// No sandbox at all (`test-utils` feature: simulation harnesses running many workers in
+    /// one process): every call answers after `exec` with a response that depends only on the
+    /// request, so honest stand-ins agree like honest workers do.
+    #[cfg(feature = "test-utils")]
+    StandIn {
+        /// The sandbox policy (limits reported to the worker; nothing enforces them).
+        config: SandboxConfig,
+        /// How long a call takes.
+        exec: std::time::Duration,
     },
 }
 
@@ -90,14 +103,16 @@ impl Runner {
         match self {
             Self::InProcess(sandbox) => sandbox.config(),
             Self::Pool { config, .. } => config,
+            #[cfg(feature = "test-utils")]
+            Self::StandIn { config, .. } => config,
         }
     }
 
     /// The executor pool, if guests run in executors.
     pub fn pool(&self) -> Option<&Arc<Pool>> {
         match self {
-            Self::InProcess(_) => None,
             Self::Pool { pool, .. } => Some(pool),
+            _ => None,
         }
     }
 
@@ -124,6 +139,8 @@ impl Runner {
                 }
                 pool.prepare(hash, bytes).await.map(|()| Prepared::Remote(hash))
             }
+            #[cfg(feature = "test-utils")]
+            Self::StandIn { .. } => Ok(Prepared::StandIn),
         }
     }
 
@@ -138,10 +155,35 @@ impl Runner {
                     Outbound::new(invocation.allowed_hosts.clone(), config.outbound.clone());
                 pool.invoke(*hash, invocation, outbound).await
             }
+            #[cfg(feature = "test-utils")]
+            (Self::StandIn { exec, .. }, Prepared::StandIn) => {
+                tokio::time::sleep(*exec).await;
+                Execution { result: Ok(stand_in_response(&invocation)), fuel_used: 1 }
+            }
             _ => Execution {
                 result: Err(SandboxError::Internal("component prepared by another runner".into())),
                 fuel_used: 0,
             },
         }
+    }
+}
+
+/// What a [`Runner::StandIn`] answers: `200`, the hex keccak of the method, path and body.
+#[cfg(feature = "test-utils")]
+fn stand_in_response(invocation: &Invocation) -> peerhost_protocol::HttpResponse {
+    let mut input = Vec::new();
+    for part in [invocation.method.as_bytes(), invocation.path_and_query.as_bytes()] {
+        input.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        input.extend_from_slice(part);
+    }
+    input.extend_from_slice(&invocation.body);
+    let digest = peerhost_protocol::keccak256(&input);
+    peerhost_protocol::HttpResponse {
+        status: 200,
+        headers: vec![peerhost_protocol::Header {
+            name: "content-type".into(),
+            value: b"text/plain".to_vec(),
+        }],
+        body: hex::encode(digest.0).into_bytes(),
     }
 }

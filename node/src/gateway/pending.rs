@@ -111,6 +111,7 @@ impl Pending {
 
     /// Marks a call answered: it stays registered for late results but is no longer in
     /// flight.
+    #[cfg_attr(not(feature = "chain"), allow(dead_code))] // only settled calls linger
     pub(crate) fn answered(&self, id: &RequestId) {
         if let Some(call) = self.calls.lock().expect("pending lock").get_mut(id) {
             call.answered = true;

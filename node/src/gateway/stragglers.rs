@@ -21,6 +21,7 @@ use super::{
 pub(crate) const MAX_LINGERING: usize = 4096;
 
 /// What an answered call still waits for.
+#[cfg_attr(not(feature = "chain"), allow(dead_code))] // read when settling on a chain
 pub(crate) struct Lingering {
     pub(crate) id: RequestId,
     /// The owner of the function (whose budget funds the assists).

@@ -25,6 +25,10 @@ pub struct MeshConfig {
     pub agent: String,
     /// Relays, AutoNAT and hole punching.
     pub nat: super::NatConfig,
+    /// Test switch (`test-utils` feature): in-memory links under this fault model (delays,
+    /// losses as retransmission delays, partitions).
+    #[cfg(feature = "test-utils")]
+    pub faults: Option<std::sync::Arc<dyn super::LinkFaults>>,
 }
 
 impl Default for MeshConfig {
@@ -42,6 +46,8 @@ impl Default for MeshConfig {
             kad_refresh: Duration::from_secs(60),
             agent: format!("peerhost/{}", env!("CARGO_PKG_VERSION")),
             nat: super::NatConfig::default(),
+            #[cfg(feature = "test-utils")]
+            faults: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The libp2p mesh: one swarm per node (TCP+noise+yamux and QUIC; identify, ping, Kademlia,
+//! The libp2p mesh: one swarm per node (TCP+noise+yamux, QUIC, and in-process memory links
+//! for many nodes in one process; identify, ping, Kademlia,
 //! gossipsub with strict validation, request-response for occasional direct requests, and
 //! long-lived [links](spawn_link) for dispatch), driven by an actor and used through the
 //! cloneable [`MeshClient`].
@@ -14,12 +15,24 @@ mod client;
 mod codec;
 mod config;
 mod event;
+#[cfg(feature = "test-utils")]
+mod faults;
 mod identity;
 mod link;
 mod nat;
 mod scoring;
 
-use libp2p::{Multiaddr, PeerId, SwarmBuilder, multiaddr::Protocol, noise, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, SwarmBuilder, Transport,
+    core::{
+        muxing::StreamMuxerBox,
+        transport::{Boxed, MemoryTransport},
+        upgrade::Version,
+    },
+    identity::Keypair,
+    multiaddr::Protocol,
+    noise, tcp, yamux,
+};
 use peerhost_protocol::NodeSecret;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +41,8 @@ pub use behaviour::BehaviourError;
 pub use client::{MeshClient, MeshError};
 pub use config::{MeshConfig, MeshConfigError};
 pub use event::{GossipMessage, MeshEvent};
+#[cfg(feature = "test-utils")]
+pub use faults::{Fault, LinkFaults};
 pub use identity::{keypair, node_key, peer_id};
 pub use libp2p::gossipsub::MessageAcceptance;
 pub use link::{FrameLimits, LINK_QUEUE, LinkHandler, LinkSendError, LinkSender, spawn_link};
@@ -95,6 +110,11 @@ pub fn spawn(
             quic.keep_alive_interval = std::time::Duration::from_secs(2);
             quic
         })
+        .with_other_transport(|key| {
+            memory_transport(key, &config)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })
+        })
+        .map_err(|e| transport_err(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| transport_err(&e))?
         .with_behaviour(|key, relay_client| {
@@ -160,6 +180,31 @@ pub fn spawn(
     };
     tokio::spawn(actor.run());
     Ok((client, events_rx))
+}
+
+/// In-process links (`/memory/<port>` addresses) with noise and yamux, like TCP's; under the
+/// configured fault model when there is one.
+fn memory_transport(
+    key: &Keypair,
+    config: &MeshConfig,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, noise::Error> {
+    let upgraded = MemoryTransport::default()
+        .upgrade(Version::V1)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default());
+    #[cfg(feature = "test-utils")]
+    if let Some(model) = config.faults.clone() {
+        let local = key.public().to_peer_id();
+        return Ok(upgraded
+            .and_then(move |(remote, muxer), _| {
+                let wrapped = faults::wrap(muxer, local, remote, model)
+                    .map(|muxer| (remote, StreamMuxerBox::new(muxer)));
+                std::future::ready(wrapped)
+            })
+            .boxed());
+    }
+    let _ = config;
+    Ok(upgraded.map(|(remote, muxer), _| (remote, StreamMuxerBox::new(muxer))).boxed())
 }
 
 /// The IP address of a multiaddr, if it has one.

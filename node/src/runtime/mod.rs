@@ -242,8 +242,13 @@ impl Node {
         #[cfg(feature = "worker")]
         let worker = match config.worker.clone() {
             Some(mut worker_config) => {
-                let blobs =
-                    blobs.clone().ok_or(NodeError::Config("a worker needs a blob store"))?;
+                #[cfg(feature = "test-utils")]
+                let stand_in = worker_config.stand_in.is_some();
+                #[cfg(not(feature = "test-utils"))]
+                let stand_in = false;
+                if blobs.is_none() && !stand_in {
+                    return Err(NodeError::Config("a worker needs a blob store"));
+                }
                 worker_config
                     .sandbox
                     .cache_dir
@@ -253,7 +258,7 @@ impl Node {
                     status,
                     secret.clone(),
                     worker_config,
-                    blobs,
+                    blobs.clone(),
                     mesh.clone(),
                     view.clone(),
                 )
@@ -482,6 +487,15 @@ impl Node {
             return validation.decided(worker);
         }
         let _ = worker;
+        0
+    }
+
+    /// Attempts this node's gateway dispatched after a call's first (0 when it runs none).
+    pub fn redispatches(&self) -> u64 {
+        #[cfg(feature = "gateway")]
+        if let Some(gateway) = &self.shared.gateway {
+            return gateway.redispatched.load(std::sync::atomic::Ordering::Relaxed);
+        }
         0
     }
 

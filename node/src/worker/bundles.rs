@@ -90,16 +90,19 @@ impl Worker {
             debug!(target: "peerhost::worker", bundle = %hash, "bundle larger than this worker takes");
             return Err(DeclineReason::NotServed);
         }
-        if !self.blobs.has(&hash).await {
+        #[cfg(feature = "test-utils")]
+        if let Some(stand_in) = &self.config.stand_in {
+            return stand_in.load(self.deployment_of(&hash)).await;
+        }
+        let Some(blobs) = &self.blobs else { return Err(DeclineReason::BundleUnavailable) };
+        if !blobs.has(&hash).await {
             let providers = self.view.providers(&hash, clock::unix_ms());
-            if let Err(e) =
-                self.blobs.fetch_bundle(&hash, &providers, self.config.fetch_timeout).await
-            {
+            if let Err(e) = blobs.fetch_bundle(&hash, &providers, self.config.fetch_timeout).await {
                 warn!(target: "peerhost::worker", bundle = %hash, error = %e, "bundle fetch failed");
                 return Err(DeclineReason::BundleUnavailable);
             }
         }
-        let members = self.blobs.read_bundle(&hash).await.map_err(|e| {
+        let members = blobs.read_bundle(&hash).await.map_err(|e| {
             warn!(target: "peerhost::worker", bundle = %hash, error = %e, "bundle unreadable");
             DeclineReason::BundleUnavailable
         })?;

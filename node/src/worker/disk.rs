@@ -86,7 +86,9 @@ impl Worker {
                 pool.unload(&function.component);
             }
         }
-        if let Err(e) = self.blobs.forget(&hash).await {
+        if let Some(blobs) = &self.blobs
+            && let Err(e) = blobs.forget(&hash).await
+        {
             warn!(target: "peerhost::worker", bundle = %hash, error = %e, "evicted bundle not released");
         }
         info!(target: "peerhost::worker", bundle = %hash, freed, "bundle evicted (disk quota)");

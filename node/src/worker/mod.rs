@@ -14,6 +14,8 @@ mod disk;
 mod job;
 mod policy;
 mod seen;
+#[cfg(feature = "test-utils")]
+mod stand_in;
 mod status;
 #[cfg(feature = "chain")]
 mod validator;
@@ -46,6 +48,8 @@ pub use byzantine::{Byzantine, SLOW};
 pub(crate) use job::ReplyTo;
 pub use policy::{WorkerPolicy, bundle_bytes, prefetch_rank};
 use seen::Seen;
+#[cfg(feature = "test-utils")]
+pub use stand_in::StandIn;
 pub use status::{ExecutorsStatus, HeldBundle, WorkerStatus, read_status, status_path};
 #[cfg(feature = "chain")]
 pub use validator::Validation;
@@ -83,6 +87,11 @@ pub struct WorkerConfig {
     /// network does about it.
     #[cfg(feature = "test-utils")]
     pub byzantine: Option<Byzantine>,
+    /// Test switch (`test-utils` feature only): no sandbox and no blob store — calls answer
+    /// after a set time, bundles "arrive" after a set time — so one process can run a
+    /// thousand workers (simnet's live mode).
+    #[cfg(feature = "test-utils")]
+    pub stand_in: Option<StandIn>,
 }
 
 impl Default for WorkerConfig {
@@ -98,6 +107,8 @@ impl Default for WorkerConfig {
             policy: WorkerPolicy::default(),
             #[cfg(feature = "test-utils")]
             byzantine: None,
+            #[cfg(feature = "test-utils")]
+            stand_in: None,
         }
     }
 }
@@ -107,7 +118,8 @@ pub(crate) struct Worker {
     pub(crate) secret: NodeSecret,
     pub(crate) config: WorkerConfig,
     pub(crate) sandbox: Runner,
-    pub(crate) blobs: BlobStore,
+    /// Where bundles come from (none only for a [`StandIn`] worker).
+    pub(crate) blobs: Option<BlobStore>,
     pub(crate) mesh: MeshClient,
     pub(crate) view: Arc<View>,
     pub(crate) slots: Arc<Semaphore>,
@@ -137,10 +149,16 @@ impl Worker {
         status_file: std::path::PathBuf,
         secret: NodeSecret,
         config: WorkerConfig,
-        blobs: BlobStore,
+        blobs: Option<BlobStore>,
         mesh: MeshClient,
         view: Arc<View>,
     ) -> Result<Self, crate::sandbox::SandboxError> {
+        #[cfg(feature = "test-utils")]
+        let sandbox = match &config.stand_in {
+            Some(stand_in) => stand_in.runner(&config.sandbox),
+            None => Runner::start(config.sandbox.clone(), config.executors.clone()).await?,
+        };
+        #[cfg(not(feature = "test-utils"))]
         let sandbox = Runner::start(config.sandbox.clone(), config.executors.clone()).await?;
         Ok(Self {
             secret,
@@ -292,7 +310,7 @@ impl Worker {
             free_slots: u32::try_from(self.free_slots()).unwrap_or(u32::MAX),
             max_slots: u32::try_from(self.config.slots).unwrap_or(u32::MAX),
             engine: ENGINE_ID.to_owned(),
-            blob_addrs: self.blobs.addr_strings(),
+            blob_addrs: self.blobs.as_ref().map(BlobStore::addr_strings).unwrap_or_default(),
             bundles: self.held_bundles(),
         }
     }
