@@ -9,8 +9,18 @@ fn a_small_live_network_answers_every_call() {
         workers: 12,
         requests: 40,
         rate_per_s: 20.0,
+        holders: 4,
         network: Network { latency: Latency::Fixed { ms: 1.0 }, ..Network::default() },
-        live: Some(Live { heartbeat_ms: 1_000, form_timeout_s: 120, ..Live::default() }),
+        // Four workers prefetch the bundle (and beat again once they hold it); the others'
+        // beats are a minute apart: the network forms within the timeout only because a
+        // worker whose first beat found nobody listening tries again once it has peers.
+        live: Some(Live {
+            heartbeat_ms: 60_000,
+            worker_ttl_ms: 120_000,
+            form_timeout_s: 40,
+            mesh_degree: 4,
+            ..Live::default()
+        }),
         ..Scenario::default()
     };
     let run = run_live(&scenario, |_| {}, |_| {}).expect("the live run completes");

@@ -90,6 +90,11 @@ impl Behaviour {
             .validate_messages()
             .max_transmit_size(MAX_GOSSIP_BYTES)
             .heartbeat_interval(Duration::from_millis(700))
+            .mesh_n(config.mesh_degree)
+            .mesh_n_low(config.mesh_degree - 1)
+            .mesh_n_high(2 * config.mesh_degree)
+            .gossip_lazy(config.mesh_degree)
+            .mesh_outbound_min((config.mesh_degree / 2).min(2))
             .duplicate_cache_time(Duration::from_secs(120))
             .build()
             .map_err(|e| BehaviourError("gossipsub", e.to_string()))?;

@@ -19,6 +19,10 @@ pub struct MeshConfig {
     pub idle_timeout: Duration,
     /// Timeout of one direct request (result delivery, body fetch, catalog page).
     pub request_timeout: Duration,
+    /// Gossipsub's mesh degree D: each node keeps D peers per topic in its mesh (between D − 1
+    /// and 2D) and gossips message ids to D others. Lower degrees send fewer copies of each
+    /// message; at least 2. Default 6 (gossipsub's own).
+    pub mesh_degree: usize,
     /// How often to run a Kademlia bootstrap (random walk) to refresh the routing table.
     pub kad_refresh: Duration,
     /// Identify agent version string.
@@ -43,6 +47,7 @@ impl Default for MeshConfig {
             max_connections: 512,
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            mesh_degree: 6,
             kad_refresh: Duration::from_secs(60),
             agent: format!("peerhost/{}", env!("CARGO_PKG_VERSION")),
             nat: super::NatConfig::default(),
@@ -65,6 +70,9 @@ pub enum MeshConfigError {
     /// A relay address lacks its `/p2p/<relay id>` suffix.
     #[error("relay address {0} must end with /p2p/<relay id>")]
     RelayWithoutPeerId(Multiaddr),
+    /// A gossip mesh degree too small to form a mesh.
+    #[error("mesh_degree must be at least 2, not {0}")]
+    MeshDegree(usize),
     /// A limit is zero.
     #[error("{0} must be positive")]
     Zero(&'static str),
@@ -91,6 +99,9 @@ impl MeshConfig {
         }
         if self.max_connections == 0 {
             return Err(MeshConfigError::Zero("max_connections"));
+        }
+        if self.mesh_degree < 2 {
+            return Err(MeshConfigError::MeshDegree(self.mesh_degree));
         }
         if self.request_timeout.is_zero() {
             return Err(MeshConfigError::Zero("request_timeout"));

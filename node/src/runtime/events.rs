@@ -59,7 +59,8 @@ impl Shared {
         if let Some(worker) = &self.worker {
             let (worker, shared) = (worker.clone(), self.clone());
             tokio::spawn(async move {
-                worker.publish_heartbeat().await;
+                // Retried until the next beat at most, so beats never pile up.
+                worker.publish_heartbeat(interval).await;
                 shared.write_status(&worker, interval).await;
             });
         }

@@ -64,6 +64,8 @@ const OPENED_SECRETS: usize = 1024;
 
 /// Request ids remembered to avoid running a request twice (e.g. named in two attempts).
 const SEEN_REQUESTS: usize = 16_384;
+/// How soon a heartbeat nobody could hear yet is tried again.
+const HEARTBEAT_RETRY: Duration = Duration::from_millis(250);
 
 /// Worker settings.
 #[derive(Debug, Clone)]
@@ -254,7 +256,7 @@ impl Worker {
             if worker.bundle(bundle).await.is_ok() {
                 worker.wanted.lock().expect("wanted lock").remove(&bundle);
                 // Tell the network at once that we hold it (deployers wait for this).
-                worker.publish_heartbeat().await;
+                worker.publish_heartbeat(Duration::ZERO).await;
             } else {
                 worker.wanted.lock().expect("wanted lock").insert(bundle);
             }
@@ -328,11 +330,27 @@ impl Worker {
         self.bundles.held()
     }
 
-    /// Publishes a heartbeat on the workers topic.
-    pub(crate) async fn publish_heartbeat(&self) {
-        let bytes = peerhost_protocol::codec::encode(&self.heartbeat());
-        if let Err(e) = self.mesh.publish(peerhost_protocol::topics::WORKERS, bytes).await {
-            debug!(target: "peerhost::worker", error = %e, "heartbeat not published");
+    /// Publishes a heartbeat on the workers topic. While no peer listens on it yet (a worker
+    /// that just started, or lost its peers) it tries again every [`HEARTBEAT_RETRY`] for up to
+    /// `patience`, so a joining worker is seen once its first connection is up rather than a
+    /// whole heartbeat interval later.
+    pub(crate) async fn publish_heartbeat(&self, patience: Duration) {
+        use crate::mesh::MeshError;
+        let give_up = tokio::time::Instant::now() + patience;
+        loop {
+            let bytes = peerhost_protocol::codec::encode(&self.heartbeat());
+            match self.mesh.publish(peerhost_protocol::topics::WORKERS, bytes).await {
+                Err(MeshError::NoPeers(_))
+                    if tokio::time::Instant::now() + HEARTBEAT_RETRY < give_up =>
+                {
+                    tokio::time::sleep(HEARTBEAT_RETRY).await;
+                }
+                Err(e) => {
+                    debug!(target: "peerhost::worker", error = %e, "heartbeat not published");
+                    break;
+                }
+                Ok(()) => break,
+            }
         }
         #[cfg(feature = "test-utils")]
         if self.config.byzantine == Some(Byzantine::Flood) {

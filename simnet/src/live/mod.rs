@@ -27,6 +27,9 @@ pub struct Live {
     pub gateways: usize,
     /// Peers each node keeps connected (it dials peers Kademlia finds until it has them).
     pub peers: usize,
+    /// Gossipsub's mesh degree D (the node's `MeshConfig::mesh_degree`): fewer copies of every
+    /// gossiped message at lower degrees.
+    pub mesh_degree: usize,
     /// How often each worker announces itself on the workers' topic (ms).
     pub heartbeat_ms: u64,
     /// How long a gateway's directory keeps a worker it stopped hearing from (ms).
@@ -49,6 +52,7 @@ impl Default for Live {
         Self {
             gateways: 1,
             peers: 8,
+            mesh_degree: 6,
             heartbeat_ms: 10_000,
             worker_ttl_ms: 30_000,
             cheat: Cheat::WrongResult,

@@ -61,6 +61,7 @@ impl LiveNet {
             listen: vec![memory()],
             bootstrap,
             target_peers: live.peers,
+            mesh_degree: live.mesh_degree,
             max_connections: u32::try_from(nodes + 64).unwrap_or(u32::MAX),
             faults: Some(model.clone()),
             ..MeshConfig::default()
@@ -190,7 +191,9 @@ impl LiveNet {
         let mut next_announce = tokio::time::Instant::now();
         loop {
             let now = tokio::time::Instant::now();
-            if now >= next_announce {
+            // Every copy of an announcement reaches every node: it is sent again only while
+            // a gateway still lacks it.
+            if now >= next_announce && !self.every_gateway_knows_the_deployment() {
                 let _ = self
                     .bootstrap
                     .mesh()
@@ -199,16 +202,8 @@ impl LiveNet {
                 next_announce = now + Duration::from_secs(2);
             }
             let seen = self.seen_workers(0);
-            let formed = self.gateways.iter().enumerate().all(|(g, gateway)| {
-                let known = gateway
-                    .view()
-                    .registry
-                    .read()
-                    .expect("registry lock")
-                    .get(&self.owner, &self.project)
-                    .is_some();
-                known && self.seen_workers(g) >= self.workers.len()
-            });
+            let formed = self.every_gateway_knows_the_deployment()
+                && (0..self.gateways.len()).all(|g| self.seen_workers(g) >= self.workers.len());
             if formed {
                 return Ok(seen);
             }
@@ -220,6 +215,13 @@ impl LiveNet {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    fn every_gateway_knows_the_deployment(&self) -> bool {
+        self.gateways.iter().all(|gateway| {
+            let registry = gateway.view().registry.read().expect("registry lock");
+            registry.get(&self.owner, &self.project).is_some()
+        })
     }
 
     /// Live workers in gateway `g`'s directory.
