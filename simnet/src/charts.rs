@@ -35,7 +35,7 @@ pub(crate) fn of_sweep(parameter: &str, points: &[Point]) -> Vec<Chart> {
         points: xs.iter().zip(points).map(|(x, p)| (*x, y(&p.report))).collect(),
     };
     let ended = |r: &Report| (r.answered + r.timed_out + r.no_agreement).max(1) as f64;
-    vec![
+    let mut charts = vec![
         Chart {
             name: "sweep-delivery",
             title: format!("Calls answered, and answered wrong, against {parameter}"),
@@ -53,7 +53,24 @@ pub(crate) fn of_sweep(parameter: &str, points: &[Point]) -> Vec<Chart> {
             y_label: "latency (ms)".into(),
             series: vec![line("p50", &|r| r.p50_ms), line("p99", &|r| r.p99_ms)],
         },
-    ]
+    ];
+    // A live sweep (over `workers`, say) shows whether a node's traffic stays flat as the
+    // network grows.
+    if points.iter().all(|p| p.report.live.is_some()) && !points.is_empty() {
+        let kb = |r: &Report, of: fn(&crate::LiveStats) -> f64| r.live.as_ref().map_or(0.0, of);
+        charts.push(Chart {
+            name: "sweep-traffic",
+            title: format!("Bytes each node received per second against {parameter}"),
+            x_label: parameter.into(),
+            y_label: "KB/s".into(),
+            series: vec![
+                line("mean worker", &|r| kb(r, |l| l.worker_kb_per_s)),
+                line("busiest worker", &|r| kb(r, |l| l.worker_kb_per_s_max)),
+                line("gateway", &|r| kb(r, |l| l.gateway_kb_per_s)),
+            ],
+        });
+    }
+    charts
 }
 
 /// Calls by the window of simulated time they arrived in, with each window's midpoint (s).

@@ -51,4 +51,4 @@ pub use plot::{Chart, PlotError, Series};
 pub use report::{CallRecord, Report, Run};
 pub use scenario::Scenario;
 pub use sim::{run, simulate, simulate_with_progress};
-pub use sweep::{Point, SweepError, sweep, write_sweep_csv};
+pub use sweep::{Point, SweepError, scenario_at, sweep, write_sweep_csv};

@@ -3,7 +3,8 @@
 //! `--out`, writes `report.json`, the trace of every call (`calls.csv`), the charts (SVG and
 //! PNG) and `index.html` there. `peerhost-simnet sweep <scenario.toml> --param P --values
 //! a,b,c` runs it once per value of one parameter and prints the reports as CSV (with `--out`:
-//! the CSV, JSON, charts against the parameter and a page).
+//! the CSV, JSON, charts against the parameter and a page); a `[live]` scenario's points each
+//! run on a fresh live network.
 
 #![allow(clippy::print_stdout)] // prints the report
 
@@ -16,7 +17,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use peerhost_simnet::{
-    Scenario, simulate_with_progress, summary, sweep, write_run, write_sweep, write_sweep_csv,
+    Point, Scenario, scenario_at, simulate_with_progress, summary, sweep, write_run, write_sweep,
+    write_sweep_csv,
 };
 
 /// Simulates PeerHost's dispatch protocol for many workers.
@@ -120,12 +122,18 @@ fn sweep_command(
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
     let (name, base) = scenario_of(scenario)?;
-    anyhow::ensure!(base.live.is_none(), "sweeps run in protocol mode only: drop [live]");
     let bar = progress(values.len() as u64, "runs");
     let mut points = Vec::with_capacity(values.len());
     for value in values {
         bar.set_message(format!("{param} = {value}"));
-        points.extend(sweep(&base, param, std::slice::from_ref(value))?);
+        if base.live.is_some() {
+            // Each point on a fresh live network, one after the other.
+            let scenario = scenario_at(&base, param, value)?;
+            let run = live(&scenario, &ProgressBar::hidden())?;
+            points.push(Point { value: value.clone(), report: run.report });
+        } else {
+            points.extend(sweep(&base, param, std::slice::from_ref(value))?);
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();

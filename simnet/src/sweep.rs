@@ -46,14 +46,23 @@ pub fn sweep(
     parameter: &str,
     values: &[String],
 ) -> Result<Vec<Point>, SweepError> {
-    let table: toml::Table = toml::Table::try_from(base)?;
     values
         .iter()
         .map(|value| {
-            let scenario = with(&table, parameter, value)?;
+            let scenario = scenario_at(base, parameter, value)?;
             Ok(Point { value: value.clone(), report: run(&scenario) })
         })
         .collect()
+}
+
+/// `base` with `parameter` set to `value` (a TOML literal, as for [`sweep`]): one point of a
+/// sweep that the caller runs itself (a live sweep runs each point on real nodes).
+///
+/// # Errors
+///
+/// [`SweepError`] when the parameter does not exist or the value does not fit it.
+pub fn scenario_at(base: &Scenario, parameter: &str, value: &str) -> Result<Scenario, SweepError> {
+    with(&toml::Table::try_from(base)?, parameter, value)
 }
 
 /// Writes a sweep as CSV: the parameter's value, then the report's fields.
@@ -69,7 +78,7 @@ pub fn write_sweep_csv(
     let rows: Vec<serde_json::Map<String, serde_json::Value>> = points
         .iter()
         .map(|p| match serde_json::to_value(&p.report) {
-            Ok(serde_json::Value::Object(fields)) => fields,
+            Ok(serde_json::Value::Object(fields)) => flatten(fields),
             _ => serde_json::Map::new(),
         })
         .collect();
@@ -82,6 +91,26 @@ pub fn write_sweep_csv(
         writeln!(out, "{},{}", point.value, cells.join(","))?;
     }
     Ok(())
+}
+
+/// Nested objects (a live run's `live`) become columns `live.nodes`, `live.form_s`, ….
+fn flatten(
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut flat = serde_json::Map::new();
+    for (name, value) in fields {
+        match value {
+            serde_json::Value::Object(inner) => {
+                for (inner_name, value) in flatten(inner) {
+                    flat.insert(format!("{name}.{inner_name}"), value);
+                }
+            }
+            value => {
+                flat.insert(name, value);
+            }
+        }
+    }
+    flat
 }
 
 fn with(table: &toml::Table, parameter: &str, value: &str) -> Result<Scenario, SweepError> {

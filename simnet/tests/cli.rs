@@ -1,5 +1,6 @@
 //! `peerhost-simnet` as a researcher calls it: a ready scenario written to a directory (report,
-//! trace, charts, page), a sweep, and a scenario with a mistake refused with the mistake named.
+//! trace, charts, page), a sweep (and a live one), and a scenario with a mistake refused with the
+//! mistake named.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -64,4 +65,33 @@ fn sweep_prints_one_row_per_value() {
     let column = rows[0].split(',').position(|name| name == "lost_messages").unwrap();
     let lost = |row: &str| -> u64 { row.split(',').nth(column).unwrap().parse().unwrap() };
     assert!(lost(rows[1]) == 0 && lost(rows[1]) < lost(rows[2]) && lost(rows[2]) < lost(rows[3]));
+}
+
+#[test]
+fn a_live_sweep_over_the_network_size_charts_each_nodes_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("grow.toml");
+    let text = "workers = 4\nrequests = 10\nrate_per_s = 20\n[network]\n\
+                latency = { kind = \"fixed\", ms = 1 }\n[live]\nheartbeat_ms = 1000\n";
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(BIN)
+        .arg("sweep")
+        .arg(&scenario)
+        .args(["--param", "workers", "--values", "4,8", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let csv = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    let column = |name: &str| rows[0].iter().position(|n| *n == name).expect(name);
+    let (nodes, answered) = (column("live.nodes"), column("answered"));
+    assert_eq!([rows[1][nodes], rows[2][nodes]], ["6", "10"], "{csv}");
+    assert_eq!([rows[1][answered], rows[2][answered]], ["10", "10"], "{csv}");
+    let traffic = column("live.worker_kb_per_s");
+    assert!(rows[1][traffic].parse::<f64>().unwrap() > 0.0, "{csv}");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("sweep-traffic.svg"), "{html}");
 }
