@@ -24,19 +24,14 @@ use libp2p::{
 };
 use tokio::time::{Instant, Sleep};
 
-/// What happens to bytes on a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// They arrive after this long.
-    Delay(Duration),
-    /// The link is cut.
-    Cut,
-}
-
 /// The network model a harness plugs in.
 pub trait LinkFaults: fmt::Debug + Send + Sync + 'static {
-    /// What happens now to `len` bytes `from` sent `to` (`len` 0: whether the link is up).
-    fn on_bytes(&self, from: &PeerId, to: &PeerId, len: usize) -> Fault;
+    /// Whether the link between `a` and `b` is cut now (a partition).
+    fn is_cut(&self, a: &PeerId, b: &PeerId) -> bool;
+
+    /// How long `len` bytes `from` sent `to` take to arrive (asked once per chunk read, on
+    /// a link that is not cut).
+    fn delay(&self, from: &PeerId, to: &PeerId, len: usize) -> Duration;
 }
 
 /// Most bytes a reader pulls ahead of what it has delivered (beyond that, back-pressure).
@@ -51,6 +46,10 @@ struct Link {
 }
 
 impl Link {
+    fn is_cut(&self) -> bool {
+        self.faults.is_cut(&self.local, &self.remote)
+    }
+
     fn cut_error(&self) -> io::Error {
         io::Error::new(io::ErrorKind::ConnectionReset, "link cut by the fault model")
     }
@@ -68,7 +67,7 @@ pub(crate) fn wrap<M>(
     faults: Arc<dyn LinkFaults>,
 ) -> io::Result<Faulty<M>> {
     let link = Link { local, remote, faults };
-    if link.faults.on_bytes(&remote, &local, 0) == Fault::Cut {
+    if link.is_cut() {
         return Err(link.cut_error());
     }
     Ok(Faulty { inner: muxer, link })
@@ -118,7 +117,7 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
-        if self.link.faults.on_bytes(&self.link.remote, &self.link.local, 0) == Fault::Cut {
+        if self.link.is_cut() {
             return Poll::Ready(Err(self.link.cut_error()));
         }
         Pin::new(&mut self.inner).poll(cx).map_err(io::Error::other)
@@ -168,11 +167,10 @@ impl<S: AsyncRead + Unpin> Delayed<S> {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => self.ended = Some(Ok(())),
                 Poll::Ready(Ok(n)) => {
-                    let delay =
-                        match self.link.faults.on_bytes(&self.link.remote, &self.link.local, n) {
-                            Fault::Delay(delay) => delay,
-                            Fault::Cut => return Err(self.link.cut_error()),
-                        };
+                    if self.link.is_cut() {
+                        return Err(self.link.cut_error());
+                    }
+                    let delay = self.link.faults.delay(&self.link.remote, &self.link.local, n);
                     let due = (Instant::now() + delay).max(self.last_due);
                     self.last_due = due;
                     self.queue.push_back((due, chunk[..n].to_vec()));
@@ -224,7 +222,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Delayed<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.link.faults.on_bytes(&self.link.local, &self.link.remote, 0) == Fault::Cut {
+        if self.link.is_cut() {
             return Poll::Ready(Err(self.link.cut_error()));
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
@@ -245,24 +243,35 @@ mod tests {
 
     use super::*;
 
+    /// Every link cut, or every link delayed by the same time.
     #[derive(Debug)]
-    struct Fixed(Fault);
+    enum Fixed {
+        Delay(Duration),
+        Cut,
+    }
 
     impl LinkFaults for Fixed {
-        fn on_bytes(&self, _: &PeerId, _: &PeerId, _: usize) -> Fault {
-            self.0
+        fn is_cut(&self, _: &PeerId, _: &PeerId) -> bool {
+            matches!(self, Self::Cut)
+        }
+
+        fn delay(&self, _: &PeerId, _: &PeerId, _: usize) -> Duration {
+            match self {
+                Self::Delay(delay) => *delay,
+                Self::Cut => Duration::ZERO,
+            }
         }
     }
 
-    fn link(fault: Fault) -> Link {
-        Link { local: PeerId::random(), remote: PeerId::random(), faults: Arc::new(Fixed(fault)) }
+    fn link(fault: Fixed) -> Link {
+        Link { local: PeerId::random(), remote: PeerId::random(), faults: Arc::new(fault) }
     }
 
     #[tokio::test(start_paused = true)]
     async fn reads_arrive_after_the_delay_in_order() {
         let (mut writer, reader) = tokio::io::duplex(1024);
         let reader = tokio_util::compat::TokioAsyncReadCompatExt::compat(reader);
-        let mut delayed = Delayed::new(reader, link(Fault::Delay(Duration::from_millis(40))));
+        let mut delayed = Delayed::new(reader, link(Fixed::Delay(Duration::from_millis(40))));
         let sent = Instant::now();
         tokio::io::AsyncWriteExt::write_all(&mut writer, b"hello").await.unwrap();
         drop(writer);
@@ -280,7 +289,7 @@ mod tests {
     async fn a_cut_link_fails_reads_and_writes() {
         let (a, mut b) = tokio::io::duplex(1024);
         let a = tokio_util::compat::TokioAsyncReadCompatExt::compat(a);
-        let mut delayed = Delayed::new(a, link(Fault::Cut));
+        let mut delayed = Delayed::new(a, link(Fixed::Cut));
         tokio::io::AsyncWriteExt::write_all(&mut b, b"x").await.unwrap();
         let mut buf = [0u8; 4];
         let read = delayed.read(&mut buf).await.unwrap_err();
@@ -291,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_connection_across_a_cut_is_refused() {
-        let l = link(Fault::Cut);
+        let l = link(Fixed::Cut);
         assert!(wrap((), l.local, l.remote, l.faults).is_err());
     }
 }

@@ -42,7 +42,7 @@ pub use client::{MeshClient, MeshError};
 pub use config::{MeshConfig, MeshConfigError};
 pub use event::{GossipMessage, MeshEvent};
 #[cfg(feature = "test-utils")]
-pub use faults::{Fault, LinkFaults};
+pub use faults::LinkFaults;
 pub use identity::{keypair, node_key, peer_id};
 pub use libp2p::gossipsub::MessageAcceptance;
 pub use link::{FrameLimits, LINK_QUEUE, LinkHandler, LinkSendError, LinkSender, spawn_link};

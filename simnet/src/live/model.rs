@@ -15,7 +15,7 @@ use std::{
 };
 
 use libp2p::PeerId;
-use peerhost_node::mesh::{Fault, LinkFaults};
+use peerhost_node::mesh::LinkFaults;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -81,21 +81,22 @@ impl Model {
 }
 
 impl LinkFaults for Model {
-    fn on_bytes(&self, from: &PeerId, to: &PeerId, len: usize) -> Fault {
+    fn is_cut(&self, a: &PeerId, b: &PeerId) -> bool {
+        match (self.index.get(a), self.index.get(b)) {
+            (Some(&a), Some(&b)) => self.cut(a, b),
+            _ => false,
+        }
+    }
+
+    fn delay(&self, from: &PeerId, to: &PeerId, len: usize) -> Duration {
         let (Some(&a), Some(&b)) = (self.index.get(from), self.index.get(to)) else {
-            return Fault::Delay(Duration::ZERO);
+            return Duration::ZERO;
         };
-        if self.cut(a, b) {
-            return Fault::Cut;
-        }
-        if len == 0 {
-            return Fault::Delay(Duration::ZERO);
-        }
         self.received[b].fetch_add(len as u64, Ordering::Relaxed);
         let path = self.path_us(a, b);
         let lost = self.network.loss > 0.0 && self.uniform() < self.network.loss;
         let us = if lost { path + 200_000 + 2 * path } else { path };
-        Fault::Delay(Duration::from_micros(us))
+        Duration::from_micros(us)
     }
 }
 
@@ -116,10 +117,9 @@ mod tests {
             ..Network::default()
         };
         let (model, p) = model(network);
-        let there = model.on_bytes(&p[0], &p[1], 10);
-        assert_eq!(there, model.on_bytes(&p[1], &p[0], 5));
-        let Fault::Delay(delay) = there else { panic!("cut") };
-        assert!((5..=50).contains(&delay.as_millis()), "{delay:?}");
+        let there = model.delay(&p[0], &p[1], 10);
+        assert_eq!(there, model.delay(&p[1], &p[0], 5));
+        assert!((5..=50).contains(&there.as_millis()), "{there:?}");
         assert_eq!(model.received(), vec![5, 10, 0, 0]);
     }
 
@@ -131,12 +131,12 @@ mod tests {
             ..Network::default()
         };
         let (model, p) = model(network);
-        assert_ne!(model.on_bytes(&p[0], &p[2], 0), Fault::Cut, "before the calls");
+        assert!(!model.is_cut(&p[0], &p[2]), "before the calls");
         #[allow(clippy::disallowed_methods)] // the model's clock is the wall clock
         model.start_clock(Instant::now());
-        assert_eq!(model.on_bytes(&p[0], &p[2], 0), Fault::Cut);
-        assert_ne!(model.on_bytes(&p[0], &p[1], 0), Fault::Cut, "same group");
-        assert_ne!(model.on_bytes(&p[2], &p[3], 0), Fault::Cut, "the rest form one group");
+        assert!(model.is_cut(&p[0], &p[2]) && model.is_cut(&p[2], &p[0]));
+        assert!(!model.is_cut(&p[0], &p[1]), "same group");
+        assert!(!model.is_cut(&p[2], &p[3]), "the rest form one group");
     }
 
     #[test]
@@ -144,6 +144,6 @@ mod tests {
         let network =
             Network { latency: Latency::Fixed { ms: 1.0 }, loss: 1.0, ..Network::default() };
         let (model, p) = model(network);
-        assert_eq!(model.on_bytes(&p[0], &p[1], 1), Fault::Delay(Duration::from_millis(203)));
+        assert_eq!(model.delay(&p[0], &p[1], 1), Duration::from_millis(203));
     }
 }
