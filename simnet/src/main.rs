@@ -62,7 +62,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Args::parse().command {
+    let args = Args::parse();
+    logs();
+    match args.command {
         Command::Run { scenario, seed, out } => run(scenario.as_deref(), seed, out.as_deref()),
         Command::Sweep { scenario, param, values, out } => {
             sweep_command(scenario.as_deref(), &param, &values, out.as_deref())
@@ -97,6 +99,22 @@ fn run(scenario: Option<&Path>, seed: Option<u64>, out: Option<&Path>) -> anyhow
     println!("{report}");
     Ok(())
 }
+
+/// The live nodes' logs on stderr, as `RUST_LOG` selects (`RUST_LOG=peerhost::gateway=trace`);
+/// none without it.
+#[cfg(feature = "live")]
+fn logs() {
+    use std::io::IsTerminal as _;
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() else { return };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+#[cfg(not(feature = "live"))]
+fn logs() {}
 
 /// Runs a `[live]` scenario on real nodes, the bar showing the phase and then the calls.
 #[cfg(feature = "live")]

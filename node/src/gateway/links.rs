@@ -21,8 +21,9 @@ use crate::{
 
 /// Most links a gateway keeps open (beyond them, workers are reached by gossip).
 const MAX_LINKS: usize = 1024;
-/// How long after a failed opening a worker is reached by gossip before trying again.
-const RETRY_MS: u64 = 10_000;
+/// How long after a failed opening a worker is reached by gossip before trying again (time
+/// for the DHT lookup a failure starts to connect us).
+const RETRY_MS: u64 = 2_000;
 
 enum State {
     Open(LinkSender),
@@ -101,6 +102,11 @@ impl Links {
                 }
                 Err(e) => {
                     debug!(target: "peerhost::gateway", worker = %worker.short(), error = %e, "no dispatch link; using gossip");
+                    // Most often we heard the worker on gossip but know no address of it (at
+                    // a thousand nodes we are connected to few): look it up in the DHT, which
+                    // dials it, and try again once that had time to connect us.
+                    let mesh = links.mesh.clone();
+                    tokio::spawn(async move { mesh.find_peer(peer).await });
                     state.insert(worker, State::Failed { until_ms: clock::unix_ms() + RETRY_MS });
                 }
             }

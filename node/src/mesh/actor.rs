@@ -185,6 +185,10 @@ impl MeshActor {
                 let id = behaviour.order.send_request(&peer, request);
                 self.orders.insert(id, reply);
             }
+            Command::FindPeer { peer } => {
+                // A few DHT requests; a gateway asks at most once per worker per link retry.
+                let _ = behaviour.kad.get_closest_peers(peer);
+            }
             Command::Dial { addr, reply } => {
                 let result = self.swarm.dial(addr).map_err(|e| MeshError::Dial(e.to_string()));
                 let _ = reply.send(result);
@@ -320,6 +324,22 @@ impl MeshActor {
             {
                 for addr in info.listen_addrs.into_iter().filter(is_dialable) {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            // A lookup of `find_peer`: dial the peer where the DHT says it listens.
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(Ok(found)),
+                ..
+            }) => {
+                let Ok(target) = PeerId::from_bytes(&found.key) else { return };
+                let Some(info) = found.peers.into_iter().find(|p| p.peer_id == target) else {
+                    return;
+                };
+                if !info.addrs.is_empty() && !self.swarm.is_connected(&target) {
+                    let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(target)
+                        .addresses(info.addrs)
+                        .build();
+                    let _ = self.swarm.dial(opts);
                 }
             }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated {

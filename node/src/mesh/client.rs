@@ -54,6 +54,9 @@ pub(crate) enum Command {
     Subscribe {
         topic: String,
     },
+    FindPeer {
+        peer: PeerId,
+    },
     Deliver {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
@@ -178,6 +181,17 @@ impl MeshClient {
     pub async fn subscribe(&self, topic: impl Into<String>) -> Result<(), MeshError> {
         let topic = topic.into();
         self.commands.send(Command::Subscribe { topic }).await.map_err(|_| MeshError::Closed)
+    }
+
+    /// Looks `peer` up in the DHT and dials it where it is found (a peer heard on gossip whose
+    /// address this node does not know yet). Fire and forget: the connection, once up, is what
+    /// the caller waits for.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Closed`] after shutdown.
+    pub async fn find_peer(&self, peer: PeerId) -> Result<(), MeshError> {
+        self.commands.send(Command::FindPeer { peer }).await.map_err(|_| MeshError::Closed)
     }
 
     /// Sends a result (or decline) to a gateway over a direct stream, dialing `addrs` if not

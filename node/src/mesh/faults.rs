@@ -159,11 +159,16 @@ impl<S> Delayed<S> {
 }
 
 impl<S: AsyncRead + Unpin> Delayed<S> {
-    /// Pulls what the inner stream has now into the queue, stamping each chunk.
-    fn pull(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        let mut chunk = [0u8; 16 * 1024];
+    /// Pulls what the inner stream has now into the queue, stamping each chunk. `scratch` is
+    /// the reader's own buffer (no buffer of our own per substream, none zeroed per poll);
+    /// what is read into it is copied into the queue before it is handed out.
+    fn pull(&mut self, cx: &mut Context<'_>, scratch: &mut [u8]) -> io::Result<()> {
+        if scratch.is_empty() {
+            return Ok(());
+        }
         while self.ended.is_none() && self.queued < READ_AHEAD {
-            match Pin::new(&mut self.inner).poll_read(cx, &mut chunk) {
+            let chunk = &mut *scratch;
+            match Pin::new(&mut self.inner).poll_read(cx, chunk) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => self.ended = Some(Ok(())),
                 Poll::Ready(Ok(n)) => {
@@ -190,7 +195,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Delayed<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        this.pull(cx)?;
+        this.pull(cx, buf)?;
         let Some((due, _)) = this.queue.front() else {
             return match this.ended.take() {
                 Some(Ok(())) => Poll::Ready(Ok(0)),
