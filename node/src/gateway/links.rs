@@ -96,7 +96,8 @@ impl Links {
                         outbound: ExecutionRequest::MAX_BYTES,
                     };
                     let handler = Deliveries { links: links.clone(), worker };
-                    let link = mesh::spawn_link(peer, stream, limits, handler, &links.shutdown);
+                    let link =
+                        links.mesh.spawn_link(peer, stream, limits, handler, &links.shutdown);
                     debug!(target: "peerhost::gateway", worker = %worker.short(), "dispatch link open");
                     state.insert(worker, State::Open(link));
                 }

@@ -2,7 +2,10 @@
 //! [`MeshEvent`]s. Nothing here blocks on the application: events are offered with
 //! `try_send`, so a slow application sheds gossip instead of stalling the network.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use libp2p::{
@@ -50,6 +53,10 @@ pub(crate) struct MeshActor {
     pub(crate) orders: Pending<OrderResponse>,
     pub(crate) replies: FuturesUnordered<BoxFuture<'static, Reply>>,
     pub(crate) nat: NatState,
+    /// Peers with an open link (never trimmed).
+    pub(crate) linked: super::trim::Linked,
+    /// When each peer was last used (what trimming goes by).
+    pub(crate) usage: super::trim::Usage,
 }
 
 impl MeshActor {
@@ -107,6 +114,7 @@ impl MeshActor {
             self.dial_bootstrap();
         }
         self.listen_through_relays();
+        self.trim();
         for id in self.nat.redundant_relayed() {
             self.swarm.close_connection(id);
         }
@@ -118,6 +126,41 @@ impl MeshActor {
                 .addresses(vec![circuit])
                 .build();
             let _ = self.swarm.dial(opts);
+        }
+    }
+
+    /// Closes connections nothing uses while more than `target_peers` are open (see `trim.rs`).
+    /// Kept: gossip mesh members, peers with a link or a relayed connection, the relays this
+    /// node listens through, and whatever was used within [`super::trim::UNUSED_FOR`].
+    fn trim(&mut self) {
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if connected.len() <= self.config.target_peers {
+            return;
+        }
+        let meshed: HashSet<PeerId> =
+            self.swarm.behaviour().gossipsub.all_mesh_peers().copied().collect();
+        let relayed: HashSet<PeerId> =
+            self.nat.links().into_iter().filter(|l| l.relayed).map(|l| l.peer).collect();
+        let nat = &self.config.nat;
+        let relays: HashSet<PeerId> = nat
+            .relays
+            .iter()
+            .chain(self.config.bootstrap.iter().filter(|_| nat.auto_relay && self.nat.private))
+            .filter_map(peer_of)
+            .collect();
+        let linked = &self.linked;
+        let keep = |peer: &PeerId| {
+            meshed.contains(peer)
+                || relayed.contains(peer)
+                || relays.contains(peer)
+                || linked.contains(peer)
+        };
+        let now = tokio::time::Instant::now();
+        let idle = super::trim::UNUSED_FOR;
+        for peer in self.usage.choose_to_trim(&connected, self.config.target_peers, idle, now, keep)
+        {
+            trace!(target: "peerhost::mesh", %peer, "trimming an unused connection");
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -170,18 +213,22 @@ impl MeshActor {
                 }
             }
             Command::Deliver { peer, addrs, delivery, reply } => {
+                self.usage.touch(peer, tokio::time::Instant::now());
                 let id = behaviour.deliver.send_request_with_addresses(&peer, *delivery, addrs);
                 self.deliveries.insert(id, reply);
             }
             Command::FetchBody { peer, addrs, request, reply } => {
+                self.usage.touch(peer, tokio::time::Instant::now());
                 let id = behaviour.body.send_request_with_addresses(&peer, request, addrs);
                 self.bodies.insert(id, reply);
             }
             Command::FetchCatalog { peer, request, reply } => {
+                self.usage.touch(peer, tokio::time::Instant::now());
                 let id = behaviour.catalog.send_request(&peer, request);
                 self.catalogs.insert(id, reply);
             }
             Command::FetchOrder { peer, request, reply } => {
+                self.usage.touch(peer, tokio::time::Instant::now());
                 let id = behaviour.order.send_request(&peer, request);
                 self.orders.insert(id, reply);
             }
@@ -271,13 +318,15 @@ impl MeshActor {
                     &endpoint,
                     tokio::time::Instant::now(),
                 );
+                self.usage.touch(peer_id, tokio::time::Instant::now());
                 if num_established.get() == 1 {
                     self.offer(MeshEvent::PeerConnected { peer: peer_id });
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
                 self.nat.closed(peer_id, connection_id);
-                if num_established == 0 {
+                // A peer this node trimmed did not go away: nobody needs to hear of it.
+                if num_established == 0 && !self.usage.disconnected(&peer_id) {
                     trace!(target: "peerhost::mesh", peer = %peer_id, "disconnected");
                     self.offer(MeshEvent::PeerDisconnected { peer: peer_id });
                 }
@@ -291,11 +340,15 @@ impl MeshActor {
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: "peerhost::mesh", peer = ?peer_id, %error, "dial failed");
             }
+            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+                debug!(target: "peerhost::mesh", from = %send_back_addr, %error, "incoming connection failed");
+            }
             _ => {}
         }
     }
 
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        self.note_use(&event);
         match event {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -427,6 +480,31 @@ impl MeshActor {
             }) => {
                 info!(target: "peerhost::mesh", relay = %relay_peer_id, "reachable through relay");
             }
+            _ => {}
+        }
+    }
+}
+
+impl MeshActor {
+    /// What an event says about a peer's use: a direct request from it, or a reservation
+    /// on this relay (its connection is what the reservation lives on).
+    fn note_use(&mut self, event: &BehaviourEvent) {
+        use libp2p::relay::Event as Relay;
+        use request_response::Event::Message;
+        match event {
+            BehaviourEvent::Deliver(Message { peer, .. })
+            | BehaviourEvent::Body(Message { peer, .. })
+            | BehaviourEvent::Catalog(Message { peer, .. })
+            | BehaviourEvent::Order(Message { peer, .. }) => {
+                self.usage.touch(*peer, tokio::time::Instant::now());
+            }
+            BehaviourEvent::Relay(Relay::ReservationReqAccepted { src_peer_id, .. }) => {
+                self.usage.pin(*src_peer_id);
+            }
+            BehaviourEvent::Relay(
+                Relay::ReservationClosed { src_peer_id }
+                | Relay::ReservationTimedOut { src_peer_id },
+            ) => self.usage.unpin(src_peer_id),
             _ => {}
         }
     }

@@ -111,6 +111,8 @@ impl Behaviour {
 
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_query_timeout(Duration::from_secs(30));
+        // The actor runs its own refresh schedule (`MeshConfig::kad_refresh`).
+        kad_config.set_periodic_bootstrap_interval(None);
         let mut kad =
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         kad.set_mode(Some(kad::Mode::Server));

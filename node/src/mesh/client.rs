@@ -107,6 +107,7 @@ pub struct MeshClient {
     pub(crate) peer_id: PeerId,
     pub(crate) key: NodeKey,
     pub(crate) listen: watch::Receiver<Vec<Multiaddr>>,
+    pub(crate) linked: super::trim::Linked,
 }
 
 impl std::fmt::Debug for MeshClient {
@@ -266,6 +267,20 @@ impl MeshClient {
             .open_stream(peer, libp2p::StreamProtocol::new(protocol))
             .await
             .map_err(|e| MeshError::Request { peer, reason: e.to_string() })
+    }
+
+    /// Runs a link over `stream` until either side closes it or `shutdown` is
+    /// cancelled; inbound frames go to `handler`. While it lasts, the connection to `peer` is
+    /// never trimmed.
+    pub fn spawn_link(
+        &self,
+        peer: PeerId,
+        stream: libp2p::Stream,
+        limits: super::FrameLimits,
+        handler: impl super::LinkHandler,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> super::LinkSender {
+        super::link::spawn_link(peer, stream, limits, handler, shutdown, self.linked.hold(peer))
     }
 
     /// Accepts the raw streams of `protocol` that peers open to this node (once per protocol).

@@ -11,7 +11,9 @@ pub struct MeshConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to join through (with `/p2p/<peer id>`). Redialed when the node has no peers.
     pub bootstrap: Vec<Multiaddr>,
-    /// Dial peers discovered through Kademlia until this many are connected.
+    /// Dial peers discovered through Kademlia until this many are connected. Above it, the
+    /// connections nothing uses (no gossip mesh, link, relay or direct request for
+    /// ten seconds) are closed, oldest use first.
     pub target_peers: usize,
     /// Most established connections in total.
     pub max_connections: u32,

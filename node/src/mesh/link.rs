@@ -115,13 +115,15 @@ pub struct FrameLimits {
 }
 
 /// Runs a link over `stream` on the current runtime until either side closes it or `shutdown`
-/// is cancelled. Returns its sender; inbound frames go to `handler`.
-pub fn spawn_link(
+/// is cancelled. Returns its sender; inbound frames go to `handler`. `guard` keeps the peer's
+/// connection from being trimmed while the link lasts.
+pub(crate) fn spawn_link(
     peer: PeerId,
     stream: Stream,
     limits: FrameLimits,
     mut handler: impl LinkHandler,
     shutdown: &CancellationToken,
+    guard: super::trim::LinkGuard,
 ) -> LinkSender {
     let (tx, mut rx) = mpsc::channel::<Bytes>(LINK_QUEUE);
     let closed = Arc::new(AtomicBool::new(false));
@@ -183,6 +185,7 @@ pub fn spawn_link(
         }
         closed.store(true, Ordering::Relaxed);
         stop.cancel();
+        drop(guard);
         handler.closed(&link);
     });
     sender

@@ -21,6 +21,7 @@ mod identity;
 mod link;
 mod nat;
 mod scoring;
+mod trim;
 
 use libp2p::{
     Multiaddr, PeerId, SwarmBuilder, Transport,
@@ -45,7 +46,7 @@ pub use event::{GossipMessage, MeshEvent};
 pub use faults::LinkFaults;
 pub use identity::{keypair, node_key, peer_id};
 pub use libp2p::gossipsub::MessageAcceptance;
-pub use link::{FrameLimits, LINK_QUEUE, LinkHandler, LinkSendError, LinkSender, spawn_link};
+pub use link::{FrameLimits, LINK_QUEUE, LinkHandler, LinkSendError, LinkSender};
 pub use nat::{Link, NatConfig, RelayLimits};
 
 /// Commands queued to the actor before callers wait: absorbs bursts of publishes and
@@ -157,8 +158,10 @@ pub fn spawn(
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
     let (listen_tx, listen_rx) = watch::channel(Vec::new());
+    let linked = trim::Linked::default();
     let client = MeshClient {
         commands: commands_tx,
+        linked: linked.clone(),
         streams: swarm.behaviour().streams.new_control(),
         peer_id: *swarm.local_peer_id(),
         key: secret.public(),
@@ -177,6 +180,8 @@ pub fn spawn(
         orders: Default::default(),
         replies: Default::default(),
         nat: Default::default(),
+        linked,
+        usage: Default::default(),
     };
     tokio::spawn(actor.run());
     Ok((client, events_rx))

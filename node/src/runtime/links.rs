@@ -82,7 +82,7 @@ pub(super) fn accept(shared: &Arc<Shared>) {
             let limits =
                 FrameLimits { inbound: ExecutionRequest::MAX_BYTES, outbound: Delivery::MAX_BYTES };
             let handler = Orders { shared: shared.clone(), gateway, open: open.clone() };
-            mesh::spawn_link(peer, stream, limits, handler, &shared.shutdown);
+            shared.mesh.spawn_link(peer, stream, limits, handler, &shared.shutdown);
         }
     });
 }

@@ -123,8 +123,9 @@ impl LiveNet {
                 true
             });
             if !joined.await {
+                let held = bootstrap.mesh().connected_peers().await.map_or(0, |p| p.len());
                 return Err(LiveError::Formation(format!(
-                    "workers {}..{} found no peer within a minute",
+                    "workers {}..{} found no peer within a minute (the bootstrap is connected to {held})",
                     workers.len() - batch.len(),
                     workers.len()
                 )));

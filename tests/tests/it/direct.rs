@@ -101,7 +101,7 @@ impl Forger {
         let (links, forged) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
 
         let (opened, count, token) = (links.clone(), forged.clone(), stop.clone());
-        let me = secret.clone();
+        let (me, linker) = (secret.clone(), mesh.clone());
         tokio::spawn(async move {
             while let Some((peer, stream)) = futures::StreamExt::next(&mut incoming).await {
                 opened.fetch_add(1, Ordering::Relaxed);
@@ -110,7 +110,7 @@ impl Forger {
                     outbound: Delivery::MAX_BYTES,
                 };
                 let handler = Forgeries { me: me.clone(), honest, forged: count.clone() };
-                mesh::spawn_link(peer, stream, limits, handler, &token);
+                linker.spawn_link(peer, stream, limits, handler, &token);
             }
         });
         peerhost_tests::posing::heartbeats(mesh.clone(), vec![bundle], stop.clone());

@@ -21,5 +21,6 @@ mod secrets;
 mod serving;
 mod settlement;
 mod silent;
+mod trimming;
 mod trust;
 mod warm;
