@@ -147,7 +147,17 @@ async fn verified_calls_never_return_the_answer_of_two_colluders_out_of_five() {
     .await;
     let settings = "[functions.echo]\ntiers = [\"verified\"]\n[functions.out]\neffectful = true\n";
     let project = project("tiers", &[("echo", "echo"), ("out", "echo")], settings);
-    net.deploy(project.path()).await;
+    let deployed = net.deploy(project.path()).await;
+    // Escalation can only bring in workers that hold the bundle: under a loaded run the last
+    // ones may still be fetching it when the first call comes.
+    let gateway = &net.net.gateway;
+    poll_until("every worker holds the bundle", Duration::from_secs(30), || async {
+        let directory = gateway.view().directory.read().unwrap();
+        let now = peerhost_node::clock::unix_ms();
+        let holders = directory.live(now).filter(|w| w.holds(&deployed.record.bundle)).count();
+        (holders == 5).then_some(())
+    })
+    .await;
     let verified = [("x-peerhost-tier", "verified")];
     let tampered = |body: &[u8]| body.windows(10).any(|w| w == b"(tampered)");
     for i in 0..12 {
