@@ -141,13 +141,7 @@ impl MeshActor {
             self.swarm.behaviour().gossipsub.all_mesh_peers().copied().collect();
         let relayed: HashSet<PeerId> =
             self.nat.links().into_iter().filter(|l| l.relayed).map(|l| l.peer).collect();
-        let nat = &self.config.nat;
-        let relays: HashSet<PeerId> = nat
-            .relays
-            .iter()
-            .chain(self.config.bootstrap.iter().filter(|_| nat.auto_relay && self.nat.private))
-            .filter_map(peer_of)
-            .collect();
+        let relays: HashSet<PeerId> = self.relays().filter_map(peer_of).collect();
         let linked = &self.linked;
         let keep = |peer: &PeerId| {
             meshed.contains(peer)
@@ -164,16 +158,20 @@ impl MeshActor {
         }
     }
 
-    /// Listens through every relay this node should use and does not use yet: the configured
-    /// ones, and its bootstrap peers once AutoNAT found it private (one address per relay).
-    fn listen_through_relays(&mut self) {
+    /// The relays this node should listen through: the configured ones, and its bootstrap
+    /// peers once AutoNAT found it private.
+    fn relays(&self) -> impl Iterator<Item = &Multiaddr> {
         let nat = &self.config.nat;
-        let mut relays = nat.relays.clone();
-        if nat.auto_relay && self.nat.private {
-            relays.extend(self.config.bootstrap.iter().cloned());
-        }
+        let auto = nat.auto_relay && self.nat.private;
+        nat.relays.iter().chain(self.config.bootstrap.iter().filter(move |_| auto))
+    }
+
+    /// Listens through every relay this node should use and does not use yet (one address
+    /// per relay).
+    fn listen_through_relays(&mut self) {
+        let relays: Vec<Multiaddr> = self.relays().cloned().collect();
         let me = *self.swarm.local_peer_id();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for relay in relays {
             let Some(peer) = peer_of(&relay) else { continue };
             if peer == me || !seen.insert(peer) || self.nat.listening_through(&relay) {
@@ -347,6 +345,29 @@ impl MeshActor {
         }
     }
 
+    /// What an event says about a peer's use: a direct request from it, or a reservation
+    /// on this relay (its connection is what the reservation lives on).
+    fn note_use(&mut self, event: &BehaviourEvent) {
+        use libp2p::relay::Event as Relay;
+        use request_response::Event::Message;
+        match event {
+            BehaviourEvent::Deliver(Message { peer, .. })
+            | BehaviourEvent::Body(Message { peer, .. })
+            | BehaviourEvent::Catalog(Message { peer, .. })
+            | BehaviourEvent::Order(Message { peer, .. }) => {
+                self.usage.touch(*peer, tokio::time::Instant::now());
+            }
+            BehaviourEvent::Relay(Relay::ReservationReqAccepted { src_peer_id, .. }) => {
+                self.usage.pin(*src_peer_id);
+            }
+            BehaviourEvent::Relay(
+                Relay::ReservationClosed { src_peer_id }
+                | Relay::ReservationTimedOut { src_peer_id },
+            ) => self.usage.unpin(src_peer_id),
+            _ => {}
+        }
+    }
+
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         self.note_use(&event);
         match event {
@@ -480,31 +501,6 @@ impl MeshActor {
             }) => {
                 info!(target: "peerhost::mesh", relay = %relay_peer_id, "reachable through relay");
             }
-            _ => {}
-        }
-    }
-}
-
-impl MeshActor {
-    /// What an event says about a peer's use: a direct request from it, or a reservation
-    /// on this relay (its connection is what the reservation lives on).
-    fn note_use(&mut self, event: &BehaviourEvent) {
-        use libp2p::relay::Event as Relay;
-        use request_response::Event::Message;
-        match event {
-            BehaviourEvent::Deliver(Message { peer, .. })
-            | BehaviourEvent::Body(Message { peer, .. })
-            | BehaviourEvent::Catalog(Message { peer, .. })
-            | BehaviourEvent::Order(Message { peer, .. }) => {
-                self.usage.touch(*peer, tokio::time::Instant::now());
-            }
-            BehaviourEvent::Relay(Relay::ReservationReqAccepted { src_peer_id, .. }) => {
-                self.usage.pin(*src_peer_id);
-            }
-            BehaviourEvent::Relay(
-                Relay::ReservationClosed { src_peer_id }
-                | Relay::ReservationTimedOut { src_peer_id },
-            ) => self.usage.unpin(src_peer_id),
             _ => {}
         }
     }
