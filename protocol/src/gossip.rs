@@ -58,13 +58,28 @@ pub struct Heartbeat {
     pub blob_addrs: Vec<String>,
     /// Bundles held locally, most recently used first.
     pub bundles: Vec<BlobHash>,
+    /// libp2p multiaddrs the worker's swarm listens on (relayed ones included), so that a
+    /// gateway dials it without a DHT lookup. Vouched for by the heartbeat's gossip signature.
+    pub mesh_addrs: Vec<String>,
 }
+
+/// Longest multiaddr in a heartbeat's `mesh_addrs` (a relayed address names the relay's
+/// peer id as well).
+pub const MAX_MESH_ADDR_LEN: usize = 200;
 
 impl Wire for Heartbeat {
     const MAX_BYTES: usize = 4096;
 
     fn validate(&self) -> Result<(), Invalid> {
         check_addrs(&self.blob_addrs)?;
+        if self.mesh_addrs.len() > MAX_ADDRS
+            || self.mesh_addrs.iter().any(|a| !a.starts_with('/') || a.len() > MAX_MESH_ADDR_LEN)
+        {
+            return Err(Invalid::new(
+                "mesh_addrs",
+                format!("at most {MAX_ADDRS} multiaddrs of at most {MAX_MESH_ADDR_LEN} bytes"),
+            ));
+        }
         if self.engine.len() > 64 {
             return Err(Invalid::new("engine", "longer than 64 bytes"));
         }

@@ -92,7 +92,7 @@ pub use execution::{
 };
 pub use gossip::{
     Announcement, Audit, EpochSummary, Heartbeat, MAX_ADDRS, MAX_AUDITS, MAX_EPOCH_LEAVES,
-    MAX_HELD_BUNDLES, WorkerLeaf,
+    MAX_HELD_BUNDLES, MAX_MESH_ADDR_LEN, WorkerLeaf,
 };
 pub use hash::{BlobHash, Keccak, RequestId, keccak256, keccak256_parts};
 pub use keys::{NodeKey, NodeSecret, Signature, SignatureError};

@@ -116,14 +116,25 @@ fn logs() {
 #[cfg(not(feature = "live"))]
 fn logs() {}
 
-/// Runs a `[live]` scenario on real nodes, the bar showing the phase and then the calls.
+/// Runs a `[live]` scenario on real nodes, the bar showing the phase and then the calls (on a
+/// stderr that is no terminal, each phase is a line with the seconds since the start).
 #[cfg(feature = "live")]
 fn live(scenario: &Scenario, bar: &ProgressBar) -> anyhow::Result<peerhost_simnet::Run> {
+    use std::io::IsTerminal as _;
     let calls = bar.clone();
+    let terminal = std::io::stderr().is_terminal();
+    #[allow(clippy::disallowed_methods, reason = "wall-clock progress lines for a person")]
+    let started = std::time::Instant::now();
     let run = peerhost_simnet::run_live(
         scenario,
         move |ended| calls.set_position(ended as u64),
-        |phase| bar.set_message(phase.to_owned()),
+        |phase| {
+            if terminal {
+                bar.set_message(phase.to_owned());
+            } else {
+                eprintln!("[{:7.1} s] {phase}", started.elapsed().as_secs_f64());
+            }
+        },
     )?;
     Ok(run)
 }

@@ -19,6 +19,7 @@ pub fn heartbeats(mesh: MeshClient, bundles: Vec<BlobHash>, stop: CancellationTo
                 engine: ENGINE_ID.into(),
                 blob_addrs: vec![],
                 bundles: bundles.clone(),
+                mesh_addrs: vec![],
             };
             let _ = mesh.publish(topics::WORKERS, codec::encode(&heartbeat)).await;
             seq += 1;

@@ -113,6 +113,7 @@ mod tests {
             engine: "e".into(),
             blob_addrs: vec![],
             bundles: vec![BlobHash::of(b"b")],
+            mesh_addrs: vec![],
         }
     }
 

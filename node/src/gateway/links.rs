@@ -103,9 +103,9 @@ impl Links {
                 }
                 Err(e) => {
                     debug!(target: "peerhost::gateway", worker = %worker.short(), error = %e, "no dispatch link; using gossip");
-                    // Most often we heard the worker on gossip but know no address of it (at
-                    // a thousand nodes we are connected to few): look it up in the DHT, which
-                    // dials it, and try again once that had time to connect us.
+                    // The worker's heartbeat named no address we could dial (or none that
+                    // worked): look it up in the DHT, which dials it, and try again once that
+                    // had time to connect us.
                     let mesh = links.mesh.clone();
                     tokio::spawn(async move { mesh.find_peer(peer).await });
                     state.insert(worker, State::Failed { until_ms: clock::unix_ms() + RETRY_MS });

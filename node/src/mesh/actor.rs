@@ -63,8 +63,10 @@ impl MeshActor {
     pub(crate) async fn run(mut self) {
         self.dial_bootstrap();
         self.listen_through_relays();
-        // Kademlia refreshes quickly while the network forms (peers that join just after us
-        // are found within seconds), then every `kad_refresh`.
+        // Kademlia refreshes quickly while this node is short of peers (peers that join just
+        // after us are found within seconds), then every `kad_refresh`: each refresh is a
+        // handful of lookups that dial peers we are not connected to, so at a thousand nodes
+        // quick refreshes everywhere are a storm of handshakes.
         let mut refresh_every = Duration::from_secs(1);
         let refresh = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(refresh);
@@ -82,9 +84,20 @@ impl MeshActor {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = heal.tick() => self.heal(),
                 () = &mut refresh => {
-                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    let short = self.swarm.connected_peers().count() < self.config.target_peers;
+                    trace!(target: "peerhost::mesh", short, "refreshing the routing table");
+                    let me = *self.swarm.local_peer_id();
+                    let kad = &mut self.swarm.behaviour_mut().kad;
+                    // Short of peers, one lookup of our own id finds the nearest ones; the
+                    // full refresh (a lookup per bucket, dozens of dials) waits for its turn.
+                    if short && refresh_every < self.config.kad_refresh {
+                        let _ = kad.get_closest_peers(me);
+                        refresh_every = (refresh_every * 2).min(self.config.kad_refresh);
+                    } else {
+                        let _ = kad.bootstrap();
+                        refresh_every = self.config.kad_refresh;
+                    }
                     refresh.as_mut().reset(tokio::time::Instant::now() + refresh_every);
-                    refresh_every = (refresh_every * 2).min(self.config.kad_refresh);
                 }
             }
         }
@@ -102,6 +115,24 @@ impl MeshActor {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 warn!(target: "peerhost::mesh", %addr, error = %e, "bootstrap dial failed");
             }
+        }
+    }
+
+    /// Adds `peer`'s address to the Kademlia routing table, unless its bucket is full and it is
+    /// not there yet. A full bucket would make the new peer wait and dial the bucket's oldest
+    /// disconnected entry to see whether it is alive; since trimming leaves most entries
+    /// disconnected (alive, just not connected to us), every new connection would start a dial
+    /// that is a new connection at its other end, which starts another: at a few hundred nodes
+    /// a chain of handshakes that never ends. (Kademlia itself inserts nothing: its bucket
+    /// inserts are manual, see `behaviour.rs`.)
+    fn route(&mut self, peer: PeerId, addr: Multiaddr) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        let room = kad.kbucket(peer).is_none_or(|bucket| {
+            bucket.num_entries() < kad::K_VALUE.get()
+                || bucket.iter().any(|entry| entry.node.key.preimage() == &peer)
+        });
+        if room {
+            kad.add_address(&peer, addr);
         }
     }
 
@@ -204,6 +235,11 @@ impl MeshActor {
             }
             Command::Report { id, source, acceptance } => {
                 behaviour.gossipsub.report_message_validation_result(&id, &source, acceptance);
+            }
+            Command::Learn { peer, addrs } => {
+                for addr in addrs.into_iter().filter(is_dialable) {
+                    self.swarm.add_peer_address(peer, addr);
+                }
             }
             Command::Subscribe { topic } => {
                 if let Err(e) = behaviour.gossipsub.subscribe(&IdentTopic::new(topic)) {
@@ -397,7 +433,7 @@ impl MeshActor {
                 if info.protocols.contains(&KAD_PROTOCOL) =>
             {
                 for addr in info.listen_addrs.into_iter().filter(is_dialable) {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    self.route(peer_id, addr);
                 }
             }
             // A lookup of `find_peer`: dial the peer where the DHT says it listens.
@@ -410,11 +446,25 @@ impl MeshActor {
                     return;
                 };
                 if !info.addrs.is_empty() && !self.swarm.is_connected(&target) {
+                    trace!(target: "peerhost::mesh", peer = %target, "dialing a peer looked up");
                     let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(target)
                         .addresses(info.addrs)
                         .build();
                     let _ = self.swarm.dial(opts);
                 }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result,
+                stats,
+                step,
+                ..
+            }) => {
+                let kind = match result {
+                    kad::QueryResult::Bootstrap(_) => "bootstrap",
+                    kad::QueryResult::GetClosestPeers(_) => "closest",
+                    _ => "other",
+                };
+                trace!(target: "peerhost::mesh", kind, step = step.count.get(), last = step.last, requests = stats.num_requests(), "kad query progressed");
             }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated {
                 peer,
@@ -429,6 +479,7 @@ impl MeshActor {
                     && connected < self.config.target_peers
                     && !self.swarm.is_connected(&peer)
                 {
+                    trace!(target: "peerhost::mesh", %peer, connected, "dialing a peer new to the routing table");
                     let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
                         .addresses(addresses.into_vec())
                         .build();
@@ -547,7 +598,7 @@ fn on_request_response<Req, Resp>(
 }
 
 /// Addresses worth putting in the routing table: not unspecified, and carrying a transport.
-fn is_dialable(addr: &Multiaddr) -> bool {
+pub(crate) fn is_dialable(addr: &Multiaddr) -> bool {
     !addr.iter().any(|p| match p {
         Protocol::Ip4(ip) => ip.is_unspecified(),
         Protocol::Ip6(ip) => ip.is_unspecified(),

@@ -48,6 +48,8 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     /// Keeps connections measured and alive.
     pub(crate) ping: ping::Behaviour,
+    /// Peers' addresses learned from signed application messages, offered when dialing them.
+    pub(crate) addresses: super::addresses::AddressBook,
     /// Peer discovery only: bundle providers are learned from heartbeats and announcements,
     /// which carry the iroh addresses a provider record lacks.
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -113,6 +115,9 @@ impl Behaviour {
         kad_config.set_query_timeout(Duration::from_secs(30));
         // The actor runs its own refresh schedule (`MeshConfig::kad_refresh`).
         kad_config.set_periodic_bootstrap_interval(None);
+        // Peers enter the routing table when identify says they speak Kademlia, and only where
+        // there is room (`MeshActor::route`): no liveness dials of evicted entries.
+        kad_config.set_kbucket_inserts(kad::BucketInserts::Manual);
         let mut kad =
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         kad.set_mode(Some(kad::Mode::Server));
@@ -169,6 +174,12 @@ impl Behaviour {
                     .with_push_listen_addr_updates(true),
             ),
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(5))),
+            addresses: super::addresses::AddressBook::new(
+                std::num::NonZeroUsize::new(
+                    usize::try_from(config.max_connections).unwrap_or(usize::MAX).max(1024),
+                )
+                .expect("at least 1024"),
+            ),
             kad,
             gossipsub,
             deliver: request_response::Behaviour::with_codec(

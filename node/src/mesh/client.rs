@@ -51,6 +51,10 @@ pub(crate) enum Command {
         source: PeerId,
         acceptance: MessageAcceptance,
     },
+    Learn {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    },
     Subscribe {
         topic: String,
     },
@@ -132,6 +136,19 @@ impl MeshClient {
         self.listen.borrow().clone()
     }
 
+    /// Where peers can dial this node, as its heartbeats name it: the dialable listen
+    /// addresses (relayed ones included), at most [`MAX_ADDRS`](peerhost_protocol::MAX_ADDRS).
+    pub fn advertised_addrs(&self) -> Vec<Multiaddr> {
+        self.listen
+            .borrow()
+            .iter()
+            .filter(|a| super::actor::is_dialable(a))
+            .filter(|a| a.to_string().len() <= peerhost_protocol::MAX_MESH_ADDR_LEN)
+            .take(peerhost_protocol::MAX_ADDRS)
+            .cloned()
+            .collect()
+    }
+
     /// Waits until the swarm listens on at least `n` addresses and returns them.
     ///
     /// # Errors
@@ -182,6 +199,14 @@ impl MeshClient {
     pub async fn subscribe(&self, topic: impl Into<String>) -> Result<(), MeshError> {
         let topic = topic.into();
         self.commands.send(Command::Subscribe { topic }).await.map_err(|_| MeshError::Closed)
+    }
+
+    /// Remembers where `peer` listens (addresses it signed, e.g. in a heartbeat), so that
+    /// dialing it needs no DHT lookup. Fire and forget; dropped if the actor is busy.
+    pub fn learn_addresses(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        if !addrs.is_empty() {
+            let _ = self.commands.try_send(Command::Learn { peer, addrs });
+        }
     }
 
     /// Looks `peer` up in the DHT and dials it where it is found (a peer heard on gossip whose

@@ -25,7 +25,9 @@ pub struct MeshConfig {
     /// and 2D) and gossips message ids to D others. Lower degrees send fewer copies of each
     /// message; at least 2. Default 6 (gossipsub's own).
     pub mesh_degree: usize,
-    /// How often to run a Kademlia bootstrap (random walk) to refresh the routing table.
+    /// How often to run a Kademlia bootstrap (random walk) to refresh the routing table once
+    /// `target_peers` are connected (more often before: 1 s, doubling up to this). Default
+    /// 5 minutes.
     pub kad_refresh: Duration,
     /// Identify agent version string.
     pub agent: String,
@@ -50,7 +52,7 @@ impl Default for MeshConfig {
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             mesh_degree: 6,
-            kad_refresh: Duration::from_secs(60),
+            kad_refresh: Duration::from_secs(300),
             agent: format!("peerhost/{}", env!("CARGO_PKG_VERSION")),
             nat: super::NatConfig::default(),
             #[cfg(feature = "test-utils")]

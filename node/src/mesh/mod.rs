@@ -10,6 +10,7 @@
 //! (no wasmtime involved: the `worker` feature is separate).
 
 mod actor;
+mod addresses;
 mod behaviour;
 mod client;
 mod codec;
@@ -183,7 +184,10 @@ pub fn spawn(
         linked,
         usage: Default::default(),
     };
-    tokio::spawn(actor.run());
+    // Many nodes share a process in tests and simnet: every mesh log line names its node.
+    let span =
+        tracing::info_span!(target: "peerhost::mesh", "mesh", node = %client.node_key().short());
+    tokio::spawn(tracing::Instrument::instrument(actor.run(), span));
     Ok((client, events_rx))
 }
 

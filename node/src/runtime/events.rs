@@ -267,6 +267,7 @@ impl Shared {
         };
         let bundles = heartbeat.bundles.clone();
         let addrs = heartbeat.blob_addrs.clone();
+        let mesh_addrs = heartbeat.mesh_addrs.clone();
         let observed = self.view.directory.write().expect("directory lock").observe(
             worker_key,
             heartbeat,
@@ -282,6 +283,9 @@ impl Shared {
         // A gateway keeps a dispatch link open to every worker it may race.
         #[cfg(feature = "gateway")]
         if let Some(gateway) = &self.gateway {
+            // Where the worker listens, so the link's dial needs no DHT lookup.
+            let addrs = mesh_addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            self.mesh.learn_addresses(message.source, addrs);
             gateway.links.connect(&worker_key);
         }
         #[cfg(feature = "worker")]
@@ -290,7 +294,7 @@ impl Shared {
                 worker.provider_appeared(bundle);
             }
         }
-        let _ = (bundles, addrs);
+        let _ = (bundles, addrs, mesh_addrs);
         MessageAcceptance::Accept
     }
 

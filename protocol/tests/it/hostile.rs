@@ -27,6 +27,21 @@ fn string_keyed_encoding_is_refused() {
 }
 
 #[test]
+fn heartbeat_mesh_addresses_are_bounded() {
+    let refused = |mesh_addrs: Vec<String>| {
+        let heartbeat = Heartbeat { mesh_addrs, ..samples::heartbeat() };
+        matches!(
+            codec::decode::<Heartbeat>(&codec::encode(&heartbeat)),
+            Err(DecodeError::Invalid(_))
+        )
+    };
+    assert!(refused(vec!["/ip4/127.0.0.1/tcp/1".into(); MAX_ADDRS + 1]));
+    assert!(refused(vec![format!("/dns/{}", "a".repeat(MAX_MESH_ADDR_LEN))]));
+    assert!(refused(vec!["127.0.0.1:4001".into()]), "not a multiaddr");
+    assert!(!refused(vec!["/ip4/127.0.0.1/tcp/1".into(); MAX_ADDRS]));
+}
+
+#[test]
 fn inline_body_must_match_its_length_and_hash() {
     let mut order = samples::execution_request();
     order.body = Some(b"something else entirely".to_vec());

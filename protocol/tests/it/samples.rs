@@ -135,6 +135,7 @@ pub(crate) fn heartbeat() -> Heartbeat {
         engine: "wasmtime-48.0.8/p1".into(),
         blob_addrs: vec!["127.0.0.1:40001".into()],
         bundles: vec![record().bundle],
+        mesh_addrs: vec!["/ip4/127.0.0.1/udp/40002/quic-v1".into()],
     }
 }
 

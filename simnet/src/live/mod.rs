@@ -34,6 +34,9 @@ pub struct Live {
     pub heartbeat_ms: u64,
     /// How long a gateway's directory keeps a worker it stopped hearing from (ms).
     pub worker_ttl_ms: u64,
+    /// How often a node that has its `peers` refreshes its Kademlia routing table (s; the
+    /// node's `MeshConfig::kad_refresh`). Each refresh is a few lookups that dial peers.
+    pub kad_refresh_s: u64,
     /// How the `byzantine` share of workers misbehaves (wrong-result cheaters all return the
     /// same wrong result: they collude).
     pub cheat: Cheat,
@@ -55,6 +58,7 @@ impl Default for Live {
             mesh_degree: 6,
             heartbeat_ms: 10_000,
             worker_ttl_ms: 30_000,
+            kad_refresh_s: 300,
             cheat: Cheat::WrongResult,
             start_batch: 50,
             form_timeout_s: 300,

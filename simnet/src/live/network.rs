@@ -1,5 +1,5 @@
-//! Starting a live network: keys from the seed, a bootstrap, the workers in batches, the
-//! gateways, and one owner's deployment announced until every gateway knows it and sees every
+//! Starting a live network: keys from the seed, a bootstrap, the gateways, the workers in
+//! batches, and one owner's deployment announced until every gateway knows it and sees every
 //! worker.
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -48,6 +48,7 @@ impl LiveNet {
         scenario: &Scenario,
         live: &Live,
         dir: &Path,
+        on_phase: &dyn Fn(&str),
     ) -> Result<Self, LiveError> {
         let nodes = scenario.workers + live.gateways + 1;
         let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed ^ 0x11fe);
@@ -63,6 +64,7 @@ impl LiveNet {
             target_peers: live.peers,
             mesh_degree: live.mesh_degree,
             max_connections: u32::try_from(nodes + 64).unwrap_or(u32::MAX),
+            kad_refresh: Duration::from_secs(live.kad_refresh_s.max(1)),
             faults: Some(model.clone()),
             ..MeshConfig::default()
         };
@@ -81,6 +83,24 @@ impl LiveNet {
 
         let bootstrap = Node::start(node_config(nodes - 1, Vec::new())?).await?;
         let join = bootstrap.dial_addrs();
+
+        // Gateways before workers, so that every worker's first heartbeat reaches them.
+        let mut gateways = Vec::with_capacity(live.gateways);
+        for g in 0..live.gateways {
+            let mut config = node_config(scenario.workers + g, join.clone())?;
+            config.gateway = Some(GatewayConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                fast_racers: scenario.racers,
+                verified_racers: scenario.racers,
+                verified_quorum: scenario.quorum,
+                max_attempts: scenario.max_attempts,
+                max_escalations: scenario.max_escalations,
+                slack_ms: scenario.attempt_timeout_ms,
+                free_rate_per_minute: 0,
+                ..GatewayConfig::default()
+            });
+            gateways.push(Node::start(config).await?);
+        }
 
         let mut cheaters = vec![false; scenario.workers];
         let count = (scenario.byzantine * scenario.workers as f64).round() as usize;
@@ -110,6 +130,7 @@ impl LiveNet {
             for node in futures::future::join_all(starting).await {
                 workers.push(node?);
             }
+            on_phase(&format!("starting: {} of {} workers up", workers.len(), scenario.workers));
             // The next batch waits until every worker of this one has a peer. (Not until the
             // bootstrap holds them all: a connection no gossip mesh uses closes when idle, so
             // at a thousand nodes the first batches' links to it are gone by the last.)
@@ -130,23 +151,6 @@ impl LiveNet {
                     workers.len()
                 )));
             }
-        }
-
-        let mut gateways = Vec::with_capacity(live.gateways);
-        for g in 0..live.gateways {
-            let mut config = node_config(scenario.workers + g, join.clone())?;
-            config.gateway = Some(GatewayConfig {
-                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                fast_racers: scenario.racers,
-                verified_racers: scenario.racers,
-                verified_quorum: scenario.quorum,
-                max_attempts: scenario.max_attempts,
-                max_escalations: scenario.max_escalations,
-                slack_ms: scenario.attempt_timeout_ms,
-                free_rate_per_minute: 0,
-                ..GatewayConfig::default()
-            });
-            gateways.push(Node::start(config).await?);
         }
 
         let wallet =
@@ -196,11 +200,24 @@ impl LiveNet {
 
     /// Announces the deployment until every gateway knows it and sees every worker (or the
     /// timeout). Returns the workers the first gateway sees.
-    pub(super) async fn form(&self, timeout: Duration) -> Result<usize, LiveError> {
+    pub(super) async fn form(
+        &self,
+        timeout: Duration,
+        on_phase: &dyn Fn(&str),
+    ) -> Result<usize, LiveError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut next_announce = tokio::time::Instant::now();
+        let mut next_phase = tokio::time::Instant::now();
         loop {
             let now = tokio::time::Instant::now();
+            if now >= next_phase {
+                on_phase(&format!(
+                    "forming: the first gateway sees {} of {} workers",
+                    self.seen_workers(0),
+                    self.workers.len()
+                ));
+                next_phase = now + Duration::from_secs(5);
+            }
             // Every copy of an announcement reaches every node: it is sent again only while
             // a gateway still lacks it.
             if now >= next_announce && !self.every_gateway_knows_the_deployment() {

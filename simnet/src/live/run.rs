@@ -64,9 +64,8 @@ pub fn run_live(
     runtime.block_on(async {
         let started = Instant::now();
         on_phase(&format!("starting {} nodes", scenario.workers + live.gateways + 1));
-        let net = Box::pin(LiveNet::start(scenario, live, dir.path())).await?;
-        on_phase("forming: waiting for every gateway to see every worker");
-        let seen = net.form(Duration::from_secs(live.form_timeout_s)).await;
+        let net = Box::pin(LiveNet::start(scenario, live, dir.path(), &on_phase)).await?;
+        let seen = net.form(Duration::from_secs(live.form_timeout_s), &on_phase).await;
         let seen = match seen {
             Ok(seen) => seen,
             Err(e) => {

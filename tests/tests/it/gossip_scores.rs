@@ -86,6 +86,7 @@ fn heartbeat(seq: u64) -> Vec<u8> {
         engine: peerhost_protocol::ENGINE_ID.to_owned(),
         blob_addrs: vec![],
         bundles: vec![],
+        mesh_addrs: vec![],
     })
 }
 
