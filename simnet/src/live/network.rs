@@ -134,19 +134,26 @@ impl LiveNet {
             // The next batch waits until every worker of this one has a peer. (Not until the
             // bootstrap holds them all: a connection no gossip mesh uses closes when idle, so
             // at a thousand nodes the first batches' links to it are gone by the last.)
+            // A worker counts as joined once it was seen with a peer: under load a joining
+            // node's first connections may be trimmed (the bootstrap keeps few) before its own
+            // lookups connect it elsewhere, and it heals by dialing again.
             let batch_nodes = &workers[workers.len() - batch.len()..];
-            let joined = poll_until(Duration::from_secs(60), || async {
-                for node in batch_nodes {
-                    if node.mesh().connected_peers().await.map_or(true, |p| p.is_empty()) {
-                        return false;
+            let seen = std::sync::Mutex::new(vec![false; batch_nodes.len()]);
+            let joined = poll_until(Duration::from_secs(120), || async {
+                for (i, node) in batch_nodes.iter().enumerate() {
+                    if seen.lock().expect("seen lock")[i] {
+                        continue;
+                    }
+                    if node.mesh().connected_peers().await.is_ok_and(|p| !p.is_empty()) {
+                        seen.lock().expect("seen lock")[i] = true;
                     }
                 }
-                true
+                seen.lock().expect("seen lock").iter().all(|&s| s)
             });
             if !joined.await {
                 let held = bootstrap.mesh().connected_peers().await.map_or(0, |p| p.len());
                 return Err(LiveError::Formation(format!(
-                    "workers {}..{} found no peer within a minute (the bootstrap is connected to {held})",
+                    "workers {}..{} found no peer within two minutes (the bootstrap is connected to {held})",
                     workers.len() - batch.len(),
                     workers.len()
                 )));
