@@ -84,19 +84,7 @@ impl MeshActor {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = heal.tick() => self.heal(),
                 () = &mut refresh => {
-                    let short = self.swarm.connected_peers().count() < self.config.target_peers;
-                    trace!(target: "peerhost::mesh", short, "refreshing the routing table");
-                    let me = *self.swarm.local_peer_id();
-                    let kad = &mut self.swarm.behaviour_mut().kad;
-                    // Short of peers, one lookup of our own id finds the nearest ones; the
-                    // full refresh (a lookup per bucket, dozens of dials) waits for its turn.
-                    if short && refresh_every < self.config.kad_refresh {
-                        let _ = kad.get_closest_peers(me);
-                        refresh_every = (refresh_every * 2).min(self.config.kad_refresh);
-                    } else {
-                        let _ = kad.bootstrap();
-                        refresh_every = self.config.kad_refresh;
-                    }
+                    refresh_every = self.refresh_routing(refresh_every);
                     refresh.as_mut().reset(tokio::time::Instant::now() + refresh_every);
                 }
             }
@@ -115,24 +103,6 @@ impl MeshActor {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 warn!(target: "peerhost::mesh", %addr, error = %e, "bootstrap dial failed");
             }
-        }
-    }
-
-    /// Adds `peer`'s address to the Kademlia routing table, unless its bucket is full and it is
-    /// not there yet. A full bucket would make the new peer wait and dial the bucket's oldest
-    /// disconnected entry to see whether it is alive; since trimming leaves most entries
-    /// disconnected (alive, just not connected to us), every new connection would start a dial
-    /// that is a new connection at its other end, which starts another: at a few hundred nodes
-    /// a chain of handshakes that never ends. (Kademlia itself inserts nothing: its bucket
-    /// inserts are manual, see `behaviour.rs`.)
-    fn route(&mut self, peer: PeerId, addr: Multiaddr) {
-        let kad = &mut self.swarm.behaviour_mut().kad;
-        let room = kad.kbucket(peer).is_none_or(|bucket| {
-            bucket.num_entries() < kad::K_VALUE.get()
-                || bucket.iter().any(|entry| entry.node.key.preimage() == &peer)
-        });
-        if room {
-            kad.add_address(&peer, addr);
         }
     }
 

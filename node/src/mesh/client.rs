@@ -138,14 +138,14 @@ impl MeshClient {
 
     /// Where peers can dial this node, as its heartbeats name it: the dialable listen
     /// addresses (relayed ones included), at most [`MAX_ADDRS`](peerhost_protocol::MAX_ADDRS).
-    pub fn advertised_addrs(&self) -> Vec<Multiaddr> {
+    pub fn advertised_addrs(&self) -> Vec<String> {
         self.listen
             .borrow()
             .iter()
             .filter(|a| super::actor::is_dialable(a))
-            .filter(|a| a.to_string().len() <= peerhost_protocol::MAX_MESH_ADDR_LEN)
+            .map(ToString::to_string)
+            .filter(|a| a.len() <= peerhost_protocol::MAX_MESH_ADDR_LEN)
             .take(peerhost_protocol::MAX_ADDRS)
-            .cloned()
             .collect()
     }
 

@@ -21,6 +21,7 @@ mod faults;
 mod identity;
 mod link;
 mod nat;
+mod routing;
 mod scoring;
 mod trim;
 

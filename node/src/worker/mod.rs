@@ -314,7 +314,7 @@ impl Worker {
             engine: ENGINE_ID.to_owned(),
             blob_addrs: self.blobs.as_ref().map(BlobStore::addr_strings).unwrap_or_default(),
             bundles: self.held_bundles(),
-            mesh_addrs: self.mesh.advertised_addrs().iter().map(ToString::to_string).collect(),
+            mesh_addrs: self.mesh.advertised_addrs(),
         }
     }
 
