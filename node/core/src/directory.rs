@@ -1,5 +1,8 @@
 //! The worker directory: who is alive, how much capacity they advertise, which bundles they
-//! hold — learned from heartbeats, forgotten after a TTL.
+//! hold — learned from heartbeats, forgotten after a TTL. A worker whose connection to us
+//! closed is set aside (not live) rather than forgotten, until it is heard from or connected
+//! again or its TTL runs out: a dropped connection under load must not cost a worker a whole
+//! heartbeat interval of invisibility, and a gateway knows whom to reconnect.
 
 use std::collections::HashMap;
 
@@ -17,6 +20,8 @@ pub struct WorkerInfo {
     pub heartbeat: Heartbeat,
     /// When we received it (Unix ms).
     pub seen_ms: u64,
+    /// Our last connection to it closed and nothing has been heard from it since.
+    pub unreachable: bool,
 }
 
 impl WorkerInfo {
@@ -58,11 +63,15 @@ impl Directory {
             Some(info) => {
                 info.heartbeat = heartbeat;
                 info.seen_ms = now_ms;
+                info.unreachable = false;
                 Observed::Updated
             }
             None if len >= MAX_WORKERS => Observed::Full,
             None => {
-                self.workers.insert(key, WorkerInfo { key, heartbeat, seen_ms: now_ms });
+                self.workers.insert(
+                    key,
+                    WorkerInfo { key, heartbeat, seen_ms: now_ms, unreachable: false },
+                );
                 Observed::Updated
             }
         }
@@ -74,13 +83,32 @@ impl Directory {
         self.workers.retain(|_, w| now_ms.saturating_sub(w.seen_ms) <= ttl);
     }
 
-    /// Forgets a worker at once (e.g. it disconnected).
-    pub fn remove(&mut self, key: &NodeKey) {
-        self.workers.remove(key);
+    /// Our last connection to `key` closed: it is not live until it is heard from or
+    /// connected again.
+    pub fn disconnected(&mut self, key: &NodeKey) {
+        if let Some(info) = self.workers.get_mut(key) {
+            info.unreachable = true;
+        }
     }
 
-    /// Workers heard from within the TTL.
+    /// A connection to `key` is up: it is live again (within its TTL).
+    pub fn connected(&mut self, key: &NodeKey) {
+        if let Some(info) = self.workers.get_mut(key) {
+            info.unreachable = false;
+        }
+    }
+
+    /// Workers heard from within the TTL and not set aside by a closed connection.
     pub fn live(&self, now_ms: u64) -> impl Iterator<Item = &WorkerInfo> {
+        self.within_ttl(now_ms).filter(|w| !w.unreachable)
+    }
+
+    /// Workers within their TTL whose connection closed: whom a gateway tries to reach again.
+    pub fn unreachable(&self, now_ms: u64) -> impl Iterator<Item = &NodeKey> {
+        self.within_ttl(now_ms).filter(|w| w.unreachable).map(|w| &w.key)
+    }
+
+    fn within_ttl(&self, now_ms: u64) -> impl Iterator<Item = &WorkerInfo> {
         let ttl = self.ttl_ms;
         self.workers.values().filter(move |w| now_ms.saturating_sub(w.seen_ms) <= ttl)
     }
@@ -128,6 +156,28 @@ mod tests {
         assert_eq!(d.live(1_500).count(), 1);
         assert_eq!(d.live(1_501).count(), 0);
         d.expire(1_501);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_closed_connection_sets_a_worker_aside_until_it_is_back() {
+        let mut d = Directory::new(1_000);
+        let (k, other) = (NodeKey([1; 32]), NodeKey([2; 32]));
+        d.observe(k, hb(1), 0);
+        d.disconnected(&k);
+        d.disconnected(&other); // unknown: nothing to set aside
+        assert_eq!(d.live(10).count(), 0);
+        assert_eq!(d.unreachable(10).collect::<Vec<_>>(), [&k]);
+        d.connected(&k);
+        assert_eq!(d.live(10).count(), 1);
+        d.disconnected(&k);
+        // Heard from again (a heartbeat relayed by others): live again.
+        assert_eq!(d.observe(k, hb(2), 20), Observed::Updated);
+        assert_eq!(d.live(30).count(), 1);
+        d.disconnected(&k);
+        // Still set aside once its TTL ran out: nobody to reconnect, then forgotten.
+        assert_eq!(d.unreachable(1_021).count(), 0);
+        d.expire(1_021);
         assert!(d.is_empty());
     }
 }

@@ -188,7 +188,9 @@ impl MeshClient {
     /// drops it, `Reject` drops it and penalizes the peer that sent it. Never blocks; if the
     /// actor is saturated the verdict is lost and gossipsub treats the message as ignored.
     pub fn report(&self, id: MessageId, source: PeerId, acceptance: MessageAcceptance) {
-        let _ = self.commands.try_send(Command::Report { id, source, acceptance });
+        if self.commands.try_send(Command::Report { id, source, acceptance }).is_err() {
+            tracing::warn!(target: "peerhost::mesh", "mesh is not keeping up; a gossip verdict was dropped");
+        }
     }
 
     /// Subscribes to `topic` (idempotent).

@@ -48,6 +48,7 @@ pub(super) async fn run(
             _ = anti_entropy.tick() => shared.anti_entropy_round(),
             _ = expire.tick() => {
                 shared.view.directory.write().expect("directory lock").expire(clock::unix_ms());
+                shared.reconnect_workers();
             }
         }
     }
@@ -65,6 +66,23 @@ impl Shared {
             });
         }
         let _ = interval;
+    }
+
+    /// A gateway reopens the links of workers whose connection closed while their directory
+    /// entry lives (each failed attempt waits before the next, see `gateway/links.rs`): a
+    /// connection dropped under load costs a worker seconds of invisibility, not a heartbeat
+    /// interval.
+    fn reconnect_workers(&self) {
+        #[cfg(feature = "gateway")]
+        if let Some(gateway) = &self.gateway {
+            let unreachable: Vec<_> = {
+                let directory = self.view.directory.read().expect("directory lock");
+                directory.unreachable(clock::unix_ms()).copied().collect()
+            };
+            for worker in &unreachable {
+                gateway.links.connect(worker);
+            }
+        }
     }
 
     /// Writes the worker's status file (best effort: a full disk must not stop the worker).
@@ -136,12 +154,18 @@ impl Shared {
                 };
                 let _ = reply.send(peerhost_protocol::OrderResponse { order });
             }
-            MeshEvent::PeerConnected { peer } => self.sync_catalog(peer),
+            MeshEvent::PeerConnected { peer } => {
+                if let Some(key) = mesh::node_key(&peer) {
+                    self.view.directory.write().expect("directory lock").connected(&key);
+                }
+                self.sync_catalog(peer);
+            }
             MeshEvent::PeerDisconnected { peer } => {
                 let Some(key) = mesh::node_key(&peer) else { return };
                 // A worker that went away (killed, crashed, unplugged) is not raced again
-                // until it is heard from again, rather than until its heartbeats expire.
-                self.view.directory.write().expect("directory lock").remove(&key);
+                // until it is heard from or connected again, rather than until its heartbeats
+                // expire; a gateway tries to reconnect meanwhile (`reconnect_workers`).
+                self.view.directory.write().expect("directory lock").disconnected(&key);
                 #[cfg(feature = "gateway")]
                 if let Some(gateway) = &self.gateway {
                     gateway.pending.peer_lost(&key);
