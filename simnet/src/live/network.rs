@@ -218,10 +218,11 @@ impl LiveNet {
         loop {
             let now = tokio::time::Instant::now();
             if now >= next_phase {
+                let (live, set_aside) = self.directory_counts(0);
                 on_phase(&format!(
-                    "forming: the first gateway sees {} of {} workers",
-                    self.seen_workers(0),
-                    self.workers.len()
+                    "forming: the first gateway sees {live} of {} workers ({set_aside} more set \
+                     aside, their connection closed)",
+                    self.workers.len(),
                 ));
                 next_phase = now + Duration::from_secs(5);
             }
@@ -235,7 +236,7 @@ impl LiveNet {
                     .await;
                 next_announce = now + Duration::from_secs(2);
             }
-            let seen = self.seen_workers(0);
+            let (seen, set_aside) = self.directory_counts(0);
             let formed = self.every_gateway_knows_the_deployment()
                 && (0..self.gateways.len()).all(|g| self.seen_workers(g) >= self.workers.len());
             if formed {
@@ -243,7 +244,8 @@ impl LiveNet {
             }
             if now >= deadline {
                 return Err(LiveError::Formation(format!(
-                    "after {timeout:?} the first gateway sees {seen} of {} workers",
+                    "after {timeout:?} the first gateway sees {seen} of {} workers ({set_aside} \
+                     more set aside, their connection closed)",
                     self.workers.len()
                 )));
             }
@@ -260,9 +262,15 @@ impl LiveNet {
 
     /// Live workers in gateway `g`'s directory.
     pub(super) fn seen_workers(&self, g: usize) -> usize {
+        self.directory_counts(g).0
+    }
+
+    /// Gateway `g`'s directory now: live workers, and workers it heard from whose connection
+    /// closed (set aside while it reconnects).
+    fn directory_counts(&self, g: usize) -> (usize, usize) {
         let now = peerhost_node::clock::unix_ms();
         let directory = self.gateways[g].view().directory.read().expect("directory lock");
-        directory.live(now).count()
+        (directory.live(now).count(), directory.unreachable(now).count())
     }
 
     /// Stops every node.
