@@ -22,13 +22,22 @@ use crate::{
 /// Most links a gateway keeps open (beyond them, workers are reached by gossip).
 const MAX_LINKS: usize = 1024;
 /// How long after a failed opening a worker is reached by gossip before trying again (time
-/// for the DHT lookup a failure starts to connect us).
+/// for the DHT lookup a failure starts to connect us); doubled after each further failure in
+/// a row, up to `RETRY_MS << MAX_BACKOFF_SHIFT`, so a worker that is gone costs a lookup a
+/// minute, not one every two seconds, for as long as its directory entry lives.
 const RETRY_MS: u64 = 2_000;
+const MAX_BACKOFF_SHIFT: u32 = 5;
 
 enum State {
     Open(LinkSender),
-    Opening,
-    Failed { until_ms: u64 },
+    /// `failures`: openings that failed in a row before this one.
+    Opening {
+        failures: u32,
+    },
+    Failed {
+        until_ms: u64,
+        failures: u32,
+    },
 }
 
 /// All of a gateway's links.
@@ -54,19 +63,23 @@ impl Links {
         let mut state = self.state.lock().expect("links lock");
         match state.get(worker) {
             Some(State::Open(link)) if !link.is_closed() => return Some(link.clone()),
-            Some(State::Opening) => return None,
-            Some(State::Failed { until_ms }) if clock::unix_ms() < *until_ms => return None,
+            Some(State::Opening { .. }) => return None,
+            Some(State::Failed { until_ms, .. }) if clock::unix_ms() < *until_ms => return None,
             _ => {}
         }
+        let failures = match state.get(worker) {
+            Some(State::Failed { failures, .. }) => *failures,
+            _ => 0,
+        };
         if state.len() >= MAX_LINKS && !state.contains_key(worker) {
             // Workers whose opening failed long ago make room first.
             let now = clock::unix_ms();
-            state.retain(|_, s| !matches!(s, State::Failed { until_ms } if *until_ms <= now));
+            state.retain(|_, s| !matches!(s, State::Failed { until_ms, .. } if *until_ms <= now));
             if state.len() >= MAX_LINKS {
                 return None;
             }
         }
-        state.insert(*worker, State::Opening);
+        state.insert(*worker, State::Opening { failures });
         drop(state);
         self.open(*worker);
         None
@@ -108,7 +121,13 @@ impl Links {
                     // had time to connect us.
                     let mesh = links.mesh.clone();
                     tokio::spawn(async move { mesh.find_peer(peer).await });
-                    state.insert(worker, State::Failed { until_ms: clock::unix_ms() + RETRY_MS });
+                    let failures = match state.get(&worker) {
+                        Some(State::Opening { failures }) => *failures,
+                        _ => 0,
+                    };
+                    let wait = RETRY_MS << failures.min(MAX_BACKOFF_SHIFT);
+                    let until_ms = clock::unix_ms() + wait;
+                    state.insert(worker, State::Failed { until_ms, failures: failures + 1 });
                 }
             }
         });
