@@ -5,10 +5,11 @@
 //! returns signed results), a **deployer** (publishes bundles over iroh), or a bootstrap
 //! peer — any combination, in one process.
 //!
-//! A call travels: HTTP → gateway canonicalizes and signs an execution request → gossipsub
-//! (sharded by project) → the chosen workers admit it, fetch the bundle if needed (iroh,
-//! BLAKE3-verified), run it with fuel, memory and time limits, sign a receipt → the result
-//! goes straight back to the gateway over a direct stream → the first valid result (or the
+//! A call travels: HTTP → gateway canonicalizes it into an execution request → the chosen
+//! racers' dispatch links (or gossip, sharded by project, for a racer without one) → the
+//! workers admit it, fetch the bundle if needed (iroh, BLAKE3-verified), run it with fuel,
+//! memory and time limits, sign a receipt → the result comes back to the gateway on the same
+//! link → the first valid result (or the
 //! first `q` agreeing ones, for `verified` functions) is the HTTP response. A free call never
 //! waits for the chain: who is bonded (and so may race or dispatch) is followed from chain
 //! events in the background; a priced call waits for one x402 settlement before dispatch.

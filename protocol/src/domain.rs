@@ -21,13 +21,18 @@ pub const RECEIPT: &[u8] = b"peerhost/1/receipt\0";
 /// can produce it.
 pub const DEPLOYMENT: &[u8] = b"peerhost/1/deployment\0";
 
+/// A node's signature over a gossip message it publishes
+/// ([`Published`](crate::Published)): heartbeats, announcements, epoch summaries and gossiped
+/// orders.
+pub const GOSSIP: &[u8] = b"peerhost/1/gossip\0";
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn domains_are_distinct_and_none_is_a_prefix_of_another() {
-        let all = [RECEIPT, DEPLOYMENT];
+        let all = [RECEIPT, DEPLOYMENT, GOSSIP];
         for (i, a) in all.iter().enumerate() {
             for (j, b) in all.iter().enumerate() {
                 if i != j {

@@ -1,6 +1,6 @@
-//! Gossiped announcements: deployments, worker heartbeats and anchored epochs. Their sender is the gossipsub
-//! message source, whose signature libp2p checks (strict validation), so these carry no
-//! signature of their own.
+//! Gossiped announcements: deployments, worker heartbeats and anchored epochs. Each travels as
+//! the data of a [`Published`](crate::Published) message, whose signature names its sender, so
+//! these carry no signature of their own.
 
 use serde::{Deserialize, Serialize};
 

@@ -16,7 +16,8 @@
 //! A node has one ed25519 key ([`NodeSecret`] / [`NodeKey`]): its libp2p peer id and iroh
 //! endpoint id. Workers sign [`Receipt`]s as [`Envelope`]s over `domain ‖ payload`, with
 //! domains from [`domain`]; a gateway's [`ExecutionRequest`] is authenticated once, by the
-//! transport it travels on (a Noise-authenticated dispatch link, or gossipsub's signature). Function owners sign
+//! transport it travels on (a Noise-authenticated dispatch link), or on gossip by the
+//! [`Published`] signature every gossip message carries. Function owners sign
 //! [`DeploymentRecord`]s with an EVM [`Wallet`] (recoverable secp256k1, EIP-191), so
 //! ownership is checked offline and, later, on-chain.
 //!
@@ -30,7 +31,7 @@
 //! let owner: Owner = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266".parse().unwrap();
 //!
 //! // The gateway canonicalizes the HTTP call into an execution request (sent on a dispatch
-//! // link or gossiped; the transport or gossipsub authenticates the gateway).
+//! // link or gossiped; the link's transport or the gossip signature authenticates the gateway).
 //! let raw = RawRequest {
 //!     owner, project: "hello", function: "echo", method: "GET", path: "/",
 //!     query: Some("name=world"), headers: vec![], body: b"",
@@ -71,6 +72,7 @@ mod hash;
 mod keys;
 mod manifest;
 mod names;
+mod published;
 mod request;
 mod secrets;
 mod wallet;
@@ -101,6 +103,7 @@ pub use manifest::{
     MAX_INPUT_SCHEMA_LEN, Tier,
 };
 pub use names::{MAX_NAME_LEN, check_name};
+pub use published::{MAX_PUBLISHED_DATA, Published};
 pub use request::{
     CanonicalRequest, FORWARDED_HEADERS, Header, HttpResponse, MAX_BODY_LEN, MAX_HEADER_BYTES,
     MAX_HEADERS, MAX_PATH_LEN, MAX_QUERY_LEN, RawRequest, is_forwarded_header,

@@ -3,15 +3,19 @@
 //! Execution requests are sharded: a project's requests go to one of [`EXEC_SHARDS`] topics,
 //! so a worker hears only the shards of the projects it serves instead of every request in
 //! the network.
+//!
+//! Every gossip topic carries [`Published`](crate::Published) messages (version 2 of the
+//! deployment, worker and epoch topics, 3 of the execution shards; earlier versions relied on
+//! gossipsub's own signatures and do not interoperate).
 
 use crate::{hash::keccak256_parts, wallet::Owner};
 
 /// Deployment announcements.
-pub const DEPLOYMENTS: &str = "/peerhost/1/deployments";
+pub const DEPLOYMENTS: &str = "/peerhost/2/deployments";
 /// Worker heartbeats.
-pub const WORKERS: &str = "/peerhost/1/workers";
+pub const WORKERS: &str = "/peerhost/2/workers";
 /// Anchored epochs' summaries (gateways → workers).
-pub const EPOCHS: &str = "/peerhost/1/epochs";
+pub const EPOCHS: &str = "/peerhost/2/epochs";
 /// Number of execution-request shards.
 pub const EXEC_SHARDS: u8 = 16;
 
@@ -32,10 +36,10 @@ pub fn exec_shard(owner: &Owner, project: &str) -> u8 {
     keccak256_parts(&[owner.as_bytes(), project.as_bytes()]).0[0] % EXEC_SHARDS
 }
 
-/// What every execution shard's topic starts with. Version 2: requests on it are bare
-/// [`ExecutionRequest`](crate::ExecutionRequest)s, authenticated by gossipsub's signature
-/// alone (version 1 carried a second, envelope signature).
-pub const EXEC_PREFIX: &str = "/peerhost/2/exec/";
+/// What every execution shard's topic starts with. Requests on it are
+/// [`ExecutionRequest`](crate::ExecutionRequest)s published by their gateway, authenticated by
+/// the [`Published`](crate::Published) signature alone.
+pub const EXEC_PREFIX: &str = "/peerhost/3/exec/";
 
 /// The topic of an execution shard.
 pub fn exec_topic(shard: u8) -> String {
@@ -56,6 +60,6 @@ mod tests {
             seen.insert(s);
         }
         assert_eq!(seen.len(), EXEC_SHARDS as usize);
-        assert_eq!(exec_topic(10), "/peerhost/2/exec/0a");
+        assert_eq!(exec_topic(10), "/peerhost/3/exec/0a");
     }
 }

@@ -366,7 +366,7 @@ impl Gateway {
             return Ok(());
         }
         self.sent[1].fetch_add(1, Ordering::Relaxed);
-        // The same bytes as on a link: gossipsub's signature authenticates the gateway.
+        // The same bytes as on a link: the gossip publisher signature authenticates the gateway.
         let bytes = frame.to_vec();
         let mut sent = self.mesh.publish(topic.to_owned(), bytes.clone()).await;
         // No peer on the topic's gossip mesh yet (a gateway that just started or reconnected):

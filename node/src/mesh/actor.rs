@@ -382,19 +382,11 @@ impl MeshActor {
                 message_id,
                 message,
             }) => {
-                let Some(source) = message.source else {
-                    // Strict validation guarantees a source; be defensive anyway.
-                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        gossipsub::MessageAcceptance::Reject,
-                    );
-                    return;
-                };
+                // Anonymous gossip: the application checks the publisher's signature inside
+                // (`GossipMessage::open`), once, on this first copy.
                 self.offer(MeshEvent::Gossip(GossipMessage {
                     id: message_id,
                     propagation_source,
-                    source,
                     topic: message.topic,
                     data: message.data,
                 }));

@@ -21,7 +21,7 @@ pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/peerhost/k
 /// Identify protocol version.
 const IDENTIFY_PROTOCOL: &str = "/peerhost/id/1.0.0";
 /// Largest gossip message: an announcement (manifest of up to 256 functions) or an execution
-/// request with an inline body, plus framing.
+/// request with an inline body, with its publisher's signature and framing.
 pub(crate) const MAX_GOSSIP_BYTES: usize = 192 * 1024;
 
 pub(crate) type DeliverBehaviour = request_response::Behaviour<WireCodec<Delivery, DeliveryAck>>;
@@ -87,8 +87,16 @@ impl Behaviour {
             .with_max_established_per_peer(Some(4))
             .with_max_pending_incoming(Some(config.max_connections / 4 + 1));
 
+        // Anonymous gossip: libp2p's per-message signature would be checked on every copy a
+        // peer forwards, before duplicates are dropped. Messages carry the publisher's
+        // signature inside instead (`peerhost_protocol::Published`), checked once per message
+        // by the application before it lets gossipsub forward it; the id is a hash of every
+        // byte, so a forged copy cannot claim a real message's id.
         let gossip_config = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            .message_id_fn(|message| {
+                gossipsub::MessageId::new(&peerhost_protocol::keccak256(&message.data).0[..20])
+            })
             .validate_messages()
             .max_transmit_size(MAX_GOSSIP_BYTES)
             .heartbeat_interval(Duration::from_millis(700))
@@ -100,11 +108,9 @@ impl Behaviour {
             .duplicate_cache_time(Duration::from_secs(120))
             .build()
             .map_err(|e| BehaviourError("gossipsub", e.to_string()))?;
-        let mut gossipsub = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossip_config,
-        )
-        .map_err(|e| BehaviourError("gossipsub", e.to_string()))?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+                .map_err(|e| BehaviourError("gossipsub", e.to_string()))?;
         let mut score_params = scoring::params();
         score_params.decay_interval = scoring::DECAY_INTERVAL;
         gossipsub
@@ -135,11 +141,10 @@ impl Behaviour {
         let (catalog_protocols, catalog_config) = rr(topics::CATALOG_PROTOCOL);
         let (order_protocols, order_config) = rr(topics::ORDER_PROTOCOL);
 
-        // The largest gossiped messages fit in the transmit limit.
+        // The largest gossiped message (`Published` around the largest payload) fits in the
+        // transmit limit, with room for gossipsub's own framing.
         const {
-            assert!(peerhost_protocol::Announcement::MAX_BYTES < MAX_GOSSIP_BYTES);
-            assert!(peerhost_protocol::EpochSummary::MAX_BYTES < MAX_GOSSIP_BYTES);
-            assert!(peerhost_protocol::ExecutionRequest::MAX_BYTES < MAX_GOSSIP_BYTES);
+            assert!(peerhost_protocol::Published::MAX_BYTES + 256 < MAX_GOSSIP_BYTES);
         }
 
         let relay = config

@@ -1,13 +1,18 @@
 //! [`MeshClient`]: the cloneable handle an application (worker, gateway, or any Rust service
 //! embedding the mesh) uses to talk to the swarm actor.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
 use libp2p::{
     Multiaddr, PeerId,
     gossipsub::{MessageAcceptance, MessageId},
 };
 use peerhost_protocol::{
     BodyRequest, BodyResponse, CatalogRequest, CatalogResponse, Delivery, DeliveryAck, NodeKey,
-    OrderRequest, OrderResponse,
+    NodeSecret, OrderRequest, OrderResponse, Published, codec,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -112,6 +117,28 @@ pub struct MeshClient {
     pub(crate) key: NodeKey,
     pub(crate) listen: watch::Receiver<Vec<Multiaddr>>,
     pub(crate) linked: super::trim::Linked,
+    /// Signs what this node publishes (see [`Published`]).
+    pub(crate) publisher: Arc<Publisher>,
+}
+
+/// The node's key and sequence numbers for the gossip it publishes.
+pub(crate) struct Publisher {
+    secret: NodeSecret,
+    next_seqno: AtomicU64,
+}
+
+impl Publisher {
+    /// Sequence numbers start at the current time in microseconds, so a restarted node does
+    /// not reuse the numbers of its last run.
+    pub(crate) fn new(secret: NodeSecret) -> Self {
+        let start = crate::clock::unix_ms().saturating_mul(1_000);
+        Self { secret, next_seqno: AtomicU64::new(start) }
+    }
+
+    fn seal(&self, topic: &str, data: Vec<u8>) -> Vec<u8> {
+        let seqno = self.next_seqno.fetch_add(1, Ordering::Relaxed);
+        codec::encode(&Published::seal(&self.secret, topic, seqno, data))
+    }
 }
 
 impl std::fmt::Debug for MeshClient {
@@ -169,7 +196,7 @@ impl MeshClient {
         rx.await.map_err(|_| MeshError::Closed)
     }
 
-    /// Publishes `data` on `topic`.
+    /// Publishes `data` on `topic`, signed by this node as a [`Published`] message.
     ///
     /// # Errors
     ///
@@ -181,6 +208,7 @@ impl MeshClient {
     /// Cancelling may or may not leave the message published.
     pub async fn publish(&self, topic: impl Into<String>, data: Vec<u8>) -> Result<(), MeshError> {
         let topic = topic.into();
+        let data = self.publisher.seal(&topic, data);
         self.call(|reply| Command::Publish { topic, data, reply }).await?
     }
 

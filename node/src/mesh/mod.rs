@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 pub use behaviour::BehaviourError;
 pub use client::{MeshClient, MeshError};
 pub use config::{MeshConfig, MeshConfigError};
-pub use event::{GossipMessage, MeshEvent};
+pub use event::{GossipMessage, MeshEvent, Publication};
 #[cfg(feature = "test-utils")]
 pub use faults::LinkFaults;
 pub use identity::{keypair, node_key, peer_id};
@@ -168,6 +168,7 @@ pub fn spawn(
         peer_id: *swarm.local_peer_id(),
         key: secret.public(),
         listen: listen_rx,
+        publisher: std::sync::Arc::new(client::Publisher::new(secret.clone())),
     };
     let actor = actor::MeshActor {
         swarm,

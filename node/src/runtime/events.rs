@@ -14,7 +14,7 @@ use super::Shared;
 use crate::{
     clock,
     dispatch::{self, BondRole, Inserted, Observed},
-    mesh::{self, GossipMessage, MeshEvent, MessageAcceptance},
+    mesh::{self, GossipMessage, MeshEvent, MessageAcceptance, Publication},
 };
 
 /// How often the loop's periodic duties run.
@@ -176,6 +176,14 @@ impl Shared {
 
     fn on_gossip(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
         let topic = message.topic.as_str();
+        let message = match message.open() {
+            Ok(publication) => publication,
+            Err(e) => {
+                debug!(target: "peerhost::node", from = %message.propagation_source, topic, error = %e, "gossip refused");
+                return MessageAcceptance::Reject;
+            }
+        };
+        let message = &message;
         if topic == topics::DEPLOYMENTS {
             #[cfg(feature = "test-utils")]
             if self.deaf_to_announcements {
@@ -194,7 +202,7 @@ impl Shared {
     }
 
     /// A gateway anchored an epoch: forward it, and let our worker claim its part.
-    fn on_epoch_summary(&self, message: &GossipMessage) -> MessageAcceptance {
+    fn on_epoch_summary(&self, message: &Publication) -> MessageAcceptance {
         let Ok(summary) = codec::decode::<EpochSummary>(&message.data) else {
             return MessageAcceptance::Reject;
         };
@@ -211,13 +219,11 @@ impl Shared {
         MessageAcceptance::Accept
     }
 
-    fn on_announcement(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
+    fn on_announcement(self: &Arc<Self>, message: &Publication) -> MessageAcceptance {
         let Ok(announcement) = codec::decode::<Announcement>(&message.data) else {
             return MessageAcceptance::Reject;
         };
-        let Some(provider) = mesh::node_key(&message.source) else {
-            return MessageAcceptance::Reject;
-        };
+        let provider = message.publisher;
         // An announcement without addresses is forwarded by a node that pulled the record
         // (see `catalog.rs`): it vouches for nothing but the owner's signature.
         let provider = (!announcement.blob_addrs.is_empty())
@@ -282,13 +288,11 @@ impl Shared {
         }
     }
 
-    fn on_heartbeat(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
+    fn on_heartbeat(self: &Arc<Self>, message: &Publication) -> MessageAcceptance {
         let Ok(heartbeat) = codec::decode::<Heartbeat>(&message.data) else {
             return MessageAcceptance::Reject;
         };
-        let Some(worker_key) = mesh::node_key(&message.source) else {
-            return MessageAcceptance::Reject;
-        };
+        let worker_key = message.publisher;
         let bundles = heartbeat.bundles.clone();
         let addrs = heartbeat.blob_addrs.clone();
         let mesh_addrs = heartbeat.mesh_addrs.clone();
@@ -322,9 +326,9 @@ impl Shared {
         MessageAcceptance::Accept
     }
 
-    fn on_execution_request(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
-        // No envelope: gossipsub's strict validation has checked the publisher's signature;
-        // admission checks that the publisher is the request's gateway.
+    fn on_execution_request(self: &Arc<Self>, message: &Publication) -> MessageAcceptance {
+        // No envelope of its own: the gossip signature names the publisher, and admission
+        // checks that the publisher is the request's gateway.
         let request = match codec::decode::<ExecutionRequest>(&message.data) {
             Ok(request) => request,
             Err(e) => {
@@ -339,8 +343,8 @@ impl Shared {
         }
     }
 
-    /// Admits an execution request sent by `from`, authenticated by gossipsub's signature of
-    /// the message or by the transport of the dispatch `link` it came on, and races or
+    /// Admits an execution request sent by `from`, authenticated by the gossip message's
+    /// publisher signature or by the transport of the dispatch `link` it came on, and races or
     /// declines it. A sender that is not the request's gateway is rejected. Returns whether
     /// gossip should forward it.
     pub(super) fn admit_request(

@@ -93,6 +93,7 @@ proptest! {
         let _ = codec::decode::<Heartbeat>(&bytes);
         let _ = codec::decode::<Announcement>(&bytes);
         let _ = codec::decode::<CatalogResponse>(&bytes);
+        let _ = Published::open(&bytes, topics::WORKERS);
     }
 
     #[test]

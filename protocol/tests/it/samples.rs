@@ -139,6 +139,11 @@ pub(crate) fn heartbeat() -> Heartbeat {
     }
 }
 
+/// The sample heartbeat as its worker publishes it on the workers' topic.
+pub(crate) fn published_heartbeat() -> Published {
+    Published::seal(&worker(), topics::WORKERS, 1_700_000_000_000_000, codec::encode(&heartbeat()))
+}
+
 pub(crate) fn announcement() -> Announcement {
     Announcement { deployment: deployment(), blob_addrs: vec!["127.0.0.1:40000".into()] }
 }

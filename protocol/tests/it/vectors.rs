@@ -29,6 +29,7 @@ fn current() -> BTreeMap<&'static str, Value> {
     add("signed_deployment", codec::encode(&samples::deployment()));
     add("announcement", codec::encode(&samples::announcement()));
     add("heartbeat", codec::encode(&samples::heartbeat()));
+    add("published_heartbeat", codec::encode(&samples::published_heartbeat()));
     add("catalog_response", codec::encode(&samples::catalog()));
     add("epoch_summary", codec::encode(&samples::epoch_summary()));
     v.insert("request_id", json!(samples::execution_request().id().to_hex()));
@@ -78,4 +79,13 @@ fn golden_bytes_decode_to_the_samples() {
     let deployment: peerhost_protocol::SignedDeployment =
         codec::decode(&bytes("signed_deployment")).unwrap();
     assert_eq!(deployment.verify().unwrap(), samples::record());
+
+    let published = peerhost_protocol::Published::open(
+        &bytes("published_heartbeat"),
+        peerhost_protocol::topics::WORKERS,
+    )
+    .unwrap();
+    assert_eq!(published.publisher, samples::worker().public());
+    let heartbeat: peerhost_protocol::Heartbeat = codec::decode(&published.data).unwrap();
+    assert_eq!(heartbeat, samples::heartbeat());
 }

@@ -1,44 +1,49 @@
 //! Gossipsub peer scoring against real nodes, from raw gossipsub peers built here: a peer that
-//! publishes junk or oversized messages is graylisted by the node it floods, while an honest
-//! peer whose messages are 5 % lost (gaps the node never sees) never scores below zero.
+//! publishes junk, oversized messages or messages with forged publisher signatures is
+//! graylisted by the node it floods, while an honest peer whose messages are 5 % lost (gaps
+//! the node never sees) never scores below zero.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::{
-    Multiaddr, PeerId, SwarmBuilder, gossipsub, identity::Keypair, multiaddr::Protocol, noise, tcp,
-    yamux,
-};
+use libp2p::{Multiaddr, PeerId, SwarmBuilder, gossipsub, multiaddr::Protocol, noise, tcp, yamux};
 use peerhost_node::Node;
-use peerhost_protocol::{Heartbeat, codec, topics};
+use peerhost_protocol::{Heartbeat, NodeSecret, Published, codec, keccak256, topics};
 use peerhost_tests::{TestNet, poll_until};
 use tokio::sync::mpsc;
 
 /// Score below which a node ignores a peer (`node/src/mesh/scoring.rs`).
 const GRAYLIST: f64 = -1000.0;
 
-/// A bare gossipsub peer connected to one node: publishes what it is told on one topic.
+/// A bare gossipsub peer connected to one node: publishes what it is told on one topic, as
+/// PeerHost nodes do (anonymous gossipsub, content-hash message ids).
 struct GossipPeer {
     id: PeerId,
+    secret: NodeSecret,
+    topic: &'static str,
     publish: mpsc::UnboundedSender<Vec<u8>>,
 }
 
 impl GossipPeer {
     async fn join(target: &Node, topic: &'static str) -> Self {
-        let key = Keypair::generate_ed25519();
+        let secret = NodeSecret::from_bytes(&rand::random());
+        let key = peerhost_node::mesh::keypair(&secret);
         let id = key.public().to_peer_id();
         let config = gossipsub::ConfigBuilder::default()
             .max_transmit_size(1 << 20)
             .heartbeat_interval(Duration::from_millis(200))
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            .message_id_fn(|m| gossipsub::MessageId::new(&keccak256(&m.data).0[..20]))
             .build()
             .unwrap();
-        let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
+        let mut swarm = SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
             .unwrap()
             .with_behaviour(|_| {
-                let signed = gossipsub::MessageAuthenticity::Signed(key);
-                gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(signed, config).unwrap()
+                let anonymous = gossipsub::MessageAuthenticity::Anonymous;
+                gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(anonymous, config)
+                    .unwrap()
             })
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -63,7 +68,7 @@ impl GossipPeer {
                 }
             }
         });
-        let peer = Self { id, publish };
+        let peer = Self { id, secret, topic, publish };
         // Wait until the node knows this peer is on the topic (it then takes its messages).
         poll_until("the node sees the raw peer on the topic", Duration::from_secs(20), || async {
             let peers = target.mesh().topic_peers(topic).await.unwrap();
@@ -73,8 +78,14 @@ impl GossipPeer {
         peer
     }
 
-    fn send(&self, data: Vec<u8>) {
-        self.publish.send(data).unwrap();
+    /// Publishes `data` as this peer's signed gossip message number `seqno`.
+    fn send(&self, seqno: u64, data: Vec<u8>) {
+        self.send_raw(codec::encode(&Published::seal(&self.secret, self.topic, seqno, data)));
+    }
+
+    /// Publishes exactly these bytes.
+    fn send_raw(&self, bytes: Vec<u8>) {
+        self.publish.send(bytes).unwrap();
     }
 }
 
@@ -95,13 +106,19 @@ async fn junk_and_oversized_messages_get_a_peer_graylisted() {
     let net = TestNet::start(0, |_| {}).await;
     let gateway = &net.net.gateway;
     let spammer = GossipPeer::join(gateway, topics::WORKERS).await;
-    // Junk that is no CBOR heartbeat, and heartbeats far past a heartbeat's size limit (yet
-    // within the transport's): each one the node rejects costs the sender.
-    for i in 0..20u64 {
-        if i % 2 == 0 {
-            spammer.send([vec![0xff; 8], i.to_be_bytes().to_vec()].concat());
-        } else {
-            spammer.send([heartbeat(i), vec![0; 64 * 1024]].concat());
+    // Junk that is no signed gossip message, signed heartbeats far past a heartbeat's size
+    // limit (yet within the transport's), and heartbeats whose signature is another key's:
+    // each one the node rejects costs the sender.
+    let forger = NodeSecret::from_bytes(&[0x42; 32]);
+    for i in 0..21u64 {
+        match i % 3 {
+            0 => spammer.send_raw([vec![0xff; 8], i.to_be_bytes().to_vec()].concat()),
+            1 => spammer.send(i, [heartbeat(i), vec![0; 64 * 1024]].concat()),
+            _ => {
+                let mut forged = Published::seal(&forger, topics::WORKERS, i, heartbeat(i));
+                forged.publisher = spammer.secret.public();
+                spammer.send_raw(codec::encode(&forged));
+            }
         }
     }
     poll_until("the spammer is graylisted", Duration::from_secs(30), || async {
@@ -121,7 +138,7 @@ async fn an_honest_peer_losing_five_percent_of_its_messages_never_scores_below_z
     for seq in 1..=400u64 {
         // Every 20th heartbeat is lost on the way: the node never sees it.
         if seq % 20 != 0 {
-            honest.send(heartbeat(seq));
+            honest.send(seq, heartbeat(seq));
         }
         if seq % 10 == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -31,7 +31,10 @@ impl SilentWorker {
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 if let MeshEvent::Gossip(message) = event {
-                    if let Ok(request) = codec::decode::<ExecutionRequest>(&message.data) {
+                    let order = message.open().ok().map(|p| p.data);
+                    if let Some(Ok(request)) =
+                        order.map(|data| codec::decode::<ExecutionRequest>(&data))
+                    {
                         seen.lock().await.push(request.attempt);
                     }
                     reporter.report(
