@@ -103,7 +103,7 @@ pub use manifest::{
     MAX_INPUT_SCHEMA_LEN, Tier,
 };
 pub use names::{MAX_NAME_LEN, check_name};
-pub use published::{MAX_PUBLISHED_DATA, Published};
+pub use published::{MAX_PUBLISHED_DATA, Published, gossip_message_id};
 pub use request::{
     CanonicalRequest, FORWARDED_HEADERS, Header, HttpResponse, MAX_BODY_LEN, MAX_HEADER_BYTES,
     MAX_HEADERS, MAX_PATH_LEN, MAX_QUERY_LEN, RawRequest, is_forwarded_header,

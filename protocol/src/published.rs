@@ -21,6 +21,7 @@ use crate::{
     envelope::OpenError,
     execution::ExecutionRequest,
     gossip::{Announcement, EpochSummary, Heartbeat},
+    hash::keccak256,
     keys::{NodeKey, NodeSecret, Signature},
 };
 
@@ -69,21 +70,33 @@ impl Wire for Published {
     const MAX_BYTES: usize = MAX_PUBLISHED_DATA + 128;
 }
 
-/// The bytes the signature covers after its domain.
-fn signed_bytes(topic: &str, seqno: u64, data: &[u8]) -> Vec<u8> {
+/// What the signature covers before the data: the domain, the topic and the sequence number.
+/// Passed to the key as the signature's domain, so the data is copied once (the key joins the
+/// two), not twice.
+fn signed_prefix(topic: &str, seqno: u64) -> Vec<u8> {
     let topic_len = u16::try_from(topic.len()).expect("topics are short");
-    let mut signed = Vec::with_capacity(2 + topic.len() + 8 + data.len());
-    signed.extend_from_slice(&topic_len.to_be_bytes());
-    signed.extend_from_slice(topic.as_bytes());
-    signed.extend_from_slice(&seqno.to_be_bytes());
-    signed.extend_from_slice(data);
-    signed
+    let mut prefix = Vec::with_capacity(domain::GOSSIP.len() + 2 + topic.len() + 8);
+    prefix.extend_from_slice(domain::GOSSIP);
+    prefix.extend_from_slice(&topic_len.to_be_bytes());
+    prefix.extend_from_slice(topic.as_bytes());
+    prefix.extend_from_slice(&seqno.to_be_bytes());
+    prefix
+}
+
+/// The gossipsub message id of a received message's bytes: a hash of all of them, signature
+/// included, so a forged copy never shares a real message's id. Every node (and every raw
+/// peer that speaks PeerHost gossip) must compute ids this way.
+pub fn gossip_message_id(bytes: &[u8]) -> [u8; 20] {
+    let hash = keccak256(bytes).0;
+    let mut id = [0; 20];
+    id.copy_from_slice(&hash[..20]);
+    id
 }
 
 impl Published {
     /// Signs `data` for publishing on `topic`.
     pub fn seal(secret: &NodeSecret, topic: &str, seqno: u64, data: Vec<u8>) -> Self {
-        let signature = secret.sign(domain::GOSSIP, &signed_bytes(topic, seqno, &data));
+        let signature = secret.sign(&signed_prefix(topic, seqno), &data);
         Self { data, publisher: secret.public(), seqno, signature }
     }
 
@@ -96,8 +109,8 @@ impl Published {
     pub fn open(bytes: &[u8], topic: &str) -> Result<Self, OpenError> {
         let published: Self = codec::decode(bytes)?;
         published.publisher.verify(
-            domain::GOSSIP,
-            &signed_bytes(topic, published.seqno, &published.data),
+            &signed_prefix(topic, published.seqno),
+            &published.data,
             &published.signature,
         )?;
         Ok(published)

@@ -95,7 +95,7 @@ impl Behaviour {
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Anonymous)
             .message_id_fn(|message| {
-                gossipsub::MessageId::new(&peerhost_protocol::keccak256(&message.data).0[..20])
+                gossipsub::MessageId::new(&peerhost_protocol::gossip_message_id(&message.data))
             })
             .validate_messages()
             .max_transmit_size(MAX_GOSSIP_BYTES)

@@ -176,14 +176,14 @@ impl Shared {
 
     fn on_gossip(self: &Arc<Self>, message: &GossipMessage) -> MessageAcceptance {
         let topic = message.topic.as_str();
-        let message = match message.open() {
+        let publication = match message.open() {
             Ok(publication) => publication,
             Err(e) => {
                 debug!(target: "peerhost::node", from = %message.propagation_source, topic, error = %e, "gossip refused");
                 return MessageAcceptance::Reject;
             }
         };
-        let message = &message;
+        let message = &publication;
         if topic == topics::DEPLOYMENTS {
             #[cfg(feature = "test-utils")]
             if self.deaf_to_announcements {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, SwarmBuilder, gossipsub, multiaddr::Protocol, noise, tcp, yamux};
 use peerhost_node::Node;
-use peerhost_protocol::{Heartbeat, NodeSecret, Published, codec, keccak256, topics};
+use peerhost_protocol::{Heartbeat, NodeSecret, Published, codec, gossip_message_id, topics};
 use peerhost_tests::{TestNet, poll_until};
 use tokio::sync::mpsc;
 
@@ -33,7 +33,7 @@ impl GossipPeer {
             .max_transmit_size(1 << 20)
             .heartbeat_interval(Duration::from_millis(200))
             .validation_mode(gossipsub::ValidationMode::Anonymous)
-            .message_id_fn(|m| gossipsub::MessageId::new(&keccak256(&m.data).0[..20]))
+            .message_id_fn(|m| gossipsub::MessageId::new(&gossip_message_id(&m.data)))
             .build()
             .unwrap();
         let mut swarm = SwarmBuilder::with_existing_identity(key)
